@@ -1,0 +1,169 @@
+"""Compile a task and its inputs into a :class:`Prompt`: pure, deterministic, no I/O.
+
+Three layouts share one set of parts (the instructions, the reply shape,
+each example's input and output block):
+
+- ``chat``: instructions as the system message, each example as a user turn
+  and an assistant turn, the input as the last user turn;
+- ``inline``: everything in one user message, examples as labelled blocks;
+- ``completion``: the same document as plain text ending in the output label,
+  for base models with no chat template.
+
+Inputs are data, never template code: every input value is written as a JSON
+literal (quotes, newlines and control characters escaped) after a fixed
+label, so no input can close its delimiter or add a turn, and nothing in it
+is ever interpreted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from promptkit.prompt import Message, Prompt
+from promptkit.schema import batch_schema, json_schema, render_schema, response_format
+from promptkit.task import Example, Layout, SchemaStyleName, Task
+
+BATCH_LABEL = "Items"
+
+
+def compile_prompt(
+    task: Task,
+    value: Any,
+    *,
+    shots: int | None = None,
+    layout: Layout | None = None,
+    schema_style: SchemaStyleName | None = None,
+    examples: Sequence[Example] | None = None,
+) -> Prompt:
+    """Compile one input into a prompt whose reply is one output.
+
+    Args:
+        task: the task.
+        value: the input: a string for a one-field input, a mapping, or an input model instance.
+        shots: how many examples to show; defaults to the task's strategy (all when unset).
+        layout: ``chat``, ``inline`` or ``completion``; defaults to the task's strategy.
+        schema_style: ``compact`` or ``jsonschema``; defaults to the task's strategy.
+        examples: the examples to show instead of the task's first ``shots`` (from a selector).
+    """
+    return _compile(task, (task.make_input(value),), False, shots, layout, schema_style, examples)
+
+
+def compile_batch(
+    task: Task,
+    values: Sequence[Any],
+    *,
+    shots: int | None = None,
+    layout: Layout | None = None,
+    schema_style: SchemaStyleName | None = None,
+    examples: Sequence[Example] | None = None,
+) -> Prompt:
+    """Compile several inputs into one prompt whose reply is a JSON array matched back by id.
+
+    Items are numbered from 1 in the order given; ``Prompt.item_ids`` holds
+    the ids the reply must carry. Arguments are as for :func:`compile_prompt`.
+    """
+    if not values:
+        raise ValueError("compile_batch needs at least one input")
+    items = tuple(task.make_input(value) for value in values)
+    return _compile(task, items, True, shots, layout, schema_style, examples)
+
+
+def _compile(
+    task: Task,
+    items: tuple[BaseModel, ...],
+    batch: bool,
+    shots: int | None,
+    layout: Layout | None,
+    schema_style: SchemaStyleName | None,
+    examples: Sequence[Example] | None,
+) -> Prompt:
+    strategy = task.strategy
+    layout = layout or strategy.layout
+    style = schema_style or strategy.schema_style
+    if examples is None:
+        count = strategy.shots if shots is None else shots
+        examples = task.examples if count is None else task.examples[:count]
+    demos = _demos(task, tuple(examples), batch, layout)
+    header = _header(task, style, batch)
+    query = _render_items(task, items) if batch else _render_input(task, items[0])
+    label = f"{task.output_label}:"
+    schema = batch_schema(task.output_shape) if batch else json_schema(task.output_shape)
+    fmt = response_format(schema, task.name)
+    ids = tuple(range(1, len(items) + 1)) if batch else ()
+    first_label = BATCH_LABEL if batch else _label(next(iter(task.input_model_class.model_fields)))
+    stop = ("\n\n", f"\n{first_label}:")
+
+    if layout == "chat":
+        messages = [Message("system", header)]
+        for shown, answer in demos:
+            messages += [Message("user", shown), Message("assistant", answer)]
+        messages.append(Message("user", query))
+        return Prompt(task.name, layout, tuple(messages), None, schema, fmt, (), ids)
+    blocks = [f"{shown}\n{label} {answer}" for shown, answer in demos]
+    if layout == "inline":
+        document = "\n\n".join([header, *blocks, query])
+        return Prompt(task.name, layout, (Message("user", document),), None, schema, fmt, (), ids)
+    document = "\n\n".join([header, *blocks, f"{query}\n{label}"])
+    return Prompt(task.name, layout, (), document, schema, fmt, stop, ids)
+
+
+@functools.lru_cache(maxsize=256)
+def _header(task: Task, style: SchemaStyleName, batch: bool) -> str:
+    shape = render_schema(task.output_shape, style, batch=batch)
+    if batch:
+        ask = (
+            f"Each request lists {BATCH_LABEL.lower()}, one JSON object per line with its id. "
+            "Reply with a JSON array, one object per item, in this shape:"
+        )
+    else:
+        ask = "Reply with JSON in this shape:"
+    return f"{task.instructions.strip()}\n\n{ask}\n{shape}"
+
+
+@functools.lru_cache(maxsize=256)
+def _demos(
+    task: Task, examples: tuple[Example, ...], batch: bool, layout: Layout
+) -> tuple[tuple[str, str], ...]:
+    """Return (shown input, expected reply) pairs; a batch shows its examples as one batch."""
+    if not examples:
+        return ()
+    if batch:
+        inputs = _render_items(task, tuple(example.input for example in examples))
+        outputs = [
+            {"id": number, **example.output.model_dump(mode="json")}
+            for number, example in enumerate(examples, start=1)
+        ]
+        return ((inputs, _json(outputs)),)
+    return tuple(
+        (_render_input(task, example.input), _json(example.output.model_dump(mode="json")))
+        for example in examples
+    )
+
+
+def _render_input(task: Task, item: BaseModel) -> str:
+    """Write one input as ``Label: <JSON literal>`` lines, one per field."""
+    data = item.model_dump(mode="json")
+    return "\n".join(f"{_label(name)}: {_json(value)}" for name, value in data.items())
+
+
+def _render_items(task: Task, items: tuple[BaseModel, ...]) -> str:
+    """Write a batch as one JSON object per line, each with its id."""
+    lines = [
+        _json({"id": number, **item.model_dump(mode="json")})
+        for number, item in enumerate(items, start=1)
+    ]
+    return f"{BATCH_LABEL}:\n" + "\n".join(lines)
+
+
+@functools.cache
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))

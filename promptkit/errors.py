@@ -1,0 +1,93 @@
+"""The error tree.
+
+Mistakes of the person writing a task are raised when the task is defined or
+looked up; they also subclass ``ValueError``. What happens at run time (a
+reply that cannot become an output, a backend that fails) has its own
+branches and always carries what is needed to act on it.
+
+::
+
+    PromptkitError
+    ├── DefinitionError (ValueError)   task authoring mistakes
+    │   ├── TaskDefinitionError        bad schema, bad example (every problem listed)
+    │   └── TaskNotFoundError          unknown or ambiguous task reference
+    ├── OutputError                    a reply that is not a valid output (.raw, .errors)
+    └── BackendError                   transport or provider failure (.status, .retryable)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class PromptkitError(Exception):
+    """Base of every error promptkit raises on purpose."""
+
+
+class DefinitionError(PromptkitError, ValueError):
+    """A mistake in how a task is written or referred to."""
+
+
+class TaskDefinitionError(DefinitionError):
+    """A task definition is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, task: str, problems: Sequence[str]) -> None:
+        self.task = task
+        self.problems = tuple(problems)
+        listed = "\n".join(f"  - {problem}" for problem in self.problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"task {task!r} has {count} {noun}:\n{listed}")
+
+
+class TaskNotFoundError(DefinitionError, LookupError):
+    """No task, or more than one, answers to a reference."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetail:
+    """One problem with a reply: where it is, what is wrong, and the value found."""
+
+    path: tuple[str | int, ...]
+    message: str
+    value: Any = None
+
+    @property
+    def location(self) -> str:
+        """The field path in dotted form (``items.2.colour``), or ``<root>``."""
+        return ".".join(str(part) for part in self.path) or "<root>"
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message} (got {self.value!r})"
+
+
+class OutputError(PromptkitError):
+    """A reply could not become a valid output; it keeps the raw reply and every error."""
+
+    def __init__(self, message: str, *, raw: str, errors: Sequence[ErrorDetail] = ()) -> None:
+        self.raw = raw
+        self.errors = tuple(errors)
+        details = "".join(f"\n  - {error}" for error in self.errors[:20])
+        more = len(self.errors) - 20
+        if more > 0:
+            details += f"\n  - ... and {more} more"
+        super().__init__(message + details)
+
+
+class BackendError(PromptkitError):
+    """A backend call failed; ``retryable`` says whether trying again may help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(message)

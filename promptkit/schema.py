@@ -1,0 +1,268 @@
+"""The output contract of a task: a small shape tree, rendered for prompts and providers.
+
+A pydantic model is read once into a :class:`Shape` tree. From that one tree
+come the compact notation shown to models (TypeScript-like, with
+descriptions, allowed values and what null means), a plain JSON Schema that
+is strict-mode compatible (every property required, no extra keys), and the
+response-format payload for chat APIs.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel
+
+Kind = Literal["string", "integer", "number", "boolean", "enum", "array", "object"]
+SchemaStyle = Literal["compact", "jsonschema"]
+
+_SCALARS: dict[Any, Kind] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+_SUPPORTED = "str, int, float, bool, Literal, Enum, list, a nested model, or Optional of these"
+_META_KEY = "promptkit"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of an object shape, with what a prompt should say about it."""
+
+    name: str
+    shape: Shape
+    description: str | None = None
+    null_means: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """The type of a value as promptkit describes it to a model."""
+
+    kind: Kind
+    nullable: bool = False
+    values: tuple[Any, ...] = ()
+    aliases: Mapping[Any, tuple[str, ...]] = field(default_factory=dict)
+    item: Shape | None = None
+    fields: tuple[FieldSpec, ...] = ()
+    title: str = ""
+
+
+class UnsupportedType(Exception):
+    """Raised while reading a model; the task turns it into a definition problem."""
+
+    def __init__(self, path: str, annotation: Any) -> None:
+        self.path = path
+        self.annotation = annotation
+        name = getattr(annotation, "__name__", repr(annotation))
+        super().__init__(f"field {path!r} has unsupported type {name}; use {_SUPPORTED}")
+
+
+def field_metadata(
+    *,
+    null: str | None = None,
+    aliases: Mapping[Any, typing.Iterable[str]] | None = None,
+) -> dict[str, Any]:
+    """Return ``json_schema_extra`` that carries promptkit's field metadata."""
+    meta: dict[str, Any] = {}
+    if null is not None:
+        meta["null"] = null
+    if aliases:
+        meta["aliases"] = {value: tuple(names) for value, names in aliases.items()}
+    return {_META_KEY: meta}
+
+
+@functools.cache
+def shape_of(model: type[BaseModel]) -> Shape:
+    """Read a pydantic model into a shape tree; raise :class:`UnsupportedType` on a bad field."""
+    return _object_shape(model, prefix="")
+
+
+def _object_shape(model: type[BaseModel], prefix: str) -> Shape:
+    specs = []
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        meta: dict[str, Any] = extra.get(_META_KEY) or {}  # type: ignore[assignment]
+        shape = _shape(info.annotation, path)
+        aliases = meta.get("aliases")
+        if aliases:
+            shape = _with_aliases(shape, aliases, path)
+        specs.append(FieldSpec(name, shape, info.description, meta.get("null")))
+    return Shape("object", fields=tuple(specs), title=model.__name__)
+
+
+def _with_aliases(shape: Shape, aliases: Mapping[Any, tuple[str, ...]], path: str) -> Shape:
+    target = shape.item if shape.kind == "array" and shape.item else shape
+    unknown = [value for value in aliases if value not in target.values]
+    if target.kind != "enum" or unknown:
+        raise ValueError(
+            f"field {path!r} declares aliases for {unknown or list(aliases)}, "
+            "which are not among its allowed values"
+        )
+    with_aliases = Shape("enum", target.nullable, target.values, dict(aliases), title=target.title)
+    if target is shape:
+        return with_aliases
+    return Shape("array", shape.nullable, item=with_aliases)
+
+
+def _shape(annotation: Any, path: str) -> Shape:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _shape(typing.get_args(annotation)[0], path)
+    if origin in (Union, types.UnionType):
+        members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(members) != 1:
+            raise UnsupportedType(path, annotation)
+        inner = _shape(members[0], path)
+        return Shape(
+            inner.kind, True, inner.values, inner.aliases, inner.item, inner.fields, inner.title
+        )
+    if origin is Literal:
+        values = typing.get_args(annotation)
+        if not all(isinstance(value, str | int) for value in values):
+            raise UnsupportedType(path, annotation)
+        return Shape("enum", values=values)
+    if origin is list:
+        (item,) = typing.get_args(annotation) or (None,)
+        if item is None:
+            raise UnsupportedType(path, annotation)
+        return Shape("array", item=_shape(item, f"{path}[]"))
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return Shape(
+                "enum", values=tuple(m.value for m in annotation), title=annotation.__name__
+            )
+        if issubclass(annotation, BaseModel):
+            return _object_shape(annotation, prefix=f"{path}.")
+        kind = _SCALARS.get(annotation)
+        if kind is not None:
+            return Shape(kind)
+    raise UnsupportedType(path, annotation)
+
+
+# -- JSON Schema -------------------------------------------------------------
+
+
+def json_schema(shape: Shape) -> dict[str, Any]:
+    """Render a shape as strict-mode JSON Schema (all properties required, no extras)."""
+    if shape.kind == "object":
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {spec.name: _property_schema(spec) for spec in shape.fields},
+            "required": [spec.name for spec in shape.fields],
+            "additionalProperties": False,
+        }
+    elif shape.kind == "array":
+        assert shape.item is not None
+        schema = {"type": "array", "items": json_schema(shape.item)}
+    elif shape.kind == "enum":
+        values = list(shape.values) + ([None] if shape.nullable else [])
+        return {"enum": values}
+    else:
+        schema = {"type": shape.kind}
+    if shape.nullable:
+        schema["type"] = [schema["type"], "null"]
+    return schema
+
+
+def _property_schema(spec: FieldSpec) -> dict[str, Any]:
+    schema = json_schema(spec.shape)
+    notes = _notes(spec)
+    if notes:
+        schema["description"] = notes
+    return schema
+
+
+def batch_schema(item: Shape) -> dict[str, Any]:
+    """JSON Schema of a batch reply: an array of outputs, each tagged with its item id."""
+    tagged = json_schema(_tagged(item))
+    return {"type": "array", "items": tagged}
+
+
+def _tagged(item: Shape) -> Shape:
+    id_field = FieldSpec("id", Shape("integer"), "the item's id, as given")
+    return Shape("object", fields=(id_field, *item.fields), title=item.title)
+
+
+def response_format(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    """Return the OpenAI-style ``response_format`` payload for a schema.
+
+    Chat APIs want an object at the root, so an array schema is wrapped in
+    ``{"items": [...]}``; the parser accepts that wrapper.
+    """
+    root = schema
+    if schema.get("type") == "array":
+        root = {
+            "type": "object",
+            "properties": {"items": schema},
+            "required": ["items"],
+            "additionalProperties": False,
+        }
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name.replace("-", "_"), "strict": True, "schema": root},
+    }
+
+
+# -- compact notation ----------------------------------------------------------
+
+
+def compact_schema(shape: Shape, *, batch: bool = False) -> str:
+    """Render a shape in a TypeScript-like notation with one commented line per field."""
+    if batch:
+        return "[" + _compact_object(_tagged(shape), indent="") + ", ...]"
+    return _compact(shape, indent="")
+
+
+def _compact(shape: Shape, indent: str) -> str:
+    if shape.kind == "object":
+        text = _compact_object(shape, indent)
+    elif shape.kind == "array":
+        assert shape.item is not None
+        text = _compact(shape.item, indent) + "[]"
+        if shape.item.nullable or shape.item.kind == "enum":
+            text = f"({_compact(shape.item, indent)})[]"
+    elif shape.kind == "enum":
+        text = " | ".join(json.dumps(value, ensure_ascii=False) for value in shape.values)
+    else:
+        text = {"integer": "int", "number": "float", "boolean": "bool"}.get(shape.kind, shape.kind)
+    return f"{text} | null" if shape.nullable else text
+
+
+def _compact_object(shape: Shape, indent: str) -> str:
+    inner = indent + "  "
+    lines = []
+    for spec in shape.fields:
+        line = f"{inner}{json.dumps(spec.name)}: {_compact(spec.shape, inner)},"
+        notes = _notes(spec)
+        if notes:
+            line += f" // {notes}"
+        lines.append(line)
+    return "{\n" + "\n".join(lines) + f"\n{indent}}}"
+
+
+def _notes(spec: FieldSpec) -> str:
+    parts = [spec.description.strip()] if spec.description else []
+    if spec.shape.aliases:
+        parts.append(
+            "; ".join(
+                f"{json.dumps(value, ensure_ascii=False)} also written "
+                + ", ".join(json.dumps(alias, ensure_ascii=False) for alias in names)
+                for value, names in spec.shape.aliases.items()
+            )
+        )
+    if spec.null_means:
+        parts.append(f"null {spec.null_means.strip()}")
+    return ". ".join(part.rstrip(".") for part in parts if part) + ("." if parts else "")
+
+
+def render_schema(shape: Shape, style: SchemaStyle, *, batch: bool = False) -> str:
+    """Render the reply shape the way a prompt states it."""
+    if style == "compact":
+        return compact_schema(shape, batch=batch)
+    schema = batch_schema(shape) if batch else json_schema(shape)
+    return json.dumps(schema, ensure_ascii=False, separators=(",", ":"))

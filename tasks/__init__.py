@@ -1,0 +1,1 @@
+"""Task definitions bundled with promptkit, found by name (``promptkit tasks`` lists them)."""

@@ -1,0 +1,89 @@
+"""apparel-search: structure a noisy shopping search into colour, sleeve, type and neck.
+
+The task of a retail search team that wants to see what customers ask for
+and the shop lacks. Every attribute is written as the search writes it
+(misspellings corrected), and is null when the search does not name it: a
+zero-shot model tends to invent a colour for every search, which the
+labelled examples below are there to prevent.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from promptkit import Example, Strategy, Task, field
+
+
+class Attributes(BaseModel):
+    """The attributes a search names."""
+
+    colour: str | None = field(None, null="if no colour is named")
+    sleeve: str | None = field(None, null="if no sleeve is named")
+    type: str | None = field(None, description="the product", null="if none")
+    neck: str | None = field(None, null="if no neckline is named")
+
+
+def _example(search: str, **named: str) -> Example:
+    """Label a search with the attributes it names; every other attribute is null."""
+    return Example(search, {name: named.get(name) for name in Attributes.model_fields})
+
+
+EXAMPLES = [
+    _example("Long Sleeve polo shirts for men", sleeve="long sleeve", type="polo shirts"),
+    _example("copper fit elbow sleeve", type="elbow sleeve"),
+    _example("black crew neck sweatshirt", colour="black", type="sweatshirt", neck="crew neck"),
+    _example("3/4 sleeve tees girls 16", sleeve="3/4 sleeve", type="tees"),
+    _example("orange is the new black costume", type="costume"),
+    _example("white sleevless maxi dress", colour="white", sleeve="sleeveless", type="maxi dress"),
+    _example("gifts for dad"),
+    _example(
+        "womans summer tops with v necks and short sleeves",
+        sleeve="short sleeve",
+        type="tops",
+        neck="v neck",
+    ),
+    _example("womens sleevless tops time and tru short sleeve", sleeve="sleeveless", type="tops"),
+    _example("puff sleeve dress", sleeve="puff sleeve", type="dress"),
+    _example("womens puff sleeve", sleeve="puff sleeve"),
+    _example("bodysuits long sleeve boy", sleeve="long sleeve", type="bodysuits"),
+    _example("sleeveless tops for women", sleeve="sleeveless", type="tops"),
+    _example("long sleeve cut out workout", sleeve="long sleeve"),
+    _example("open front shrug long sleeve", sleeve="long sleeve", type="shrug"),
+    _example(
+        "red t shirts long sleeve 10yrs boy", colour="red", sleeve="long sleeve", type="t shirts"
+    ),
+    _example("mens turtleneck sweater navy", colour="navy", type="sweater", neck="turtleneck"),
+    _example("v neck tshirts 3 pack", type="tshirts", neck="v neck"),
+    _example("girls 16 party dress", type="party dress"),
+    _example("eyephone red skins", colour="red", type="skins"),
+    _example("rose gold sequin dress", colour="rose gold", type="sequin dress"),
+    _example("off the shoulder tops plus size", type="tops", neck="off the shoulder"),
+    _example("pink floyd t shirt", type="t shirt"),
+    _example(
+        "cap sleeve blouse with scoop neck", sleeve="cap sleeve", type="blouse", neck="scoop neck"
+    ),
+    _example(
+        "womens mock neck long sleeve bodysuit olive green",
+        colour="olive green",
+        sleeve="long sleeve",
+        type="bodysuit",
+        neck="mock neck",
+    ),
+    _example("green bay packers jersey", type="jersey"),
+    _example("halter neck top 3t", type="top", neck="halter neck"),
+    _example("kids socks size 10", type="socks"),
+]
+
+apparel_search = Task(
+    name="apparel-search",
+    description="Structure a shopping search into colour, sleeve, type and neck.",
+    instructions=(
+        "We are trying to clean the ecommerce retail searches into a clear set of attributes. "
+        "Write each attribute as the search names it; never guess one it does not name. "
+        "Brands and titles are not colours."
+    ),
+    input_model="search",
+    output_model=Attributes,
+    examples=EXAMPLES,
+    strategy=Strategy(shots=8, layout="inline"),
+)
