@@ -12,7 +12,8 @@ branches and always carries what is needed to act on it.
     │   ├── TaskDefinitionError        bad schema, bad example (every problem listed)
     │   └── TaskNotFoundError          unknown or ambiguous task reference
     ├── OutputError                    a reply that is not a valid output (.raw, .errors)
-    └── BackendError                   transport or provider failure (.status, .retryable)
+    ├── BackendError                   transport or provider failure (.status, .retryable)
+    └── JobFileError (ValueError)      an input or output file of a batch run cannot be used
 """
 
 from __future__ import annotations
@@ -91,3 +92,7 @@ class BackendError(PromptkitError):
         self.retryable = retryable
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class JobFileError(PromptkitError, ValueError):
+    """An input or output file of a batch run cannot be used (missing columns, bad format)."""
