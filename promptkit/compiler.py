@@ -20,13 +20,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
 from promptkit.prompt import Message, Prompt
 from promptkit.schema import batch_schema, json_schema, render_schema, response_format
-from promptkit.task import Example, Layout, SchemaStyleName, Task
+from promptkit.selection import TokenCounter, select_examples
+from promptkit.task import Example, Layout, SchemaStyleName, SelectorName, Task
 
 BATCH_LABEL = "Items"
 
@@ -39,6 +40,10 @@ def compile_prompt(
     layout: Layout | None = None,
     schema_style: SchemaStyleName | None = None,
     examples: Sequence[Example] | None = None,
+    selector: SelectorName | None = None,
+    seed: int | None = None,
+    token_budget: int | None = None,
+    count_tokens: TokenCounter | None = None,
 ) -> Prompt:
     """Compile one input into a prompt whose reply is one output.
 
@@ -48,9 +53,17 @@ def compile_prompt(
         shots: how many examples to show; defaults to the task's strategy (all when unset).
         layout: ``chat``, ``inline`` or ``completion``; defaults to the task's strategy.
         schema_style: ``compact`` or ``jsonschema``; defaults to the task's strategy.
-        examples: the examples to show instead of the task's first ``shots`` (from a selector).
+        examples: the examples to show, instead of selecting ``shots`` of the task's.
+        selector: how to select examples (``first``, ``random``, ``similar``, ``diverse``);
+            defaults to the task's strategy. An input never appears among its own examples.
+        seed: the ``random`` selector's seed; defaults to the task's strategy.
+        token_budget: the most tokens the examples may take; defaults to the task's strategy.
+        count_tokens: counts a text's tokens for the budget (a backend's tokenizer);
+            defaults to characters / 4.
     """
-    return _compile(task, (task.make_input(value),), False, shots, layout, schema_style, examples)
+    chosen = _Selection(selector, seed, token_budget, count_tokens)
+    items = (task.make_input(value),)
+    return _compile(task, items, False, shots, layout, schema_style, examples, chosen)
 
 
 def compile_batch(
@@ -61,6 +74,10 @@ def compile_batch(
     layout: Layout | None = None,
     schema_style: SchemaStyleName | None = None,
     examples: Sequence[Example] | None = None,
+    selector: SelectorName | None = None,
+    seed: int | None = None,
+    token_budget: int | None = None,
+    count_tokens: TokenCounter | None = None,
 ) -> Prompt:
     """Compile several inputs into one prompt whose reply is a JSON array matched back by id.
 
@@ -70,7 +87,17 @@ def compile_batch(
     if not values:
         raise ValueError("compile_batch needs at least one input")
     items = tuple(task.make_input(value) for value in values)
-    return _compile(task, items, True, shots, layout, schema_style, examples)
+    chosen = _Selection(selector, seed, token_budget, count_tokens)
+    return _compile(task, items, True, shots, layout, schema_style, examples, chosen)
+
+
+class _Selection(NamedTuple):
+    """Per-call overrides of the strategy's example selection."""
+
+    selector: SelectorName | None
+    seed: int | None
+    token_budget: int | None
+    count_tokens: TokenCounter | None
 
 
 def _compile(
@@ -81,19 +108,28 @@ def _compile(
     layout: Layout | None,
     schema_style: SchemaStyleName | None,
     examples: Sequence[Example] | None,
+    chosen: _Selection,
 ) -> Prompt:
     strategy = task.strategy
     layout = layout or strategy.layout
     style = schema_style or strategy.schema_style
     if examples is None:
-        count = strategy.shots if shots is None else shots
-        examples = task.examples if count is None else task.examples[:count]
+        budget = strategy.token_budget if chosen.token_budget is None else chosen.token_budget
+        examples = select_examples(
+            task,
+            items,
+            shots=strategy.shots if shots is None else shots,
+            selector=chosen.selector or strategy.selector,
+            seed=strategy.seed if chosen.seed is None else chosen.seed,
+            token_budget=budget,
+            count_tokens=chosen.count_tokens,
+        )
     demos = _demos(task, tuple(examples), batch, layout)
     header = _header(task, style, batch)
     query = _render_items(task, items) if batch else _render_input(task, items[0])
     label = f"{task.output_label}:"
     schema = batch_schema(task.output_shape) if batch else json_schema(task.output_shape)
-    fmt = response_format(schema, task.name)
+    fmt = response_format(task.output_shape, task.name, batch=batch)
     ids = tuple(range(1, len(items) + 1)) if batch else ()
     first_label = BATCH_LABEL if batch else _label(next(iter(task.input_model_class.model_fields)))
     stop = ("\n\n", f"\n{first_label}:")
@@ -116,12 +152,9 @@ def _compile(
 def _header(task: Task, style: SchemaStyleName, batch: bool) -> str:
     shape = render_schema(task.output_shape, style, batch=batch)
     if batch:
-        ask = (
-            f"Each request lists {BATCH_LABEL.lower()}, one JSON object per line with its id. "
-            "Reply with a JSON array, one object per item, in this shape:"
-        )
+        ask = "Reply with a JSON array, an object per numbered item with its id:"
     else:
-        ask = "Reply with JSON in this shape:"
+        ask = "Reply with JSON:"
     return f"{task.instructions.strip()}\n\n{ask}\n{shape}"
 
 
@@ -135,14 +168,19 @@ def _demos(
     if batch:
         inputs = _render_items(task, tuple(example.input for example in examples))
         outputs = [
-            {"id": number, **example.output.model_dump(mode="json")}
+            {"id": number, **_output_data(example.output)}
             for number, example in enumerate(examples, start=1)
         ]
         return ((inputs, _json(outputs)),)
     return tuple(
-        (_render_input(task, example.input), _json(example.output.model_dump(mode="json")))
+        (_render_input(task, example.input), _json(_output_data(example.output)))
         for example in examples
     )
+
+
+def _output_data(output: BaseModel) -> dict[str, Any]:
+    """An example's output as a model should write it: fields left at their default omitted."""
+    return output.model_dump(mode="json", exclude_defaults=True)
 
 
 def _render_input(task: Task, item: BaseModel) -> str:
@@ -152,11 +190,15 @@ def _render_input(task: Task, item: BaseModel) -> str:
 
 
 def _render_items(task: Task, items: tuple[BaseModel, ...]) -> str:
-    """Write a batch as one JSON object per line, each with its id."""
-    lines = [
-        _json({"id": number, **item.model_dump(mode="json")})
-        for number, item in enumerate(items, start=1)
-    ]
+    """Write a batch as numbered lines, ``<id>. <JSON literal>``.
+
+    A one-field input is written as its value, any other as an object.
+    """
+    lines = []
+    for number, item in enumerate(items, start=1):
+        data = item.model_dump(mode="json")
+        value = next(iter(data.values())) if len(data) == 1 else data
+        lines.append(f"{number}. {_json(value)}")
     return f"{BATCH_LABEL}:\n" + "\n".join(lines)
 
 
@@ -166,4 +208,5 @@ def _label(name: str) -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    """Write a value as compact JSON: fewest tokens, and quotes and newlines escaped."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

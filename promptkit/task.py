@@ -27,6 +27,7 @@ from promptkit.schema import Shape, UnsupportedType, field_metadata, shape_of
 
 Layout = Literal["chat", "inline", "completion"]
 SchemaStyleName = Literal["compact", "jsonschema"]
+SelectorName = Literal["first", "random", "similar", "diverse"]
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -70,16 +71,30 @@ class Example:
 
 @dataclass(frozen=True, slots=True)
 class Strategy:
-    """How a task is compiled into a prompt by default; every field can be overridden per call."""
+    """How a task is compiled into a prompt by default; every field can be overridden per call.
+
+    ``selector`` picks which examples a prompt shows (``first``, ``random``,
+    ``similar``, ``diverse``; see :mod:`promptkit.selection`), ``seed`` seeds
+    ``random``, and ``token_budget`` caps the tokens the examples may take.
+    """
 
     shots: int | None = None
     layout: Layout = "chat"
     schema_style: SchemaStyleName = "compact"
     batch_size: int = 1
+    selector: SelectorName = "first"
+    seed: int = 0
+    token_budget: int | None = None
 
     def __post_init__(self) -> None:
         if self.shots is not None and self.shots < 0:
             raise ValueError(f"shots must be 0 or more, not {self.shots}")
+        if self.selector not in ("first", "random", "similar", "diverse"):
+            raise ValueError(
+                f"selector must be first, random, similar or diverse, not {self.selector!r}"
+            )
+        if self.token_budget is not None and self.token_budget < 0:
+            raise ValueError(f"token_budget must be 0 or more, not {self.token_budget}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be 1 or more, not {self.batch_size}")
         if self.layout not in ("chat", "inline", "completion"):

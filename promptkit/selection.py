@@ -1,0 +1,263 @@
+"""Example selection: which of a task's examples a prompt shows, for which input.
+
+Four selectors, all deterministic for a seed and all pure:
+
+- ``first``: the pool's first examples, in the order the task lists them;
+- ``random``: a seeded sample of the pool (the same sample for every input);
+- ``similar``: the examples whose inputs are lexically closest to the input,
+  ranked by BM25 over words and character trigrams (so misspellings still
+  match), the closest placed last, next to the input;
+- ``diverse``: maximal marginal relevance over the most similar examples,
+  trading closeness to the input against closeness to examples already chosen.
+
+A token budget, when given, keeps as many of the chosen examples as fit,
+counted with a tokenizer callable (a backend's, where it has one) or as
+characters / 4. An input never appears among its own examples: an example
+whose input equals an input being compiled is skipped, which is what makes
+leave-one-out evaluation on a task's own examples honest.
+
+The index behind ``similar`` and ``diverse`` is built once per task (tasks
+hash by identity) and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import json
+import math
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from pydantic import BaseModel
+
+from promptkit.task import Example, SelectorName, Task
+
+SELECTORS: tuple[str, ...] = get_args(SelectorName)
+TokenCounter = Callable[[str], int]
+
+_WORD = re.compile(r"[^\W_]+")
+_K1 = 1.2
+_B = 0.75
+_MMR_LAMBDA = 0.6
+_CANDIDATES = 4  # diverse: how many similar candidates per example asked for
+
+
+def select_examples(
+    task: Task,
+    items: Sequence[BaseModel],
+    *,
+    shots: int | None,
+    selector: SelectorName = "first",
+    seed: int = 0,
+    token_budget: int | None = None,
+    count_tokens: TokenCounter | None = None,
+) -> tuple[Example, ...]:
+    """Choose the examples to show for some inputs, in the order to show them.
+
+    Args:
+        task: the task whose examples are the pool.
+        items: the validated inputs being compiled (one, or a batch).
+        shots: how many examples at most; ``None`` means all (or all that fit the budget).
+        selector: ``first``, ``random``, ``similar`` or ``diverse``.
+        seed: the seed of the ``random`` selector.
+        token_budget: the most tokens the examples may take together; ``None`` for no limit.
+        count_tokens: counts the tokens of a text; defaults to characters / 4.
+
+    Returns:
+        The examples, none of whose inputs equals one of ``items``.
+    """
+    if selector not in SELECTORS:
+        raise ValueError(f"selector must be one of {', '.join(SELECTORS)}, not {selector!r}")
+    pool = task.examples
+    limit = len(pool) if shots is None else min(shots, len(pool))
+    if limit <= 0:
+        return ()
+    # Ask for a few more than needed: any of them may be an input under evaluation.
+    wanted = limit + len(items)
+    if selector == "first":
+        ranked: Sequence[int] = range(min(wanted, len(pool)))
+    elif selector == "random":
+        ranked = _sample(len(pool), wanted, seed)
+    else:
+        index = example_index(task)
+        query = " ".join(_text(item) for item in items)
+        if selector == "similar":
+            ranked = index.nearest(query, wanted)
+        else:
+            ranked = index.diverse(query, wanted)
+    chosen = [pool[i] for i in ranked if not _is_among(pool[i].input, items)][:limit]
+    if token_budget is not None:
+        chosen = _within_budget(chosen, token_budget, count_tokens or estimate_tokens)
+    if selector in ("similar", "diverse"):
+        chosen.reverse()  # the closest example sits next to the input
+    return tuple(chosen)
+
+
+def estimate_tokens(text: str) -> int:
+    """Estimate a text's tokens as characters / 4, rounded up: the fallback tokenizer."""
+    return -(-len(text) // 4)
+
+
+def example_text(example: Example) -> str:
+    """Return the text an example adds to a prompt, roughly: its input and output as JSON."""
+    assert isinstance(example.output, BaseModel)
+    return (
+        _json(example.input.model_dump(mode="json"))
+        + "\n"
+        + _json(example.output.model_dump(mode="json"))
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def example_index(task: Task) -> ExampleIndex:
+    """Return the lexical index of a task's examples, built on first use and cached per task."""
+    return ExampleIndex.build([_text(example.input) for example in task.examples])
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleIndex:
+    """A BM25 index over words and character trigrams of each example's input text.
+
+    ``postings`` maps a term to the examples holding it, each with its
+    precomputed BM25 weight (idf times saturated term frequency), so a query
+    costs one addition per (query term, matching example).
+    """
+
+    size: int
+    postings: dict[str, tuple[tuple[int, float], ...]]
+    vectors: tuple[dict[str, float], ...]
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> ExampleIndex:
+        """Index texts; example ``i`` is ``texts[i]``."""
+        bags = [Counter(terms(text)) for text in texts]
+        lengths = [sum(bag.values()) for bag in bags]
+        average = (sum(lengths) / len(lengths)) if lengths else 1.0
+        frequency: Counter[str] = Counter()
+        for bag in bags:
+            frequency.update(bag.keys())
+        total = len(bags)
+        idf = {
+            term: math.log(1 + (total - count + 0.5) / (count + 0.5))
+            for term, count in frequency.items()
+        }
+        lists: dict[str, list[tuple[int, float]]] = {}
+        vectors = []
+        for number, (bag, length) in enumerate(zip(bags, lengths, strict=True)):
+            norm = _K1 * (1 - _B + _B * length / (average or 1.0))
+            vector = {}
+            for term, count in bag.items():
+                weight = idf[term] * count * (_K1 + 1) / (count + norm)
+                lists.setdefault(term, []).append((number, weight))
+                vector[term] = weight
+            length_2 = math.sqrt(sum(w * w for w in vector.values())) or 1.0
+            vectors.append({term: w / length_2 for term, w in vector.items()})
+        postings = {term: tuple(entries) for term, entries in lists.items()}
+        return cls(total, postings, tuple(vectors))
+
+    def scores(self, query: str) -> dict[int, float]:
+        """Return the BM25 score of every example sharing a term with the query."""
+        totals: dict[int, float] = {}
+        get = totals.get
+        postings = self.postings
+        for term, count in Counter(terms(query)).items():
+            for number, weight in postings.get(term, ()):
+                totals[number] = get(number, 0.0) + weight * count
+        return totals
+
+    def nearest(self, query: str, count: int) -> list[int]:
+        """Return up to ``count`` examples, most similar first; ties go to the earlier example.
+
+        Examples sharing nothing with the query follow in pool order, so a
+        query always gets ``count`` examples when the pool has them.
+        """
+        totals = self.scores(query)
+        best = heapq.nsmallest(count, totals.items(), key=lambda pair: (-pair[1], pair[0]))
+        ranked = [number for number, _ in best]
+        if len(ranked) < count:
+            ranked += [n for n in range(self.size) if n not in totals][: count - len(ranked)]
+        return ranked
+
+    def diverse(self, query: str, count: int, balance: float = _MMR_LAMBDA) -> list[int]:
+        """Return up to ``count`` examples by maximal marginal relevance, first chosen first.
+
+        Candidates are the most similar examples; each step takes the one
+        maximising ``balance * relevance - (1 - balance) * redundancy``, where
+        relevance is the BM25 score scaled to [0, 1] and redundancy the
+        highest cosine similarity to an example already taken.
+        """
+        candidates = self.nearest(query, max(count * _CANDIDATES, count))
+        totals = self.scores(query)
+        top = max(totals.values(), default=0.0) or 1.0
+        relevance = {n: totals.get(n, 0.0) / top for n in candidates}
+        chosen: list[int] = []
+        redundancy = dict.fromkeys(candidates, 0.0)
+        while candidates and len(chosen) < count:
+            pick = max(
+                candidates,
+                key=lambda n: (balance * relevance[n] - (1 - balance) * redundancy[n], -n),
+            )
+            chosen.append(pick)
+            candidates = [n for n in candidates if n != pick]
+            for n in candidates:
+                redundancy[n] = max(redundancy[n], self.cosine(pick, n))
+        return chosen
+
+    def cosine(self, first: int, second: int) -> float:
+        """Return the cosine similarity of two examples' weighted term vectors."""
+        one, two = self.vectors[first], self.vectors[second]
+        if len(two) < len(one):
+            one, two = two, one
+        return sum(weight * two.get(term, 0.0) for term, weight in one.items())
+
+
+def terms(text: str) -> list[str]:
+    """Split a text into index terms: lowercase words and the character trigrams of each word."""
+    found: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        found.append(word)
+        padded = f" {word} "
+        found += [padded[i : i + 3] for i in range(len(padded) - 2)]
+    return found
+
+
+def _sample(size: int, count: int, seed: int) -> list[int]:
+    # A string seed is hashed the same way on every platform and Python run.
+    return random.Random(f"promptkit:{seed}").sample(range(size), min(count, size))
+
+
+def _within_budget(chosen: list[Example], budget: int, count_tokens: TokenCounter) -> list[Example]:
+    kept: list[Example] = []
+    spent = 0
+    for example in chosen:
+        spent += count_tokens(example_text(example))
+        if spent > budget:
+            break
+        kept.append(example)
+    return kept
+
+
+def _is_among(value: BaseModel, items: Sequence[BaseModel]) -> bool:
+    return any(value == item for item in items)
+
+
+def _text(item: BaseModel) -> str:
+    """Return an input's text for matching: its string-like values, joined."""
+    return " ".join(_flatten(item.model_dump(mode="json")))
+
+
+def _flatten(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [text for inner in value.values() for text in _flatten(inner)]
+    if isinstance(value, list):
+        return [text for inner in value for text in _flatten(inner)]
+    return [] if value is None else [str(value)]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
