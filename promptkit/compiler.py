@@ -29,8 +29,6 @@ from promptkit.schema import batch_schema, json_schema, render_schema, response_
 from promptkit.selection import TokenCounter, select_examples
 from promptkit.task import Example, Layout, SchemaStyleName, SelectorName, Task
 
-BATCH_LABEL = "Items"
-
 
 def compile_prompt(
     task: Task,
@@ -129,10 +127,9 @@ def _compile(
     query = _render_items(task, items) if batch else _render_input(task, items[0])
     label = f"{task.output_label}:"
     schema = batch_schema(task.output_shape) if batch else json_schema(task.output_shape)
-    fmt = response_format(schema, task.name)
+    fmt = response_format(task.output_shape, task.name, batch=batch)
     ids = tuple(range(1, len(items) + 1)) if batch else ()
-    first_label = BATCH_LABEL if batch else _label(next(iter(task.input_model_class.model_fields)))
-    stop = ("\n\n", f"\n{first_label}:")
+    stop = ("\n\n",)
 
     if layout == "chat":
         messages = [Message("system", header)]
@@ -151,13 +148,7 @@ def _compile(
 @functools.lru_cache(maxsize=256)
 def _header(task: Task, style: SchemaStyleName, batch: bool) -> str:
     shape = render_schema(task.output_shape, style, batch=batch)
-    if batch:
-        ask = (
-            f"Each request lists {BATCH_LABEL.lower()}, one JSON object per line with its id. "
-            "Reply with a JSON array, one object per item, in this shape:"
-        )
-    else:
-        ask = "Reply with JSON in this shape:"
+    ask = "Reply with a JSON array, one object per numbered item:" if batch else "Reply with JSON:"
     return f"{task.instructions.strip()}\n\n{ask}\n{shape}"
 
 
@@ -171,14 +162,19 @@ def _demos(
     if batch:
         inputs = _render_items(task, tuple(example.input for example in examples))
         outputs = [
-            {"id": number, **example.output.model_dump(mode="json")}
+            {"id": number, **_output_data(example.output)}
             for number, example in enumerate(examples, start=1)
         ]
         return ((inputs, _json(outputs)),)
     return tuple(
-        (_render_input(task, example.input), _json(example.output.model_dump(mode="json")))
+        (_render_input(task, example.input), _json(_output_data(example.output)))
         for example in examples
     )
+
+
+def _output_data(output: BaseModel) -> dict[str, Any]:
+    """An example's output as a model should write it: fields left at their default omitted."""
+    return output.model_dump(mode="json", exclude_defaults=True)
 
 
 def _render_input(task: Task, item: BaseModel) -> str:
@@ -188,12 +184,16 @@ def _render_input(task: Task, item: BaseModel) -> str:
 
 
 def _render_items(task: Task, items: tuple[BaseModel, ...]) -> str:
-    """Write a batch as one JSON object per line, each with its id."""
-    lines = [
-        _json({"id": number, **item.model_dump(mode="json")})
-        for number, item in enumerate(items, start=1)
-    ]
-    return f"{BATCH_LABEL}:\n" + "\n".join(lines)
+    """Write a batch as numbered lines, ``<id>. <JSON literal>``.
+
+    A one-field input is written as its value, any other as an object.
+    """
+    lines = []
+    for number, item in enumerate(items, start=1):
+        data = item.model_dump(mode="json")
+        value = next(iter(data.values())) if len(data) == 1 else data
+        lines.append(f"{number}. {_json(value)}")
+    return "\n".join(lines)
 
 
 @functools.cache
@@ -202,4 +202,5 @@ def _label(name: str) -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    """Write a value as compact JSON: fewest tokens, and quotes and newlines escaped."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

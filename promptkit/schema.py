@@ -9,6 +9,7 @@ response-format payload for chat APIs.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import json
@@ -36,6 +37,7 @@ class FieldSpec:
     shape: Shape
     description: str | None = None
     null_means: str | None = None
+    required: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,7 @@ def _object_shape(model: type[BaseModel], prefix: str) -> Shape:
         aliases = meta.get("aliases")
         if aliases:
             shape = _with_aliases(shape, aliases, path)
-        specs.append(FieldSpec(name, shape, info.description, meta.get("null")))
+        specs.append(FieldSpec(name, shape, info.description, meta.get("null"), info.is_required()))
     return Shape("object", fields=tuple(specs), title=model.__name__)
 
 
@@ -147,18 +149,23 @@ def _shape(annotation: Any, path: str) -> Shape:
 # -- JSON Schema -------------------------------------------------------------
 
 
-def json_schema(shape: Shape) -> dict[str, Any]:
-    """Render a shape as strict-mode JSON Schema (all properties required, no extras)."""
+def json_schema(shape: Shape, *, strict: bool = False) -> dict[str, Any]:
+    """Render a shape as JSON Schema with no extra keys allowed.
+
+    Fields with a default are optional; ``strict`` makes every field required,
+    as OpenAI's strict structured outputs demand (optional fields are nullable
+    there, so a model can still leave them empty).
+    """
     if shape.kind == "object":
         schema: dict[str, Any] = {
             "type": "object",
-            "properties": {spec.name: _property_schema(spec) for spec in shape.fields},
-            "required": [spec.name for spec in shape.fields],
+            "properties": {spec.name: _property_schema(spec, strict) for spec in shape.fields},
+            "required": [spec.name for spec in shape.fields if strict or spec.required],
             "additionalProperties": False,
         }
     elif shape.kind == "array":
         assert shape.item is not None
-        schema = {"type": "array", "items": json_schema(shape.item)}
+        schema = {"type": "array", "items": json_schema(shape.item, strict=strict)}
     elif shape.kind == "enum":
         values = list(shape.values) + ([None] if shape.nullable else [])
         return {"enum": values}
@@ -169,31 +176,31 @@ def json_schema(shape: Shape) -> dict[str, Any]:
     return schema
 
 
-def _property_schema(spec: FieldSpec) -> dict[str, Any]:
-    schema = json_schema(spec.shape)
+def _property_schema(spec: FieldSpec, strict: bool) -> dict[str, Any]:
+    schema = json_schema(spec.shape, strict=strict)
     notes = _notes(spec)
     if notes:
         schema["description"] = notes
     return schema
 
 
-def batch_schema(item: Shape) -> dict[str, Any]:
+def batch_schema(item: Shape, *, strict: bool = False) -> dict[str, Any]:
     """JSON Schema of a batch reply: an array of outputs, each tagged with its item id."""
-    tagged = json_schema(_tagged(item))
-    return {"type": "array", "items": tagged}
+    return {"type": "array", "items": json_schema(_tagged(item), strict=strict)}
 
 
 def _tagged(item: Shape) -> Shape:
-    id_field = FieldSpec("id", Shape("integer"), "the item's id, as given")
+    id_field = FieldSpec("id", Shape("integer"))
     return Shape("object", fields=(id_field, *item.fields), title=item.title)
 
 
-def response_format(schema: dict[str, Any], name: str) -> dict[str, Any]:
-    """Return the OpenAI-style ``response_format`` payload for a schema.
+def response_format(shape: Shape, name: str, *, batch: bool = False) -> dict[str, Any]:
+    """Return the OpenAI-style strict ``response_format`` payload for a reply shape.
 
-    Chat APIs want an object at the root, so an array schema is wrapped in
+    Chat APIs want an object at the root, so a batch's array is wrapped in
     ``{"items": [...]}``; the parser accepts that wrapper.
     """
+    schema = batch_schema(shape, strict=True) if batch else json_schema(shape, strict=True)
     root = schema
     if schema.get("type") == "array":
         root = {
@@ -234,15 +241,23 @@ def _compact(shape: Shape, indent: str) -> str:
 
 
 def _compact_object(shape: Shape, indent: str) -> str:
+    """Write an object on one line, or one line per field when any field has notes."""
     inner = indent + "  "
-    lines = []
-    for spec in shape.fields:
-        line = f"{inner}{json.dumps(spec.name)}: {_compact(spec.shape, inner)},"
-        notes = _notes(spec)
-        if notes:
-            line += f" // {notes}"
-        lines.append(line)
+    entries = [
+        (f"{json.dumps(spec.name)}{_compact_field(spec, inner)}", _notes(spec))
+        for spec in shape.fields
+    ]
+    if not any(notes for _, notes in entries):
+        return "{" + ", ".join(entry for entry, _ in entries) + "}"
+    lines = [f"{inner}{entry}," + (f" // {notes}" if notes else "") for entry, notes in entries]
     return "{\n" + "\n".join(lines) + f"\n{indent}}}"
+
+
+def _compact_field(spec: FieldSpec, indent: str) -> str:
+    """Write ``: type``, or ``?: type`` for an optional field (absent reads as null)."""
+    if spec.required:
+        return f": {_compact(spec.shape, indent)}"
+    return f"?: {_compact(dataclasses.replace(spec.shape, nullable=False), indent)}"
 
 
 def _notes(spec: FieldSpec) -> str:

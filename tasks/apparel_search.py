@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from promptkit import Example, Strategy, Task, field
+from promptkit import Example, Strategy, Task
 
 
 class Attributes(BaseModel):
     """The attributes a search names."""
 
-    colour: str | None = field(None, null="if no colour is named")
-    sleeve: str | None = field(None, null="if no sleeve is named")
-    type: str | None = field(None, description="the product", null="if none")
-    neck: str | None = field(None, null="if no neckline is named")
+    colour: str | None = None
+    sleeve: str | None = None
+    type: str | None = None
+    neck: str | None = None
 
 
 def _example(search: str, **named: str) -> Example:
@@ -78,9 +78,9 @@ apparel_search = Task(
     name="apparel-search",
     description="Structure a shopping search into colour, sleeve, type and neck.",
     instructions=(
-        "We are trying to clean the ecommerce retail searches into a clear set of attributes. "
-        "Write each attribute as the search names it; never guess one it does not name. "
-        "Brands and titles are not colours."
+        "We are trying to clean the ecommerce retail searches into a clear set of attributes, "
+        "each written as the search names it. "
+        "Leave out any attribute the search does not name; never guess."
     ),
     input_model="search",
     output_model=Attributes,

@@ -1,0 +1,215 @@
+"""The ``promptkit`` command: a thin typer app over the library.
+
+Expected errors (a usage mistake, an unknown task, a bad definition) become
+one readable line on stderr and an exit code, never a traceback: 2 for
+usage, 1 for a check or run that found problems.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from promptkit.compiler import compile_batch, compile_prompt
+from promptkit.errors import DefinitionError, PromptkitError, TaskDefinitionError
+from promptkit.prompt import Prompt
+from promptkit.task import Task, load_task, registered_tasks
+
+app = typer.Typer(
+    name="promptkit",
+    help="An LLM task as typed, testable code.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class LayoutChoice(StrEnum):
+    CHAT = "chat"
+    INLINE = "inline"
+    COMPLETION = "completion"
+
+
+class SchemaStyleChoice(StrEnum):
+    COMPACT = "compact"
+    JSONSCHEMA = "jsonschema"
+
+
+class FormatChoice(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+TaskArg = Annotated[
+    str, typer.Argument(help="Task name (apparel-search), module:attr or path/to/file.py:attr.")
+]
+InputOpt = Annotated[list[str] | None, typer.Option("--input", "-i", help="An input (repeatable).")]
+InputFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Inputs from a file: .txt (one per line) or .jsonl (objects of input fields)."
+    ),
+]
+ShotsOpt = Annotated[
+    int | None, typer.Option(min=0, help="Examples to show (default: the task's).")
+]
+LayoutOpt = Annotated[
+    LayoutChoice | None, typer.Option(help="Prompt layout (default: the task's).")
+]
+BatchSizeOpt = Annotated[int | None, typer.Option(min=1, help="Inputs packed into one prompt.")]
+SchemaStyleOpt = Annotated[
+    SchemaStyleChoice | None, typer.Option(help="How the reply shape is written.")
+]
+
+
+@app.command("tasks")
+def list_tasks() -> None:
+    """List the tasks promptkit can find by name."""
+    found = registered_tasks()
+    console = Console()
+    if not console.is_terminal:
+        for name, task in sorted(found.items()):
+            print(f"{name}\t{task.description}")
+        return
+    table = Table("task", "description", box=None)
+    for name, task in sorted(found.items()):
+        table.add_row(name, task.description)
+    console.print(table)
+
+
+@app.command()
+def check(task: TaskArg) -> None:
+    """Validate a task definition and its examples; exit 1 listing every problem."""
+    try:
+        loaded = load_task(task)
+    except TaskDefinitionError as error:
+        print(f"{error.task}: {len(error.problems)} problem(s)", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    print(f"{loaded.name}: ok ({len(loaded.examples)} examples)")
+
+
+@app.command()
+def render(
+    task: TaskArg,
+    input_: InputOpt = None,
+    input_file: InputFileOpt = None,
+    shots: ShotsOpt = None,
+    layout: LayoutOpt = None,
+    batch_size: BatchSizeOpt = None,
+    schema_style: SchemaStyleOpt = None,
+    format_: Annotated[
+        FormatChoice, typer.Option("--format", help="text for people, json for tools.")
+    ] = FormatChoice.TEXT,
+) -> None:
+    """Print exactly what would be sent for each prompt, roles included."""
+    loaded = load_task(task)
+    values = list(_inputs(loaded, input_ or [], input_file))
+    size = batch_size or loaded.strategy.batch_size
+    options: dict[str, Any] = {
+        "shots": shots,
+        "layout": layout.value if layout else None,
+        "schema_style": schema_style.value if schema_style else None,
+    }
+    prompts = [
+        compile_batch(loaded, values[start : start + size], **options)
+        if size > 1
+        else compile_prompt(loaded, values[start], **options)
+        for start in range(0, len(values), size)
+    ]
+    if format_ is FormatChoice.JSON:
+        for prompt in prompts:
+            print(prompt.to_json(indent=None))
+        return
+    _show(prompts)
+
+
+def _show(prompts: Sequence[Prompt]) -> None:
+    console = Console()
+    for number, prompt in enumerate(prompts, start=1):
+        heading = f"prompt {number} of {len(prompts)}" if len(prompts) > 1 else ""
+        if not console.is_terminal:
+            if heading:
+                print(f"=== {heading} ===")
+            print(prompt.render_text(), end="")
+            continue
+        if heading:
+            console.rule(heading)
+        turns = (
+            [("text", prompt.text)]
+            if prompt.text is not None
+            else [(message.role, message.content) for message in prompt.messages]
+        )
+        for role, content in turns:
+            console.print(Panel(Text(content), title=role, title_align="left"))
+
+
+def _inputs(task: Task, given: Sequence[str], path: Path | None) -> Iterator[Any]:
+    """Yield the inputs from --input values, then from --input-file; at least one is required."""
+    yield from given
+    if path is not None:
+        yield from _read_input_file(path)
+    elif not given:
+        raise typer.BadParameter("give at least one --input or an --input-file")
+
+
+def _read_input_file(path: Path) -> Iterator[Any]:
+    if path.suffix not in (".txt", ".jsonl"):
+        raise typer.BadParameter(f"--input-file must be .txt or .jsonl, not {path.name!r}")
+    try:
+        lines = path.open(encoding="utf-8")
+    except OSError as error:
+        raise typer.BadParameter(f"cannot read {path}: {error.strerror}") from None
+    with lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            if path.suffix == ".txt":
+                yield line.rstrip("\n")
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as error:
+                raise typer.BadParameter(f"{path}:{number}: not JSON ({error.msg})") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return its exit code, turning expected errors into one line."""
+    command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    try:
+        code = command.main(
+            args=args,
+            prog_name="promptkit",
+            standalone_mode=False,
+        )
+    except typer.TyperException as error:  # typer's own usage errors, exit code 2
+        print(f"promptkit: error: {error.format_message()}", file=sys.stderr)
+        return error.exit_code
+    except typer.Abort:
+        return 130
+    except DefinitionError as error:
+        print(f"promptkit: error: {error}", file=sys.stderr)
+        return 2
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in error.errors()
+        )
+        print(f"promptkit: error: invalid input: {problems}", file=sys.stderr)
+        return 2
+    except PromptkitError as error:
+        print(f"promptkit: error: {error}", file=sys.stderr)
+        return 1
+    return code if isinstance(code, int) else 0

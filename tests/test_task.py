@@ -1,0 +1,191 @@
+"""Task definitions: examples checked at definition time, clear errors, lookup."""
+
+from __future__ import annotations
+
+import datetime
+import textwrap
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel
+
+from promptkit import (
+    DefinitionError,
+    Example,
+    Strategy,
+    Task,
+    TaskDefinitionError,
+    TaskNotFoundError,
+    field,
+    load_task,
+    registered_tasks,
+)
+
+
+class Colour(BaseModel):
+    colour: str | None = field(None, null="when the search names no colour")
+    size: Literal["s", "m", "l"] | None = None
+
+
+def make(examples: list[Example], **overrides: object) -> Task:
+    options: dict[str, object] = {
+        "name": "colour-task",
+        "instructions": "Find the colour.",
+        "input_model": "search",
+        "output_model": Colour,
+        "examples": examples,
+    }
+    options.update(overrides)
+    return Task(**options)  # type: ignore[arg-type]
+
+
+def test_examples_are_validated_into_model_instances() -> None:
+    task = make([Example("red top", {"colour": "red", "size": None})])
+
+    (example,) = task.examples
+    assert example.output == Colour(colour="red")
+    assert example.input.model_dump() == {"search": "red top"}
+    assert task.description == "Find the colour."
+    assert task.output_label == "Colour"
+
+
+def test_example_of_the_wrong_type_names_task_example_and_field() -> None:
+    with pytest.raises(TaskDefinitionError) as caught:
+        make([Example("ok", {"colour": None}), Example("bad", {"colour": 7, "size": "xl"})])
+
+    error = caught.value
+    assert error.task == "colour-task"
+    assert isinstance(error, ValueError)
+    assert len(error.problems) == 2
+    assert "example 1 output, field 'colour'" in error.problems[0]
+    assert "example 1 output, field 'size'" in error.problems[1]
+    assert "'xl'" in error.problems[1]
+
+
+def test_missing_required_output_field_is_reported() -> None:
+    class Required(BaseModel):
+        label: str
+
+    with pytest.raises(TaskDefinitionError, match=r"example 0 output, field 'label': Field required"):
+        make([Example("x", {})], output_model=Required)
+
+
+def test_misspelt_output_key_is_not_silently_ignored() -> None:
+    with pytest.raises(TaskDefinitionError, match=r"field 'color': not a field of Colour"):
+        make([Example("red top", {"color": "red"})])
+
+
+def test_example_output_that_is_not_a_mapping() -> None:
+    with pytest.raises(TaskDefinitionError, match=r"example 0 output: expected Colour or a mapping"):
+        make([Example("red top", "red")])
+
+
+def test_unsupported_field_type_is_a_definition_error() -> None:
+    class WithDate(BaseModel):
+        when: datetime.date
+
+    with pytest.raises(TaskDefinitionError, match=r"output field 'when' has unsupported type date"):
+        make([], output_model=WithDate)
+
+
+def test_alias_for_a_value_that_is_not_allowed() -> None:
+    class Sleeve(BaseModel):
+        sleeve: Literal["long", "short"] = field(aliases={"3/4": ["three quarter"]})
+
+    with pytest.raises(TaskDefinitionError, match=r"declares aliases for \['3/4'\]"):
+        make([], output_model=Sleeve)
+
+
+def test_name_must_be_kebab_case_and_instructions_present() -> None:
+    with pytest.raises(TaskDefinitionError) as caught:
+        make([], name="Colour Task", instructions=" ")
+    assert len(caught.value.problems) == 2
+
+
+def test_strategy_rejects_impossible_settings() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        Strategy(batch_size=0)
+    with pytest.raises(ValueError, match="layout"):
+        Strategy(layout="table")  # type: ignore[arg-type]
+
+
+def test_bundled_tasks_are_found_by_name() -> None:
+    tasks = registered_tasks()
+    assert {"apparel-search", "search-intent"} <= set(tasks)
+    assert load_task("apparel-search") is tasks["apparel-search"]
+    assert len(tasks["apparel-search"].examples) >= 24
+
+
+def test_unknown_task_name_lists_the_known_ones() -> None:
+    with pytest.raises(TaskNotFoundError, match=r"no task named 'apparel'.*apparel-search"):
+        load_task("apparel")
+
+
+def test_load_by_module_and_attribute() -> None:
+    task = load_task("tasks.search_intent:search_intent")
+    assert task.name == "search-intent"
+    with pytest.raises(TaskNotFoundError, match="names nothing"):
+        load_task("tasks.search_intent:missing")
+    with pytest.raises(TaskNotFoundError, match="cannot import module"):
+        load_task("no_such_module_here:task")
+
+
+def test_load_by_file_path(tmp_path: Path) -> None:
+    path = tmp_path / "mine.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from promptkit import Example, Task
+            from pydantic import BaseModel
+
+            class Out(BaseModel):
+                answer: str
+
+            mine = Task(name="mine", instructions="Answer.", input_model="question",
+                        output_model=Out, examples=[Example("q", {"answer": "a"})])
+            """
+        )
+    )
+    assert load_task(f"{path}:mine").name == "mine"
+    with pytest.raises(TaskNotFoundError, match="no file"):
+        load_task(f"{tmp_path / 'absent.py'}:mine")
+
+
+def test_bad_example_in_a_file_fails_at_import(tmp_path: Path) -> None:
+    path = tmp_path / "bad.py"
+    path.write_text(
+        "from promptkit import Example, Task\n"
+        "from pydantic import BaseModel\n"
+        "class Out(BaseModel):\n    answer: int\n"
+        "bad = Task(name='bad', instructions='x', input_model='q', output_model=Out,\n"
+        "           examples=[Example('q', {'answer': 'many'})])\n"
+    )
+    with pytest.raises(DefinitionError, match=r"(?s)task 'bad'.*example 0 output, field 'answer'"):
+        load_task(f"{path}:bad")
+
+
+def test_two_tasks_with_one_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    package = tmp_path / "dupes"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    body = (
+        "from promptkit import Task\nfrom pydantic import BaseModel\n"
+        "class Out(BaseModel):\n    answer: str\n"
+        "task = Task(name='same', instructions='x', input_model='q', output_model=Out)\n"
+    )
+    (package / "a.py").write_text(body)
+    (package / "b.py").write_text(body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("promptkit.task.BUNDLED_PACKAGE", "dupes")
+
+    with pytest.raises(TaskNotFoundError, match=r"two tasks are named 'same': dupes.a:task and dupes.b:task"):
+        registered_tasks()
+
+
+def test_make_input_accepts_string_mapping_and_model() -> None:
+    task = make([])
+    model = task.input_model_class
+    assert task.make_input("red") == model(search="red")
+    assert task.make_input({"search": "red"}) == model(search="red")
+    assert task.make_input(model(search="red")) == model(search="red")
