@@ -13,7 +13,8 @@ branches and always carries what is needed to act on it.
     │   └── TaskNotFoundError          unknown or ambiguous task reference
     ├── OutputError                    a reply that is not a valid output (.raw, .errors)
     ├── BackendError                   transport or provider failure (.status, .retryable)
-    └── JobFileError (ValueError)      an input or output file of a batch run cannot be used
+    ├── JobFileError (ValueError)      an input or output file of a batch run cannot be used
+    └── DataError (ValueError)         a labelled-data file cannot be read as a task's items
 """
 
 from __future__ import annotations
@@ -96,3 +97,7 @@ class BackendError(PromptkitError):
 
 class JobFileError(PromptkitError, ValueError):
     """An input or output file of a batch run cannot be used (missing columns, bad format)."""
+
+
+class DataError(PromptkitError, ValueError):
+    """A labelled-data file for evaluation cannot be read as items of a task (line given)."""

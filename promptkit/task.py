@@ -106,6 +106,8 @@ class Strategy:
 
 
 Check = Callable[[BaseModel, BaseModel], Any]
+Metric = Callable[[BaseModel, BaseModel | None], float | None]
+"""A task's own evaluation metric: (expected, predicted or None) -> a score, or None to skip."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,6 +125,7 @@ class Task:
         output_label: the label before each output in inline and completion layouts;
             defaults to the output model's name in words.
         checks: task-level output checks, run after validation.
+        metrics: the task's own evaluation metrics, reported by name next to the built-in ones.
     """
 
     name: str
@@ -134,6 +137,7 @@ class Task:
     strategy: Strategy = dataclasses.field(default_factory=Strategy)
     output_label: str = ""
     checks: Sequence[Check] = ()
+    metrics: Sequence[Metric] = ()
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -161,6 +165,7 @@ class Task:
         set_(self, "input_model", input_model)
         set_(self, "examples", examples)
         set_(self, "checks", tuple(self.checks))
+        set_(self, "metrics", tuple(self.metrics))
         if not self.description:
             set_(self, "description", self.instructions.strip().splitlines()[0])
         if not self.output_label:
