@@ -1,0 +1,405 @@
+"""Batch runs over files: packed, concurrent, cached, rate-limited and resumable.
+
+:func:`run_file` reads inputs from a file one at a time, packs them into
+batches, has up to ``concurrency`` batches in flight, and writes one record
+per input to the output file, in input order. The run layer
+(:mod:`promptkit.run`) does the work for each batch: compile, call, parse,
+retry items on their own; this module only schedules it and keeps the books.
+
+The output file is the checkpoint: a record is written whole, and
+``resume=True`` reads the file back, cuts off a torn last record and skips
+every index already there, so after a kill at any moment a resumed run
+leaves each input exactly once in the output. A backend failure that the
+backend's own retries did not cure stops the run (what was finished stays
+written) rather than filling the file with failures; resume when it is
+fixed. An input that cannot be read, or a reply that cannot become an
+output, is a failed record with its raw reply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import BaseModel
+
+from promptkit.backends.base import Backend, Completion, GenerationParams
+from promptkit.cache import ResponseCache, cache_key
+from promptkit.files import (
+    Checkpoint,
+    InputItem,
+    format_record,
+    open_output,
+    output_format,
+    prepare_output,
+    read_inputs,
+)
+from promptkit.limits import RateLimiter, call_with_retries
+from promptkit.progress import JobSummary, Price, Reporter, cost
+from promptkit.prompt import Prompt
+from promptkit.task import Task
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one input: an output or an error, with its share of the tokens."""
+
+    output: dict[str, Any] | None
+    error: dict[str, Any] | None
+    attempts: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+Solve = Callable[[Sequence[BaseModel]], Sequence[Outcome]]
+"""Turns a batch of validated inputs into one outcome per input, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """How a file run is scheduled.
+
+    Args:
+        batch_size: inputs packed into one prompt.
+        concurrency: batches in flight at once.
+        rpm: requests per minute to the backend, or None.
+        tpm: tokens per minute to the backend, or None.
+        resume: finish the run an existing output file checkpoints.
+        flush_every: records written between flushes of the output file.
+    """
+
+    batch_size: int = 1
+    concurrency: int = 1
+    rpm: float | None = None
+    tpm: float | None = None
+    resume: bool = False
+    flush_every: int = 64
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be 1 or more, not {self.batch_size}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be 1 or more, not {self.concurrency}")
+
+
+class JobBackend:
+    """A backend as a run sees it: cache first, then the rate limits, then the real backend.
+
+    Counts the calls that reached the backend and the tokens they spent.
+
+    Args:
+        backend: the real backend.
+        cache: the response cache, or None for no cache.
+        limiter: the shared rate limiter, or None for no limits.
+        retries: how often a call the backend gave up on as retryable (a Retry-After
+            longer than its own retries wait) is tried again, after pausing every worker.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        cache: ResponseCache | None = None,
+        limiter: RateLimiter | None = None,
+        retries: int = 3,
+    ) -> None:
+        self.inner = backend
+        self.cache = cache
+        self.limiter = limiter or RateLimiter()
+        self.retries = retries
+        self.calls = 0
+        self.cache_hits = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """The real backend's name."""
+        return self.inner.name
+
+    @property
+    def layout(self) -> Any:
+        """The real backend's layout."""
+        return self.inner.layout
+
+    def complete(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        """Return the cached reply for this request, or call the backend and cache its reply."""
+        key = None
+        if self.cache is not None:
+            key = cache_key(self.inner.name, "", dataclasses.asdict(params), prompt)
+            stored = self.cache.get(key)
+            if stored is not None:
+                with self._lock:
+                    self.cache_hits += 1
+                return Completion(**stored)
+        estimate = _estimate_tokens(prompt) + params.max_tokens
+        completion, calls = call_with_retries(
+            lambda: self.inner.complete(prompt, params),
+            self.limiter,
+            tokens=estimate,
+            retries=self.retries,
+        )
+        actual = completion.prompt_tokens + completion.completion_tokens
+        self.limiter.settle(estimate, actual or estimate)
+        with self._lock:
+            self.calls += calls
+            self.prompt_tokens += completion.prompt_tokens
+            self.completion_tokens += completion.completion_tokens
+        if self.cache is not None and key is not None:
+            self.cache.put(key, dataclasses.asdict(completion))
+        return completion
+
+    async def acomplete(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        """Async form of :meth:`complete` (runs the sync call; jobs use threads)."""
+        return self.complete(prompt, params)
+
+
+def _estimate_tokens(prompt: Prompt) -> int:
+    """Guess a prompt's tokens as a quarter of its characters, before the backend counts."""
+    text = prompt.text if prompt.text is not None else "".join(m.content for m in prompt.messages)
+    return len(text) // 4 + 1
+
+
+# -- scheduling --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One output position: an item and where its outcome comes from.
+
+    A follower is a duplicate of an input already scheduled: it takes the
+    outcome of its ``primary`` slot instead of being sent again.
+    """
+
+    item: InputItem
+    future: Future[Sequence[Outcome]] | None = None
+    position: int = 0
+    primary: _Slot | None = None
+
+
+@dataclass(slots=True)
+class _Tally:
+    written: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def run_items(
+    task: Task,
+    items: Iterable[InputItem],
+    solve: Solve,
+    output: Path,
+    options: JobOptions = JobOptions(),
+    reporter: Reporter | None = None,
+) -> tuple[_Tally, Checkpoint]:
+    """Solve every item not yet in ``output`` and append its record, in input order.
+
+    Returns:
+        The tally of this run and the checkpoint it resumed from.
+    """
+    fmt = output_format(output)
+    checkpoint = prepare_output(output, task, resume=options.resume)
+    if reporter is not None:
+        reporter.skip(len(checkpoint.done))
+    tally = _Tally()
+    window = 4 * options.concurrency
+    todo = (item for item in items if item.index not in checkpoint.done)
+    with (
+        open_output(output, task) as handle,
+        ThreadPoolExecutor(options.concurrency, thread_name_prefix="promptkit-job") as pool,
+    ):
+        groups: deque[list[_Slot]] = deque()
+        try:
+            for group in _schedule(todo, solve, pool, options.batch_size):
+                groups.append(group)
+                while len(groups) >= window:
+                    for slot in groups.popleft():
+                        _write(slot, task, fmt, handle, tally, reporter, options)
+            while groups:
+                for slot in groups.popleft():
+                    _write(slot, task, fmt, handle, tally, reporter, options)
+        except BaseException:
+            for group in groups:
+                for slot in group:
+                    if slot.future is not None:
+                        slot.future.cancel()
+            raise
+        finally:
+            handle.flush()
+    return tally, checkpoint
+
+
+def _schedule(
+    items: Iterator[InputItem], solve: Solve, pool: ThreadPoolExecutor, size: int
+) -> Iterator[list[_Slot]]:
+    """Yield the slots of the items in input order, in groups each holding at most one batch.
+
+    Inputs are packed into batches of ``size`` and submitted; an input already
+    scheduled follows the first; an unreadable one needs no call. A group is
+    yielded when its batch is submitted, or when it grows long without one.
+    """
+    scheduled: dict[str, _Slot] = {}
+    group: list[_Slot] = []
+    batch: list[_Slot] = []
+    for item in items:
+        if item.value is None:
+            group.append(_Slot(item))
+        else:
+            key = json.dumps(item.value.model_dump(mode="json"), sort_keys=True)
+            primary = scheduled.get(key)
+            if primary is not None:
+                group.append(_Slot(item, primary=primary))
+            else:
+                slot = _Slot(item, position=len(batch))
+                scheduled[key] = slot
+                batch.append(slot)
+                group.append(slot)
+        if len(batch) == size or len(group) >= 8 * size:
+            if batch:
+                _submit(batch, solve, pool)
+            yield group
+            group, batch = [], []
+            if len(scheduled) > 64 * size:
+                # Forget inputs whose outcomes are known; keep the map small.
+                scheduled = {
+                    k: v for k, v in scheduled.items() if v.future is None or not v.future.done()
+                }
+    if batch:
+        _submit(batch, solve, pool)
+    if group:
+        yield group
+
+
+def _submit(batch: list[_Slot], solve: Solve, pool: ThreadPoolExecutor) -> None:
+    values = [slot.item.value for slot in batch if slot.item.value is not None]
+    future = pool.submit(solve, values)
+    for slot in batch:
+        slot.future = future
+
+
+def _write(
+    slot: _Slot,
+    task: Task,
+    fmt: Any,
+    handle: TextIO,
+    tally: _Tally,
+    reporter: Reporter | None,
+    options: JobOptions,
+) -> None:
+    """Write a slot's record, waiting for its outcome."""
+    item = slot.item
+    source: Any = item.raw
+    if slot.primary is not None:
+        primary = slot.primary
+        assert primary.future is not None  # a primary is submitted before its follower is written
+        outcome = primary.future.result()[primary.position]
+        outcome = dataclasses.replace(outcome, attempts=0, prompt_tokens=0, completion_tokens=0)
+        source = primary.item.value.model_dump(mode="json") if primary.item.value else None
+    elif slot.future is not None:
+        outcome = slot.future.result()[slot.position]
+        assert item.value is not None
+        source = item.value.model_dump(mode="json")
+    else:
+        outcome = Outcome(None, {"type": "InputError", "message": item.problem, "raw": None}, 0)
+    record = {
+        "index": item.index,
+        "input": source,
+        "output": outcome.output,
+        "error": outcome.error,
+        "attempts": outcome.attempts,
+        "usage": {
+            "prompt_tokens": outcome.prompt_tokens,
+            "completion_tokens": outcome.completion_tokens,
+        },
+    }
+    handle.write(format_record(record, task, fmt))
+    tally.written += 1
+    failed = outcome.error is not None
+    tally.failed += failed
+    tally.succeeded += not failed
+    tally.prompt_tokens += outcome.prompt_tokens
+    tally.completion_tokens += outcome.completion_tokens
+    if tally.written % options.flush_every == 0:
+        handle.flush()
+    if reporter is not None:
+        reporter.advance(1, int(failed), outcome.prompt_tokens + outcome.completion_tokens)
+
+
+# -- a whole file --------------------------------------------------------------------
+
+
+def run_file(
+    task: Task,
+    input_path: Path,
+    output_path: Path,
+    solve: Solve,
+    *,
+    options: JobOptions = JobOptions(),
+    backend: JobBackend | None = None,
+    price: Price | None = None,
+    reporter: Reporter | None = None,
+) -> JobSummary:
+    """Run ``task`` over every input of ``input_path`` into ``output_path``.
+
+    Args:
+        task: the task.
+        input_path: a ``.txt``, ``.jsonl`` or ``.csv`` file of inputs.
+        output_path: a ``.jsonl`` or ``.csv`` file, the run's checkpoint.
+        solve: turns a batch of inputs into outcomes (see :func:`make_solver`).
+        options: batching, concurrency, limits and resume.
+        backend: the wrapped backend ``solve`` calls, for call and cache counts.
+        price: the model's price, for the cost.
+        reporter: progress and summary display, or None for none.
+
+    Raises:
+        JobFileError: an input or output file cannot be used.
+        BackendError: the backend failed for good; finished records stay written.
+    """
+    started = time.monotonic()
+    items = read_inputs(input_path, task)
+    tally, checkpoint = run_items(task, items, solve, output_path, options, reporter)
+    prompt_tokens = checkpoint.prompt_tokens + tally.prompt_tokens
+    completion_tokens = checkpoint.completion_tokens + tally.completion_tokens
+    spent = (backend.prompt_tokens, backend.completion_tokens) if backend else (0, 0)
+    return JobSummary(
+        items=len(checkpoint.done) + tally.written,
+        succeeded=len(checkpoint.done) - checkpoint.failed + tally.succeeded,
+        failed=checkpoint.failed + tally.failed,
+        resumed=len(checkpoint.done),
+        cached=backend.cache_hits if backend else 0,
+        calls=backend.calls if backend else 0,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        elapsed=time.monotonic() - started,
+        cost=cost(price, *spent) if price is not None else None,
+    )
+
+
+@contextlib.contextmanager
+def job_backend(
+    backend: Backend,
+    *,
+    cache_path: Path | None,
+    options: JobOptions = JobOptions(),
+) -> Iterator[JobBackend]:
+    """Wrap a backend with the cache at ``cache_path`` (None: no cache) and the run's limits."""
+    limiter = None
+    if options.rpm is not None or options.tpm is not None:
+        limiter = RateLimiter(options.rpm, options.tpm)
+    cache = ResponseCache(cache_path) if cache_path is not None else None
+    try:
+        yield JobBackend(backend, cache, limiter)
+    finally:
+        if cache is not None:
+            cache.close()

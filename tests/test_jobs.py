@@ -1,0 +1,212 @@
+"""Batch runs: scheduling, order, duplicates, resume, the cached and limited backend."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from promptkit import Task, compile_prompt
+from promptkit.backends.base import Completion, GenerationParams
+from promptkit.backends.scripted import ScriptedBackend
+from promptkit.cache import ResponseCache
+from promptkit.errors import BackendError
+from promptkit.jobs import JobBackend, JobOptions, Outcome, job_backend, run_file
+from promptkit.limits import RateLimiter
+from promptkit.progress import Price
+
+
+class Out(BaseModel):
+    colour: str | None = None
+
+
+TASK = Task("echo-colour", "Say the colour.", "search", Out)
+
+
+class EchoSolver:
+    """A solve function that records its batches; inputs starting with 'bad' fail."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.batches: list[list[str]] = []
+        self.fail_on = fail_on
+        self._lock = threading.Lock()
+
+    def __call__(self, values: Sequence[BaseModel]) -> list[Outcome]:
+        searches = [str(value.model_dump()["search"]) for value in values]
+        with self._lock:
+            self.batches.append(searches)
+        if self.fail_on in searches:
+            raise BackendError("provider down", status=503, retryable=True)
+        return [
+            Outcome(None, {"type": "OutputError", "message": "no", "raw": "?"}, 2, 5, 1)
+            if search.startswith("bad")
+            else Outcome({"colour": search.upper()}, None, 1, 10, 2)
+            for search in searches
+        ]
+
+
+def records(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def write_inputs(tmp_path: Path, lines: Sequence[str]) -> Path:
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_every_input_once_in_order_with_failures_and_duplicates(tmp_path: Path) -> None:
+    lines = [f"s{i}" for i in range(30)]
+    lines[5] = lines[6] = "dup"
+    lines[9] = "bad one"
+    lines.insert(12, "")
+    source = write_inputs(tmp_path, lines)
+    solver = EchoSolver()
+    out = tmp_path / "out.jsonl"
+    summary = run_file(TASK, source, out, solver, options=JobOptions(batch_size=4, concurrency=3))
+    got = records(out)
+    assert [r["index"] for r in got] == list(range(30))
+    assert got[6] == {
+        **got[5],
+        "index": 6,
+        "attempts": 0,
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+    }
+    assert got[9]["output"] is None
+    assert got[9]["error"] == {"type": "OutputError", "message": "no", "raw": "?"}
+    sent = [search for batch in solver.batches for search in batch]
+    assert sorted(sent) == sorted(set(lines) - {""})  # the duplicate was sent once
+    assert all(1 <= len(batch) <= 4 for batch in solver.batches)
+    assert (summary.items, summary.succeeded, summary.failed) == (30, 29, 1)
+    assert summary.prompt_tokens == 28 * 10 + 5
+
+
+def test_an_unreadable_input_is_a_failed_record_and_costs_no_call(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"search": "red"}\n{broken\n{"search": "blue"}\n', encoding="utf-8")
+    solver = EchoSolver()
+    out = tmp_path / "out.jsonl"
+    summary = run_file(TASK, source, out, solver, options=JobOptions(batch_size=8))
+    got = records(out)
+    assert [r["index"] for r in got] == [0, 1, 2]
+    assert got[1]["error"] is not None
+    assert got[1]["error"]["type"] == "InputError"  # type: ignore[index]
+    assert got[1]["input"] == "{broken"
+    assert solver.batches == [["red", "blue"]]
+    assert summary.failed == 1
+
+
+def test_csv_output_has_one_row_per_input(tmp_path: Path) -> None:
+    source = write_inputs(tmp_path, ["red", "bad", "blue"])
+    out = tmp_path / "out.csv"
+    run_file(TASK, source, out, EchoSolver(), options=JobOptions(batch_size=2))
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("index,search,colour,error_type")
+    assert lines[1] == "0,red,RED,,,,1,10,2"
+    assert lines[2] == "1,bad,,OutputError,no,?,2,5,1"
+
+
+def test_a_backend_failure_stops_the_run_and_resume_finishes_it(tmp_path: Path) -> None:
+    source = write_inputs(tmp_path, [f"s{i}" for i in range(20)])
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(BackendError, match="provider down"):
+        run_file(TASK, source, out, EchoSolver(fail_on="s9"), options=JobOptions(batch_size=3))
+    before = [r["index"] for r in records(out)]
+    assert before == list(range(len(before)))
+    assert len(before) <= 9
+    solver = EchoSolver()
+    summary = run_file(TASK, source, out, solver, options=JobOptions(batch_size=3, resume=True))
+    assert [r["index"] for r in records(out)] == list(range(20))
+    assert sorted(s for b in solver.batches for s in b) == sorted(
+        f"s{i}" for i in range(len(before), 20)
+    )
+    assert (summary.items, summary.resumed) == (20, len(before))
+
+
+def test_resume_redoes_a_torn_line_and_counts_earlier_failures(tmp_path: Path) -> None:
+    source = write_inputs(tmp_path, ["bad", "a", "b", "c"])
+    out = tmp_path / "out.jsonl"
+    run_file(TASK, source, out, EchoSolver())
+    whole = out.read_text(encoding="utf-8").splitlines(keepends=True)
+    out.write_text("".join(whole[:2]) + whole[2][:15], encoding="utf-8")
+    solver = EchoSolver()
+    summary = run_file(TASK, source, out, solver, options=JobOptions(resume=True))
+    assert solver.batches == [["b"], ["c"]]
+    assert out.read_text(encoding="utf-8").splitlines(keepends=True) == whole
+    assert (summary.items, summary.failed, summary.resumed) == (4, 1, 2)
+
+
+def test_an_existing_output_needs_resume(tmp_path: Path) -> None:
+    source = write_inputs(tmp_path, ["a"])
+    out = tmp_path / "out.jsonl"
+    run_file(TASK, source, out, EchoSolver())
+    with pytest.raises(ValueError, match="pass --resume"):
+        run_file(TASK, source, out, EchoSolver())
+
+
+def test_cached_backend_answers_a_repeated_request_without_a_call(tmp_path: Path) -> None:
+    prompt = compile_prompt(TASK, "red")
+    params = GenerationParams()
+    scripted = ScriptedBackend([Completion('{"colour": "red"}', "stop", 7, 3)])
+    with job_backend(scripted, cache_path=tmp_path / "c.sqlite") as backend:
+        first = backend.complete(prompt, params)
+    with job_backend(scripted, cache_path=tmp_path / "c.sqlite") as backend:
+        second = backend.complete(prompt, params)
+        assert (backend.calls, backend.cache_hits) == (0, 1)
+    assert first == second
+    assert len(scripted.calls) == 1
+    with pytest.raises(BackendError, match="no reply left"):
+        JobBackend(scripted).complete(prompt, params)  # no cache: a real call
+
+
+def test_cache_keys_on_parameters(tmp_path: Path) -> None:
+    prompt = compile_prompt(TASK, "red")
+    scripted = ScriptedBackend(["{}", "{}"])
+    with ResponseCache(tmp_path / "c.sqlite") as cache:
+        backend = JobBackend(scripted, cache)
+        backend.complete(prompt, GenerationParams(temperature=0))
+        backend.complete(prompt, GenerationParams(temperature=0.7))
+        backend.complete(prompt, GenerationParams(temperature=0))
+    assert len(scripted.calls) == 2
+
+
+def test_retry_after_beyond_the_backends_own_retries_pauses_and_retries() -> None:
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter(rpm=60, clock=lambda: now[0], sleep=sleep)
+    scripted = ScriptedBackend(
+        [BackendError("429", status=429, retryable=True, retry_after=30), "{}"]
+    )
+    backend = JobBackend(scripted, limiter=limiter)
+    completion = backend.complete(compile_prompt(TASK, "x"), GenerationParams())
+    assert completion.text == "{}"
+    assert sleeps == [30]
+    assert backend.calls == 2
+
+
+def test_summary_cost_uses_the_tokens_really_spent(tmp_path: Path) -> None:
+    source = write_inputs(tmp_path, ["a", "b"])
+    scripted = ScriptedBackend([Completion("{}", "stop", 1000, 500)] * 2)
+    with job_backend(scripted, cache_path=None) as backend:
+
+        def solve(values: Sequence[BaseModel]) -> list[Outcome]:
+            outcomes = []
+            for value in values:
+                done = backend.complete(compile_prompt(TASK, value), GenerationParams())
+                outcomes.append(Outcome({}, None, 1, done.prompt_tokens, done.completion_tokens))
+            return outcomes
+
+        summary = run_file(
+            TASK, source, tmp_path / "o.jsonl", solve, backend=backend, price=Price(2.0, 10.0)
+        )
+    assert summary.calls == 2
+    assert summary.cost == pytest.approx((2000 * 2.0 + 1000 * 10.0) / 1e6)
