@@ -126,8 +126,7 @@ def _compile(
     header = _header(task, style, batch)
     query = _render_items(task, items) if batch else _render_input(task, items[0])
     label = f"{task.output_label}:"
-    schema = batch_schema(task.output_shape) if batch else json_schema(task.output_shape)
-    fmt = response_format(task.output_shape, task.name, batch=batch)
+    schema, fmt = _contract(task, batch)
     ids = tuple(range(1, len(items) + 1)) if batch else ()
     stop = ("\n\n",)
 
@@ -143,6 +142,17 @@ def _compile(
         return Prompt(task.name, layout, (Message("user", document),), None, schema, fmt, (), ids)
     document = "\n\n".join([header, *blocks, f"{query}\n{label}"])
     return Prompt(task.name, layout, (), document, schema, fmt, stop, ids)
+
+
+@functools.lru_cache(maxsize=256)
+def _contract(task: Task, batch: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The reply's JSON Schema and response format, built once per task and shared.
+
+    Prompts share these dicts, so they are read-only by contract.
+    """
+    shape = task.output_shape
+    schema = batch_schema(shape) if batch else json_schema(shape)
+    return schema, response_format(shape, task.name, batch=batch)
 
 
 @functools.lru_cache(maxsize=256)

@@ -23,7 +23,8 @@ class Prompt:
 
     A chat prompt has ``messages``; a completion prompt (for base models with
     no chat template) has ``text`` instead. ``item_ids`` are the ids a batch
-    reply must carry, in order; a single-input prompt has none.
+    reply must carry, in order; a single-input prompt has none. The schema
+    dicts are shared between prompts of one task: treat them as read-only.
     """
 
     task: str
