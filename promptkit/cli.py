@@ -46,6 +46,13 @@ class SchemaStyleChoice(StrEnum):
     JSONSCHEMA = "jsonschema"
 
 
+class SelectorChoice(StrEnum):
+    FIRST = "first"
+    RANDOM = "random"
+    SIMILAR = "similar"
+    DIVERSE = "diverse"
+
+
 class FormatChoice(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -71,6 +78,11 @@ BatchSizeOpt = Annotated[int | None, typer.Option(min=1, help="Inputs packed int
 SchemaStyleOpt = Annotated[
     SchemaStyleChoice | None, typer.Option(help="How the reply shape is written.")
 ]
+SelectorOpt = Annotated[
+    SelectorChoice | None,
+    typer.Option(help="How examples are selected for each input (default: the task's)."),
+]
+SeedOpt = Annotated[int | None, typer.Option(help="Seed of the random selector.")]
 
 
 @app.command("tasks")
@@ -110,6 +122,8 @@ def render(
     layout: LayoutOpt = None,
     batch_size: BatchSizeOpt = None,
     schema_style: SchemaStyleOpt = None,
+    selector: SelectorOpt = None,
+    seed: SeedOpt = None,
     format_: Annotated[
         FormatChoice, typer.Option("--format", help="text for people, json for tools.")
     ] = FormatChoice.TEXT,
@@ -122,6 +136,8 @@ def render(
         "shots": shots,
         "layout": layout.value if layout else None,
         "schema_style": schema_style.value if schema_style else None,
+        "selector": selector.value if selector else None,
+        "seed": seed,
     }
     prompts = [
         compile_batch(loaded, values[start : start + size], **options)
