@@ -1,0 +1,295 @@
+"""The backend protocol: one call from a compiled :class:`Prompt` to a :class:`Completion`.
+
+A backend sits at the transport boundary. It takes a prompt and generation
+parameters, sends them, and returns the reply text with its finish reason,
+token counts, model and latency; it knows nothing about tasks, parsing or
+re-asking. Every backend has a sync and an async form of the same call.
+
+Transient failures (429, 5xx, a reset connection, a timeout) are retried a
+bounded number of times with jittered exponential backoff that honours
+``Retry-After``; what is left is raised as :class:`~promptkit.errors.BackendError`
+with its status and whether trying again later may help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email.utils
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from promptkit.errors import BackendError
+from promptkit.prompt import Prompt
+from promptkit.task import Layout
+
+T = TypeVar("T")
+
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})  # and every 5xx but 501 and 505
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    """Sampling settings for one call; the defaults are the source blog's.
+
+    A backend sends what its provider supports and leaves out the rest
+    (OpenAI's own API has no ``top_k``). ``None`` leaves a setting to the
+    provider's default.
+    """
+
+    temperature: float | None = 0.05
+    top_p: float | None = 0.8
+    top_k: int | None = 20
+    max_tokens: int = 500
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be 1 or more, not {self.max_tokens}")
+        if self.temperature is not None and self.temperature < 0:
+            raise ValueError(f"temperature must be 0 or more, not {self.temperature}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], not {self.top_p}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be 1 or more, not {self.top_k}")
+        object.__setattr__(self, "stop", tuple(self.stop))
+
+    def replace(self, **changes: object) -> GenerationParams:
+        """Return a copy with some settings changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def stops_for(self, prompt: Prompt) -> tuple[str, ...]:
+        """Return the stop sequences of the call: the prompt's, then any extra ones."""
+        extra = tuple(stop for stop in self.stop if stop not in prompt.stop)
+        return prompt.stop + extra
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens spent, summed over calls; ``cached_tokens`` were served from a prompt cache."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    calls: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.calls + other.calls,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        """Return the usage as plain JSON-ready data."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What a backend returned for one call.
+
+    ``finish_reason`` is ``"stop"`` for a reply that ended on its own and
+    ``"length"`` for one cut off by the token limit (see :attr:`truncated`).
+    ``latency`` is in seconds, measured around the call.
+    """
+
+    text: str
+    finish_reason: str | None = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model: str = ""
+    latency: float = 0.0
+    cached_tokens: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the reply was cut off by the token limit."""
+        return self.finish_reason == "length"
+
+    @property
+    def usage(self) -> Usage:
+        """The tokens of this call as a :class:`Usage`."""
+        return Usage(self.prompt_tokens, self.completion_tokens, self.cached_tokens, 1)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Anything that turns a prompt into a completion, in sync and async form.
+
+    ``layout`` is the layout the backend's model needs (``"completion"`` for
+    a base model with no chat template), or ``None`` to use the task's.
+    """
+
+    @property
+    def name(self) -> str:
+        """A short name for reports (``"openai:gpt-4o-mini"``)."""
+        ...
+
+    @property
+    def layout(self) -> Layout | None:
+        """The layout the model needs, or ``None`` for the task's own."""
+        ...
+
+    def complete(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        """Send one prompt and return the reply."""
+        ...
+
+    async def acomplete(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        """Send one prompt and return the reply, without blocking the event loop."""
+        ...
+
+
+# -- retries ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long to wait before trying a failed call again.
+
+    Args:
+        max_retries: retries after the first try (0 disables retrying).
+        base_delay: the first backoff ceiling in seconds; doubled per retry, with full jitter.
+        max_delay: the longest single wait; a ``Retry-After`` longer than this is not
+            waited for, the error is raised with ``retry_after`` set instead.
+        timeout: seconds allowed for one request (connect, write, read each).
+    """
+
+    max_retries: int = 2
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, not {self.max_retries}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, not {self.timeout}")
+
+    def delay(self, retry: int, retry_after: float | None, rng: random.Random) -> float | None:
+        """Return the seconds to wait before retry number ``retry`` (0-based), or ``None``.
+
+        ``None`` means do not retry: the server asked for a longer wait than
+        ``max_delay``. A ``Retry-After`` is honoured as a floor, plus a little
+        jitter so that many clients do not come back at once.
+        """
+        if retry_after is not None:
+            if retry_after > self.max_delay:
+                return None
+            return retry_after + rng.uniform(0, min(self.base_delay, 1.0))
+        ceiling = min(self.max_delay, self.base_delay * 2**retry)
+        return rng.uniform(0, ceiling)
+
+
+def status_error(
+    status: int, message: str, *, retry_after: float | None = None, provider: str = "backend"
+) -> BackendError:
+    """Return the :class:`BackendError` for an HTTP error status."""
+    retryable = status in RETRYABLE_STATUSES or (status >= 500 and status not in (501, 505))
+    hint = ""
+    if status in (401, 403):
+        hint = "; check the API key in the environment"
+    elif status == 404:
+        hint = "; check the base URL and model name"
+    return BackendError(
+        f"{provider} returned HTTP {status}: {message}{hint}",
+        status=status,
+        retryable=retryable,
+        retry_after=retry_after,
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Read a ``Retry-After`` header (seconds or an HTTP date) as seconds from now."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def translate_sdk_error(error: Exception, sdk: Any, provider: str, timeout: float) -> BackendError:
+    """Turn an exception of a Stainless-generated SDK (openai, anthropic) into a BackendError."""
+    if isinstance(error, BackendError):
+        return error
+    if isinstance(error, sdk.APITimeoutError):
+        return BackendError(f"{provider}: no reply within {timeout:g}s", retryable=True)
+    if isinstance(error, sdk.APIConnectionError):
+        cause = error.__cause__ or error
+        return BackendError(f"{provider}: connection failed: {cause!r}", retryable=True)
+    if isinstance(error, sdk.APIStatusError):
+        headers = error.response.headers
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        if retry_after is None and headers.get("retry-after-ms"):
+            retry_after = (parse_retry_after(headers.get("retry-after-ms")) or 0.0) / 1000
+        return status_error(
+            error.status_code, error.message, retry_after=retry_after, provider=provider
+        )
+    return BackendError(f"{provider}: {error!r}", retryable=False)
+
+
+def call_with_retries(
+    send: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    rng: random.Random | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call ``send`` until it succeeds, a non-retryable error, or the retries run out."""
+    rng = rng or random.Random()
+    retry = 0
+    while True:
+        try:
+            return send()
+        except BackendError as error:
+            wait = _next_wait(error, retry, policy, rng)
+            if wait is None:
+                raise
+        sleep(wait)
+        retry += 1
+
+
+async def acall_with_retries(
+    send: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    rng: random.Random | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Async form of :func:`call_with_retries`."""
+    rng = rng or random.Random()
+    retry = 0
+    while True:
+        try:
+            return await send()
+        except BackendError as error:
+            wait = _next_wait(error, retry, policy, rng)
+            if wait is None:
+                raise
+        await sleep(wait)
+        retry += 1
+
+
+def _next_wait(
+    error: BackendError, retry: int, policy: RetryPolicy, rng: random.Random
+) -> float | None:
+    if not error.retryable or retry >= policy.max_retries:
+        return None
+    return policy.delay(retry, error.retry_after, rng)
