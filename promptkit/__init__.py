@@ -1,5 +1,6 @@
 """promptkit: an LLM task as typed, testable code."""
 
+from promptkit.checks import Check, Finding, grounded
 from promptkit.compiler import compile_batch, compile_prompt
 from promptkit.errors import (
     BackendError,
@@ -10,18 +11,32 @@ from promptkit.errors import (
     TaskDefinitionError,
     TaskNotFoundError,
 )
+from promptkit.parsing import (
+    Parsed,
+    Report,
+    parse,
+    parse_batch,
+    parse_with_report,
+    reask_messages,
+)
 from promptkit.prompt import Message, Prompt
+from promptkit.repair import Action
 from promptkit.task import Example, Strategy, Task, field, load_task, registered_tasks
 
 __all__ = [
+    "Action",
     "BackendError",
+    "Check",
     "DefinitionError",
     "ErrorDetail",
     "Example",
+    "Finding",
     "Message",
     "OutputError",
+    "Parsed",
     "Prompt",
     "PromptkitError",
+    "Report",
     "Strategy",
     "Task",
     "TaskDefinitionError",
@@ -29,6 +44,11 @@ __all__ = [
     "compile_batch",
     "compile_prompt",
     "field",
+    "grounded",
     "load_task",
+    "parse",
+    "parse_batch",
+    "parse_with_report",
+    "reask_messages",
     "registered_tasks",
 ]

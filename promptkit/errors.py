@@ -66,11 +66,23 @@ class ErrorDetail:
 
 
 class OutputError(PromptkitError):
-    """A reply could not become a valid output; it keeps the raw reply and every error."""
+    """A reply could not become a valid output; it keeps the raw reply and every error.
 
-    def __init__(self, message: str, *, raw: str, errors: Sequence[ErrorDetail] = ()) -> None:
+    ``truncated`` is true when the reply ended inside its JSON (a token limit):
+    asking again with the same budget would likely fail the same way.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str,
+        errors: Sequence[ErrorDetail] = (),
+        truncated: bool = False,
+    ) -> None:
         self.raw = raw
         self.errors = tuple(errors)
+        self.truncated = truncated
         details = "".join(f"\n  - {error}" for error in self.errors[:20])
         more = len(self.errors) - 20
         if more > 0:

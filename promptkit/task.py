@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic import Field as _PydanticField
 
+from promptkit.checks import Check
 from promptkit.errors import TaskDefinitionError, TaskNotFoundError
 from promptkit.schema import Shape, UnsupportedType, field_metadata, shape_of
 
@@ -105,7 +106,6 @@ class Strategy:
             )
 
 
-Check = Callable[[BaseModel, BaseModel], Any]
 Metric = Callable[[BaseModel, BaseModel | None], float | None]
 """A task's own evaluation metric: (expected, predicted or None) -> a score, or None to skip."""
 

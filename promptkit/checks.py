@@ -1,0 +1,154 @@
+"""Task-level output checks, run after validation: the :class:`Check` protocol and ``grounded``.
+
+A check is any callable ``check(output, source) -> Sequence[Finding]``: it
+gets the validated output and the validated input it answers (``None`` when
+the caller gave none) and returns what it found. Each :class:`Finding` says
+what to do: ``error`` fails the parse like a validation error, ``null``
+replaces the field with null (reported), ``warning`` is only reported.
+
+``grounded("colour")`` catches the failure of a zero-shot model that invents
+a colour for a search naming none: the value must occur in the input text.
+Without a source it cannot judge; it then reports a warning and passes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+FindingAction = Literal["error", "null", "warning"]
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What a check found about one field.
+
+    Attributes:
+        path: the field path (``("colour",)``).
+        message: what is wrong, in words.
+        value: the offending value.
+        action: ``error`` (fail), ``null`` (set the field to null and report) or ``warning``.
+    """
+
+    path: tuple[str | int, ...]
+    message: str
+    value: Any = None
+    action: FindingAction = "error"
+
+
+@runtime_checkable
+class Check(Protocol):
+    """A task-level check: look at a validated output (and its input) and report findings."""
+
+    def __call__(self, output: BaseModel, source: BaseModel | None, /) -> Sequence[Finding]:
+        """Return the findings about ``output``; an empty sequence when it passes."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Grounded:
+    """The check :func:`grounded` builds: each named string field must occur in the input."""
+
+    fields: tuple[str, ...]
+    on_fail: Literal["error", "null"] = "error"
+
+    def __call__(self, output: BaseModel, source: BaseModel | None, /) -> Sequence[Finding]:
+        """Return a finding for each named field whose value the input does not contain."""
+        names = ", ".join(self.fields)
+        if source is None:
+            return [Finding((), f"grounded({names}) skipped: no input was given", None, "warning")]
+        haystack = _tokens(source_text(source))
+        findings = []
+        for name in self.fields:
+            if name not in type(output).model_fields:
+                raise AttributeError(
+                    f"grounded({name!r}): {type(output).__name__} has no field {name!r}"
+                )
+            value = getattr(output, name)
+            values = value if isinstance(value, list) else [value]
+            for index, item in enumerate(values):
+                if item is None or occurs(str(item), haystack):
+                    continue
+                path: tuple[str | int, ...] = (name, index) if isinstance(value, list) else (name,)
+                findings.append(
+                    Finding(path, f"{item!r} does not occur in the input", item, self.on_fail)
+                )
+        return findings
+
+
+def grounded(*fields: str, on_fail: Literal["error", "null"] = "error") -> Grounded:
+    """Check that each named string field's value occurs in the input text.
+
+    The comparison ignores case, punctuation, hyphens and spacing
+    (``"t-shirt"`` matches ``"t shirts"`` and ``"tshirt"``) and a plural
+    ending. Null values pass. A list field is checked item by item.
+
+    Args:
+        *fields: names of top-level ``str`` (or ``list[str]``) fields of the output.
+        on_fail: ``error`` fails the parse; ``null`` replaces the value with null,
+            for optional fields, and reports it.
+    """
+    if not fields:
+        raise ValueError("grounded() needs at least one field name")
+    if on_fail not in ("error", "null"):
+        raise ValueError(f"on_fail must be 'error' or 'null', not {on_fail!r}")
+    return Grounded(tuple(fields), on_fail)
+
+
+def source_text(source: BaseModel) -> str:
+    """Join every string in an input model (nested too) into one text to search."""
+    parts: list[str] = []
+    _strings(source.model_dump(), parts)
+    return "\n".join(parts)
+
+
+def _strings(value: Any, parts: list[str]) -> None:
+    if isinstance(value, str):
+        parts.append(value)
+    elif isinstance(value, dict):
+        for member in value.values():
+            _strings(member, parts)
+    elif isinstance(value, list):
+        for member in value:
+            _strings(member, parts)
+
+
+def occurs(value: str, haystack: Sequence[str]) -> bool:
+    """Say whether ``value`` occurs in a tokenized text, as a run of whole tokens.
+
+    Both sides are lower-cased, split on anything not a letter or digit and
+    singularized; the value matches when its tokens, joined without spaces,
+    equal a run of consecutive text tokens joined the same way.
+    """
+    needle = "".join(_tokens(value))
+    if not needle:
+        return True
+    for start in range(len(haystack)):
+        joined = ""
+        for token in haystack[start:]:
+            joined += token
+            if joined == needle:
+                return True
+            if len(joined) >= len(needle) or not needle.startswith(joined):
+                break
+    return False
+
+
+def _tokens(text: str) -> list[str]:
+    return [_singular(word) for word in _WORD.findall(text.casefold())]
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word

@@ -1,0 +1,224 @@
+"""Find the JSON in a reply: fences, prose around it, several values, wrapper objects.
+
+Every ``{`` or ``[`` outside a value already read starts a candidate, read
+by the tolerant parser of :mod:`promptkit.repair`; so code fences with any
+language tag (or none, or nested), prose before and after, and XML-like tags
+need no special case. Among several candidates the one that fits the output
+shape best is chosen (most expected keys, fewest unknown keys, not cut off,
+fewest repairs, the last on a tie: models put their corrected answer last).
+A wrapper object around the expected one (``{"result": {...}}``) or a list
+holding it is unwrapped. For batch replies, the items are collected: from an
+array, an ``{"items": [...]}`` wrapper, or one object per line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from promptkit.repair import Action, Repaired, RepairError, repair_json
+from promptkit.schema import Shape
+
+MAX_CANDIDATES = 64
+"""How many places a reply is read from before giving up on the rest."""
+
+_OPEN = re.compile(r"[{\[]")
+_UNWRAP_DEPTH = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """The JSON value chosen from a reply, with what was done to find and repair it."""
+
+    value: Any
+    actions: tuple[Action, ...]
+    truncated: bool
+    cut_ids: frozenset[int] = frozenset()
+
+
+class ExtractError(ValueError):
+    """A reply holds no JSON value that could be read."""
+
+
+def find_values(text: str) -> list[Repaired]:
+    """Read every top-level JSON-like value in ``text``, left to right.
+
+    At most :data:`MAX_CANDIDATES` starts are tried; a failed read resumes
+    where it gave up, so the work stays linear in the text.
+
+    Raises:
+        ExtractError: values start in the text but none could be read (why the first failed).
+    """
+    found: list[Repaired] = []
+    failures: list[RepairError] = []
+    position = 0
+    for _ in range(MAX_CANDIDATES):
+        match = _OPEN.search(text, position)
+        if match is None:
+            break
+        try:
+            repaired = repair_json(text, match.start())
+        except RepairError as error:
+            failures.append(error)
+            position = max(error.offset, match.start() + 1)
+            continue
+        found.append(repaired)
+        position = max(repaired.end, match.start() + 1)
+    if not found and failures:
+        raise ExtractError(str(failures[0]))
+    return found
+
+
+def extract_object(text: str, shape: Shape) -> Extracted:
+    """Choose the value in ``text`` that best fits the object ``shape``.
+
+    Raises:
+        ExtractError: no JSON object or array was found.
+    """
+    candidates = find_values(text)
+    if not candidates:
+        raise ExtractError(_nothing_found(text))
+    best: tuple[tuple[Any, ...], Any, list[Action], Repaired] | None = None
+    for order, candidate in enumerate(candidates):
+        value, unwrapping = _unwrap(candidate.value, shape, _UNWRAP_DEPTH)
+        rank = (*_fit(value, shape), not candidate.truncated, -len(candidate.actions), order)
+        if best is None or rank > best[0]:
+            best = (rank, value, unwrapping, candidate)
+    assert best is not None
+    _, value, unwrapping, chosen = best
+    actions = _located(text, chosen)
+    if len(candidates) > 1:
+        actions.append(
+            Action(
+                "warning",
+                (),
+                f"the reply holds {len(candidates)} JSON values; used the one at "
+                f"character {chosen.start}, which fits the output best",
+            )
+        )
+    actions.extend(chosen.actions)
+    actions.extend(unwrapping)
+    return Extracted(value, tuple(actions), chosen.truncated, chosen.cut_ids)
+
+
+def extract_items(text: str, shape: Shape) -> Extracted:
+    """Collect the items of a batch reply: an array, an ``{"items": [...]}``, or loose objects.
+
+    Each item is returned as found (a mapping with an ``id``, or whatever the
+    model wrote); matching items to inputs is left to the caller.
+
+    Raises:
+        ExtractError: no JSON value was found.
+    """
+    candidates = find_values(text)
+    if not candidates:
+        raise ExtractError(_nothing_found(text))
+    best: tuple[tuple[int, int], list[Any], Repaired] | None = None
+    for order, candidate in enumerate(candidates):
+        items = _as_items(candidate.value)
+        if items is None:
+            continue
+        rank = (sum(isinstance(item, Mapping) and "id" in item for item in items), order)
+        if best is None or rank > best[0]:
+            best = (rank, items, candidate)
+    loose = [c for c in candidates if isinstance(c.value, Mapping) and "id" in c.value]
+    if len(loose) > 1 and (best is None or len(loose) > best[0][0]):
+        actions = [
+            Action("extract", (), f"collected {len(loose)} separate JSON objects as the items")
+        ]
+        for candidate in loose:
+            actions.extend(candidate.actions)
+        cut = frozenset().union(*(c.cut_ids for c in loose))
+        truncated = any(c.truncated for c in loose)
+        return Extracted([c.value for c in loose], tuple(actions), truncated, cut)
+    if best is None:
+        single = extract_object(text, shape)
+        note = Action("warning", (), "the reply is one object, not an array of items")
+        return Extracted([single.value], (*single.actions, note), single.truncated, single.cut_ids)
+    _, items, chosen = best
+    actions = _located(text, chosen)
+    if not isinstance(chosen.value, list):
+        actions.append(Action("extract", (), "took the items out of the object around them"))
+    actions.extend(chosen.actions)
+    return Extracted(items, tuple(actions), chosen.truncated, chosen.cut_ids)
+
+
+def _as_items(value: Any) -> list[Any] | None:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, Mapping):
+        lists = [member for member in value.values() if isinstance(member, list)]
+        if "items" in value and isinstance(value["items"], list):
+            return list(value["items"])
+        if len(lists) == 1 and "id" not in value:
+            return lists[0]
+    return None
+
+
+def _located(text: str, chosen: Repaired) -> list[Action]:
+    before, after = text[: chosen.start], text[chosen.end :]
+    if not before.strip() and not after.strip():
+        return []
+    return [
+        Action(
+            "extract",
+            (),
+            f"took the JSON at characters {chosen.start}-{chosen.end} out of the reply",
+            _clip(before) + "…" + _clip(after, tail=False),
+            None,
+        )
+    ]
+
+
+def _clip(text: str, *, tail: bool = True, size: int = 40) -> str:
+    text = text.strip()
+    if len(text) <= size:
+        return text
+    return text[-size:] if tail else text[:size]
+
+
+def _nothing_found(text: str) -> str:
+    if not text.strip():
+        return "the reply is empty (only whitespace)"
+    return "the reply holds no JSON object or array"
+
+
+def _key(name: str) -> str:
+    return name.strip().casefold().replace(" ", "_").replace("-", "_")
+
+
+def _fit(value: Any, shape: Shape) -> tuple[int, int, int]:
+    """Rank a value against an object shape: (is an object, known keys, -unknown keys)."""
+    if not isinstance(value, Mapping) or shape.kind != "object":
+        return (0, 0, 0)
+    names = {_key(spec.name) for spec in shape.fields}
+    known = sum(isinstance(key, str) and _key(key) in names for key in value)
+    return (1, known, known - len(value))
+
+
+def _unwrap(value: Any, shape: Shape, depth: int) -> tuple[Any, list[Action]]:
+    """Find the object inside a wrapper (``{"result": {...}}``, ``[{...}]``) if it fits better."""
+    if depth == 0 or shape.kind != "object":
+        return value, []
+    own = _fit(value, shape)
+    members: list[tuple[str | int, Any]] = []
+    if isinstance(value, Mapping):
+        members = [(k, v) for k, v in value.items() if isinstance(v, Mapping | list)]
+    elif isinstance(value, list):
+        members = [(i, v) for i, v in enumerate(value) if isinstance(v, Mapping | list)]
+    best: tuple[tuple[int, int, int], Any, list[Action]] | None = None
+    for where, member in members:
+        inner, steps = _unwrap(member, shape, depth - 1)
+        fit = _fit(inner, shape)
+        if fit[1] > own[1] and (best is None or fit > best[0]):
+            note = Action("extract", (), f"took the output out of the wrapper at {where!r}")
+            best = (fit, inner, [note, *steps])
+    if best is None:
+        return value, []
+    if isinstance(value, list) and len(members) > 1:
+        best[2].append(
+            Action("warning", (), f"the reply is a list of {len(members)} values; used one")
+        )
+    return best[1], best[2]

@@ -1,0 +1,405 @@
+"""parse(): a reply becomes a validated output, or an OutputError with the raw text and every error.
+
+The steps, each reported (:class:`Report`), so nothing changes silently::
+
+    text --extract--> JSON-like span --repair--> value --coerce--> value
+         --validate (pydantic, strict)--> instance --checks--> instance | OutputError
+
+A reply that already is exactly valid JSON for the model (no unknown keys,
+no coercion needed) takes a fast path through pydantic's JSON validator and
+has an empty report. Truncation (the reply ended inside its JSON, as at a
+token limit) is never hidden: ``Report.truncated`` and
+``OutputError.truncated`` say so, so a caller can raise the budget or split
+the batch instead of asking again blindly. :func:`reask_messages` writes the
+correction request a run layer sends back to the model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from promptkit.checks import Check
+from promptkit.coerce import coerce
+from promptkit.errors import ErrorDetail, OutputError
+from promptkit.extract import Extracted, ExtractError, extract_items, extract_object
+from promptkit.repair import Action
+from promptkit.schema import FieldSpec, Shape, UnsupportedType, shape_of
+from promptkit.task import Task
+
+MAX_REPLY_CHARS = 1_000_000
+"""Longer replies are refused with an OutputError before any parsing (no model writes that much)."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What was done to a reply on its way to an output, in order.
+
+    Attributes:
+        actions: each extraction, repair, coercion, check and warning.
+        truncated: the reply ended inside its JSON; what it lost is missing, never invented.
+    """
+
+    actions: tuple[Action, ...] = ()
+    truncated: bool = False
+
+    def of_kind(self, kind: str) -> tuple[Action, ...]:
+        """Return the actions of one kind (``extract``, ``repair``, ``coerce``, ``check``...)."""
+        return tuple(action for action in self.actions if action.kind == kind)
+
+    def __str__(self) -> str:
+        if not self.actions:
+            return "no changes: the reply was valid JSON for the output"
+        lines = []
+        for action in self.actions:
+            where = ".".join(str(part) for part in action.path)
+            lines.append(f"{action.kind}: {where + ': ' if where else ''}{action.message}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed reply: the validated output and the report of how it was obtained."""
+
+    value: BaseModel
+    report: Report
+
+
+_CLEAN = Report()
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    label: str
+    model: type[BaseModel]
+    shape: Shape | None
+    checks: tuple[Check, ...]
+    drop_unknown: bool
+
+    @property
+    def fit_shape(self) -> Shape:
+        if self.shape is not None:
+            return self.shape
+        fields = tuple(FieldSpec(name, Shape("string")) for name in self.model.model_fields)
+        return Shape("object", fields=fields, title=self.model.__name__)
+
+
+def parse(
+    text: str | bytes, into: Task | type[BaseModel], *, source: BaseModel | None = None
+) -> BaseModel:
+    """Turn a reply into an instance of the output model, or raise :class:`OutputError`.
+
+    Args:
+        text: the reply (``bytes`` must be UTF-8).
+        into: a :class:`~promptkit.Task` (its output model and checks) or a pydantic model class.
+        source: the validated input the reply answers; checks that need it
+            (``grounded``) are skipped with a warning when it is ``None``.
+
+    Raises:
+        OutputError: with ``.raw``, ``.errors`` (path, message, offending value) and ``.truncated``.
+    """
+    return parse_with_report(text, into, source=source).value
+
+
+def parse_with_report(
+    text: str | bytes, into: Task | type[BaseModel], *, source: BaseModel | None = None
+) -> Parsed:
+    """Like :func:`parse`, and return the :class:`Report` of what was done with the value."""
+    target = _target(into)
+    raw = _text(text)
+    try:
+        value = target.model.model_validate_json(raw, strict=True, extra="forbid")
+    except (ValidationError, ValueError):
+        pass  # not exactly valid: extract, repair and coerce below
+    else:
+        if not target.checks:
+            return Parsed(value, _CLEAN)
+        return _checked(value, target, source, [], False, raw)
+    _screen(raw, target)
+    try:
+        extracted = extract_object(raw, target.fit_shape)
+    except ExtractError as error:
+        raise _no_json(str(error), raw, target) from None
+    return _finish(
+        extracted.value, target, source, list(extracted.actions), extracted.truncated, raw
+    )
+
+
+def parse_batch(
+    text: str | bytes, into: Task, sources: Sequence[BaseModel]
+) -> list[Parsed | OutputError]:
+    """Parse a batch reply into one result per input: index ``i`` answers item id ``i + 1``.
+
+    The reply is a JSON array of objects each with an ``id`` (also accepted:
+    ``{"items": [...]}``, or one object per line). An item that is missing,
+    duplicated, cut off or invalid becomes an :class:`OutputError` for that
+    input only (its ``raw`` is the whole reply), so only those need asking again.
+    """
+    target = _target(into)
+    count = len(sources)
+    try:
+        raw = _text(text)
+        _screen(raw, target)
+        extracted = extract_items(raw, target.fit_shape)
+    except OutputError as error:
+        return [error for _ in range(count)]
+    except ExtractError as error:
+        failure = _no_json(str(error), _text(text), target)
+        return [failure for _ in range(count)]
+    shared = list(extracted.actions)
+    groups = _group(extracted, count, shared)
+    results: list[Parsed | OutputError] = []
+    for number in range(1, count + 1):
+        found = groups.get(number, [])
+        label = f"{target.label}, item {number}"
+        if not found:
+            message = f"{label} is missing from the reply"
+            if extracted.truncated:
+                message += ", which was cut off (raise the token limit or split the batch)"
+            detail = ErrorDetail(("id",), f"no item with id {number}", None)
+            results.append(
+                OutputError(message, raw=raw, errors=[detail], truncated=extracted.truncated)
+            )
+        elif len(found) > 1:
+            detail = ErrorDetail(("id",), f"{len(found)} items have id {number}", found)
+            results.append(OutputError(f"{label} appears more than once", raw=raw, errors=[detail]))
+        elif id(found[0]) in extracted.cut_ids:
+            detail = ErrorDetail((), "the reply was cut off inside this item", found[0])
+            results.append(
+                OutputError(f"{label} was cut off", raw=raw, errors=[detail], truncated=True)
+            )
+        else:
+            item = {key: value for key, value in found[0].items() if key != "id"}
+            try:
+                item_target = _Target(
+                    label, target.model, target.shape, target.checks, target.drop_unknown
+                )
+                results.append(
+                    _finish(item, item_target, sources[number - 1], list(shared), False, raw)
+                )
+            except OutputError as error:
+                results.append(error)
+    return results
+
+
+def reask_messages(error: OutputError) -> str:
+    """Write the message that asks a model to correct its reply, naming every problem.
+
+    The run layer sends the model's own reply back (as its turn) followed by
+    this text. Each problem gives the field path, what is wrong and the value
+    the model wrote. A truncated reply should not be re-asked with the same
+    token budget; the message still says it was cut off.
+    """
+    lines = ["Your reply could not be used."]
+    if error.truncated:
+        lines.append("It was cut off before the JSON ended; write it shorter and complete.")
+    if error.errors:
+        lines.append("Problems:")
+        for detail in error.errors:
+            where = "the reply" if not detail.path else f"field {detail.location}"
+            line = f"- {where}: {detail.message}"
+            if detail.value is not None:
+                written = json.dumps(detail.value, ensure_ascii=False, default=str)
+                line += f" (you wrote {written[:200]})"
+            lines.append(line)
+    else:
+        lines.append(f"Problem: {str(error).splitlines()[0]}")
+    lines.append(
+        "Reply again with only the corrected JSON, no other text: fix these problems "
+        "and keep every other value as it was."
+    )
+    return "\n".join(lines)
+
+
+# -- steps -----------------------------------------------------------------------
+
+
+def _target(into: Task | type[BaseModel]) -> _Target:
+    if isinstance(into, Task):
+        model, label, checks = into.output_model, f"reply to task {into.name!r}", tuple(into.checks)
+    elif isinstance(into, type) and issubclass(into, BaseModel):
+        model, label, checks = into, "reply", ()
+    else:
+        raise TypeError(f"parse() needs a Task or a pydantic model class, not {into!r}")
+    try:
+        shape: Shape | None = shape_of(model)
+    except (UnsupportedType, ValueError):
+        shape = None
+    drop = model.model_config.get("extra") != "allow"
+    return _Target(label, model, shape, checks, drop)
+
+
+def _text(text: str | bytes) -> str:
+    if isinstance(text, str):
+        return text
+    try:
+        return bytes(text).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raw = bytes(text).decode("utf-8", errors="replace")
+        byte = bytes(text)[error.start]
+        message = (
+            f"the reply is not valid UTF-8: byte 0x{byte:02x} at position {error.start} "
+            "cannot be decoded"
+        )
+        raise OutputError(message, raw=raw, errors=[ErrorDetail((), message, None)]) from None
+
+
+def _screen(raw: str, target: _Target) -> None:
+    """Refuse replies no parser should read: too long, or not valid Unicode."""
+    if len(raw) > MAX_REPLY_CHARS:
+        message = (
+            f"the {target.label} is {len(raw):,} characters long, more than the "
+            f"{MAX_REPLY_CHARS:,} a reply may have; it was not read"
+        )
+        raise OutputError(message, raw=raw, errors=[ErrorDetail((), message, None)])
+    found = _SURROGATE.search(raw)
+    if found is not None:
+        message = (
+            f"the {target.label} holds a lone surrogate U+{ord(found.group()):04X} at character "
+            f"{found.start()}: it is not valid Unicode text"
+        )
+        raise OutputError(message, raw=raw, errors=[ErrorDetail((), message, None)])
+
+
+def _no_json(message: str, raw: str, target: _Target) -> OutputError:
+    text = f"the {target.label} holds no usable JSON: {message}"
+    return OutputError(text, raw=raw, errors=[ErrorDetail((), message, raw[:200] or None)])
+
+
+def _group(extracted: Extracted, count: int, shared: list[Action]) -> dict[int, list[Any]]:
+    """Sort batch items by id; items without ids are taken in order when all lack one."""
+    items = extracted.value
+    groups: dict[int, list[Any]] = {}
+    mappings = [item for item in items if isinstance(item, Mapping)]
+    if len(mappings) < len(items):
+        shared.append(
+            Action("warning", (), f"ignored {len(items) - len(mappings)} non-object items")
+        )
+    if mappings and not any("id" in item for item in mappings) and len(mappings) == count:
+        shared.append(Action("warning", (), "the items carry no ids; matched them by position"))
+        return {number: [item] for number, item in enumerate(mappings, start=1)}
+    for item in mappings:
+        number = _item_id(item.get("id"))
+        if number is None or not 1 <= number <= count:
+            shared.append(
+                Action(
+                    "warning",
+                    (),
+                    f"ignored an item with id {item.get('id')!r} (expected 1..{count})",
+                )
+            )
+            continue
+        groups.setdefault(number, []).append(item)
+    return groups
+
+
+def _item_id(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _finish(
+    value: Any,
+    target: _Target,
+    source: BaseModel | None,
+    actions: list[Action],
+    truncated: bool,
+    raw: str,
+) -> Parsed:
+    if target.shape is not None:
+        value, coerced = coerce(value, target.shape, drop_unknown=target.drop_unknown)
+        actions.extend(coerced)
+    instance = _validate(value, target, truncated, raw)
+    if truncated:
+        fields = target.model.model_fields
+        lost = [name for name in fields if not isinstance(value, Mapping) or name not in value]
+        actions.append(
+            Action(
+                "warning",
+                (),
+                "the reply was cut off; missing (defaulted) fields: " + (", ".join(lost) or "none"),
+                None,
+                lost,
+            )
+        )
+    return _checked(instance, target, source, actions, truncated, raw)
+
+
+def _validate(value: Any, target: _Target, truncated: bool, raw: str) -> BaseModel:
+    try:
+        if target.shape is None:
+            return target.model.model_validate(value)
+        data = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        return target.model.model_validate_json(data, strict=True)
+    except ValidationError as error:
+        details = [_detail(item, truncated) for item in error.errors(include_url=False)]
+    except ValueError as error:  # a non-finite float survived coercion
+        details = [ErrorDetail((), str(error), None)]
+    message = f"the {target.label} is not a valid {target.model.__name__}"
+    if truncated:
+        message += "; it was cut off before its JSON ended (raise the token limit or split)"
+    raise OutputError(message, raw=raw, errors=details, truncated=truncated)
+
+
+def _detail(item: Mapping[str, Any], truncated: bool) -> ErrorDetail:
+    path = tuple(part for part in item["loc"] if isinstance(part, str | int))
+    if item["type"] == "missing":
+        message = "required field is missing"
+        if truncated:
+            message += " (lost when the reply was cut off)"
+        return ErrorDetail(path, message, None)
+    value = item.get("input")
+    return ErrorDetail(path, str(item["msg"]), value if not isinstance(value, BaseModel) else None)
+
+
+def _checked(
+    instance: BaseModel,
+    target: _Target,
+    source: BaseModel | None,
+    actions: list[Action],
+    truncated: bool,
+    raw: str,
+) -> Parsed:
+    errors: list[ErrorDetail] = []
+    nulls: list[tuple[str | int, ...]] = []
+    for check in target.checks:
+        for finding in check(instance, source):
+            if finding.action == "error":
+                errors.append(ErrorDetail(finding.path, finding.message, finding.value))
+            elif finding.action == "null":
+                nulls.append(finding.path)
+                actions.append(
+                    Action("check", finding.path, f"set to null: {finding.message}", finding.value)
+                )
+            else:
+                actions.append(Action("warning", finding.path, finding.message, finding.value))
+    if errors:
+        message = f"the {target.label} fails its checks"
+        raise OutputError(message, raw=raw, errors=errors, truncated=truncated)
+    if nulls:
+        data = instance.model_dump(mode="json")
+        for path in nulls:
+            _set_null(data, path)
+        instance = _validate(data, target, truncated, raw)
+    return Parsed(instance, Report(tuple(actions), truncated))
+
+
+def _set_null(data: Any, path: tuple[str | int, ...]) -> None:
+    for part in path[:-1]:
+        data = data[part]
+    if path:
+        data[path[-1]] = None
