@@ -17,7 +17,7 @@ def test_code_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for number, match in enumerate(BLOCK.finditer(page.read_text(encoding="utf-8")), start=1):
-        code = compile(match.group(1), f"{page.name}#block{number}", "exec")
+        code = compile(match.group(1), f"{page.name}#block{number}", "exec", dont_inherit=True)
         exec(code, namespace)  # running our own docs is the point of this test
 
 
