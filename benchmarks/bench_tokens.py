@@ -123,13 +123,13 @@ def dspy_messages(task: Any, search: str) -> list[dict[str, Any]] | None:
     except ImportError:
         return None
 
-    class Clean(dspy.Signature):  # type: ignore[misc]
-        __doc__ = task.instructions
-        search: str = dspy.InputField()
-        attributes: task.output_model = dspy.OutputField()  # type: ignore[name-defined]
-
+    fields = {
+        "search": (str, dspy.InputField()),
+        "attributes": (task.output_model, dspy.OutputField()),
+    }
+    clean = dspy.make_signature(fields, task.instructions)
     demos = [{"search": e.input.search, "attributes": e.output} for e in task.examples[:SHOTS]]
-    return list(dspy.ChatAdapter().format(Clean, demos, {"search": search}))
+    return list(dspy.ChatAdapter().format(clean, demos, {"search": search}))
 
 
 def main() -> None:
