@@ -24,13 +24,11 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-
-from pydantic import BaseModel
 
 from promptkit.backends.base import Backend, Completion, GenerationParams
 from promptkit.cache import ResponseCache, cache_key
@@ -44,24 +42,10 @@ from promptkit.files import (
     read_inputs,
 )
 from promptkit.limits import RateLimiter, call_with_retries
+from promptkit.packing import Outcome, Solve
 from promptkit.progress import JobSummary, Price, Reporter, cost
 from promptkit.prompt import Prompt
 from promptkit.task import Task
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of one input: an output or an error, with its share of the tokens."""
-
-    output: dict[str, Any] | None
-    error: dict[str, Any] | None
-    attempts: int
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-Solve = Callable[[Sequence[BaseModel]], Sequence[Outcome]]
-"""Turns a batch of validated inputs into one outcome per input, in order."""
 
 
 @dataclass(frozen=True, slots=True)

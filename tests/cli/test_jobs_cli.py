@@ -1,0 +1,280 @@
+"""`promptkit run` over files, as a real subprocess against a real HTTP server on loopback.
+
+The server speaks the OpenAI chat API and answers from the prompt itself:
+each search's colour is its first word when that is a colour, its type its
+last word. Markers in a search make a batch reply misbehave for that item
+(``~missing``, ``~dup``, ``~wrongid``, ``~invalid``, ``~extra``, ``~cut``);
+asked alone, the item is answered properly, except ``~fail`` which never is.
+Every batch reply comes in reverse order, so matching by id is always tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+COLOURS = {"red", "blue", "black", "white", "green", "navy"}
+_ITEM = re.compile(r'^(\d+)\. (".*")$')
+_SINGLE = re.compile(r'^[A-Z][\w ]*: (".*")$')
+
+
+def attributes(search: str) -> dict[str, Any]:
+    words = [w for w in search.split() if not w.startswith("~")]
+    found: dict[str, Any] = {}
+    if words and words[0] in COLOURS:
+        found["colour"] = words[0]
+    if words:
+        found["type"] = words[-1]
+    return found
+
+
+def answer(query: str) -> tuple[str, str]:
+    """Return the reply text and finish reason for the last user turn of a prompt."""
+    lines = query.splitlines()
+    items = [(int(m[1]), json.loads(m[2])) for m in map(_ITEM.match, lines) if m]
+    if not items:
+        singles = [json.loads(m[1]) for m in map(_SINGLE.match, lines) if m]
+        search = singles[-1]
+        if "~fail" in search:
+            return '{"colour": ["not", "a", "string"]}', "stop"
+        return json.dumps(attributes(search)), "stop"
+    reply: list[dict[str, Any]] = []
+    for number, search in items:
+        entry = {"id": number, **attributes(search)}
+        if "~missing" in search:
+            continue
+        if "~wrongid" in search:
+            entry["id"] = number + 100
+        if "~invalid" in search or "~fail" in search:
+            entry["colour"] = {"nested": True}
+        reply.append(entry)
+        if "~dup" in search:
+            reply.append({**entry, "type": "other"})
+        if "~extra" in search:
+            reply.append({"id": len(items) + 7, "type": "surplus"})
+    text = json.dumps(reply[::-1])
+    if any("~cut" in search for _, search in items) and len(items) > 1:
+        return text[: len(text) // 2], "length"
+    return text, "stop"
+
+
+@dataclass
+class FakeServer:
+    url: str
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    delay: float = 0.0
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    state = FakeServer("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            state.requests.append(body)
+            if state.delay:
+                time.sleep(state.delay)
+            users = [m["content"] for m in body["messages"] if m["role"] == "user"]
+            text, finish = answer(users[-1])
+            payload = {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": len(users[-1].split()) + 100,
+                    "completion_tokens": len(text.split()),
+                    "total_tokens": 0,
+                },
+            }
+            data = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def command(server: FakeServer, tmp_path: Path, source: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "promptkit", "run", "apparel-search",
+        "--input-file", str(source), "--output", str(out),
+        "--backend", "openai", "--base-url", server.url, "--model", "fake",
+        "--layout", "chat", "--shots", "2", "--cache", str(tmp_path / "cache.sqlite"),
+        *extra,
+    ]  # fmt: skip
+
+
+def promptkit_run(
+    server: FakeServer, tmp_path: Path, source: Path, out: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
+    return subprocess.run(
+        command(server, tmp_path, source, out, *extra),
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def expected_output(search: str) -> dict[str, Any]:
+    return {"colour": None, "sleeve": None, "type": None, "neck": None, **attributes(search)}
+
+
+def test_batch_replies_that_misbehave_are_fixed_item_by_item(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    searches = [
+        "red shirt", "blue hat ~missing", "black dress ~dup", "white tee ~wrongid",
+        "green scarf ~invalid", "navy coat ~extra", "plain socks", "red skirt",
+        "blue jeans ~cut", "white tank", "green cap", "black boots ~fail",
+    ]  # fmt: skip
+    source = write(tmp_path / "in.txt", searches)
+    out = tmp_path / "out.jsonl"
+    result = promptkit_run(server, tmp_path, source, out, "--batch-size", "4")
+    assert result.returncode == 1, result.stderr  # one item failed for good
+    got = records(out)
+    assert [r["index"] for r in got] == list(range(len(searches)))
+    for record, search in zip(got, searches, strict=True):
+        assert record["input"] == {"search": search}
+        if "~fail" in search:
+            assert record["output"] is None
+            assert record["error"]["raw"]
+            assert record["error"]["type"] == "OutputError"
+        else:
+            assert record["output"] == expected_output(search), search
+            assert record["error"] is None
+    assert "failed" in result.stderr
+
+
+def test_a_second_run_is_served_from_the_cache(server: FakeServer, tmp_path: Path) -> None:
+    source = write(tmp_path / "in.txt", ["red shirt", "blue hat", "green cap"])
+    first = promptkit_run(server, tmp_path, source, tmp_path / "a.jsonl", "--batch-size", "2")
+    assert first.returncode == 0, first.stderr
+    calls = len(server.requests)
+    assert calls == 2
+    second = promptkit_run(server, tmp_path, source, tmp_path / "b.jsonl", "--batch-size", "2")
+    assert second.returncode == 0, second.stderr
+    assert len(server.requests) == calls
+    assert records(tmp_path / "a.jsonl") == records(tmp_path / "b.jsonl")
+    third = promptkit_run(
+        server, tmp_path, source, tmp_path / "c.jsonl", "--batch-size", "2", "--no-cache"
+    )
+    assert third.returncode == 0, third.stderr
+    assert len(server.requests) == 2 * calls
+
+
+def test_duplicates_and_blank_lines(server: FakeServer, tmp_path: Path) -> None:
+    source = write(tmp_path / "in.txt", ["red shirt", "", "red shirt", "  ", "blue hat", "red shirt"])
+    out = tmp_path / "out.csv"
+    result = promptkit_run(server, tmp_path, source, out, "--batch-size", "8")
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].split(",")[:6] == ["index", "search", "colour", "sleeve", "type", "neck"]
+    assert [line.split(",")[:5] for line in lines[1:]] == [
+        ["0", "red shirt", "red", "", "shirt"],
+        ["1", "red shirt", "red", "", "shirt"],
+        ["2", "blue hat", "blue", "", "hat"],
+        ["3", "red shirt", "red", "", "shirt"],
+    ]
+    (request,) = server.requests
+    assert request["messages"][-1]["content"].count("red shirt") == 1  # sent once
+
+
+def test_csv_input_with_a_missing_column_is_one_clear_error(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("query,colour\nred shirt,red\n", encoding="utf-8")
+    result = promptkit_run(server, tmp_path, source, tmp_path / "out.jsonl")
+    assert result.returncode == 2
+    assert result.stderr.startswith("promptkit: error: ")
+    assert "no column 'search'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert server.requests == []
+
+
+def test_csv_input_with_short_rows_fails_those_rows_only(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("search,label\nred shirt,x\nblue hat\ngreen cap,y\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = promptkit_run(server, tmp_path, source, out, "--batch-size", "4")
+    assert result.returncode == 1
+    got = records(out)
+    assert [r["output"] for r in got] == [expected_output("red shirt"), None, expected_output("green cap")]
+    assert got[1]["error"]["type"] == "InputError"
+
+
+@pytest.mark.parametrize("kill_after_bytes", [0, 1, 700, 6000])
+def test_kill_9_then_resume_leaves_every_input_exactly_once(
+    server: FakeServer, tmp_path: Path, kill_after_bytes: int
+) -> None:
+    searches = [f"{'red' if i % 3 else 'blue'} item{i} tee" for i in range(120)]
+    searches[17] = searches[40] = "red same tee"
+    source = write(tmp_path / "in.txt", searches)
+    out = tmp_path / "out.jsonl"
+    server.delay = 0.01
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
+    extra = ("--batch-size", "3", "--concurrency", "2", "--no-cache")
+    process = subprocess.Popen(
+        command(server, tmp_path, source, out, *extra),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        while process.poll() is None:
+            if (out.stat().st_size if out.exists() else 0) >= kill_after_bytes:
+                break
+            time.sleep(0.002)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    server.delay = 0.0
+    result = promptkit_run(server, tmp_path, source, out, *extra, "--resume")
+    assert result.returncode == 0, result.stderr
+    got = records(out)
+    assert sorted(r["index"] for r in got) == list(range(len(searches)))
+    for record in got:
+        assert record["output"] == expected_output(searches[record["index"]])
