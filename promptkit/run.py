@@ -1,0 +1,460 @@
+"""Run a task: compile, call the backend, parse, re-ask on failure; a typed result per input.
+
+::
+
+    prompt --backend--> reply --parse--> output                      (most calls end here)
+                          |
+                          +-- not valid --> reply + precise errors --backend--> ...   (re-ask)
+                          +-- cut off by the token limit --> more tokens, or a smaller batch
+
+A re-ask sends the model its own reply and every problem found in it
+(:func:`promptkit.parsing.reask_messages`), at most ``reasks`` times. In a
+batch, only the items that failed are asked again. A reply cut off by the
+token limit is never re-asked as it was: a single input is sent again with
+a doubled budget (up to ``max_tokens_cap``), and a batch keeps its complete
+items and sends the rest again in halves.
+
+The orchestration is written once, as generators that yield each request
+and receive its completion, and driven by a sync or an async loop; this is
+the only module of the run path that does I/O, through the backend it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from promptkit.backends.base import Backend, Completion, GenerationParams, Usage
+from promptkit.compiler import compile_batch, compile_prompt
+from promptkit.errors import BackendError, OutputError
+from promptkit.parsing import Parsed, parse_batch, parse_with_report, reask_messages
+from promptkit.prompt import Message, Prompt
+from promptkit.result import Attempt, Reason, Result
+from promptkit.task import Layout, Task
+
+T = TypeVar("T")
+
+Request = tuple[Prompt, GenerationParams]
+Flow = Generator[Request, Completion, T]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything a run decides once: how to compile, what to send, how hard to try."""
+
+    task: Task
+    params: GenerationParams
+    reasks: int
+    max_tokens_cap: int
+    compile_options: dict[str, Any]
+
+    def single(self, item: BaseModel) -> Prompt:
+        return compile_prompt(self.task, item, **self.compile_options)
+
+    def batch(self, items: Sequence[BaseModel]) -> Prompt:
+        return compile_batch(self.task, items, **self.compile_options)
+
+    def more_tokens(self, params: GenerationParams) -> GenerationParams | None:
+        if params.max_tokens >= self.max_tokens_cap:
+            return None
+        return params.replace(max_tokens=min(self.max_tokens_cap, params.max_tokens * 2))
+
+
+# -- public API ------------------------------------------------------------------
+
+
+def run(task: Task, value: Any, *, backend: Backend | None = None, **options: Any) -> Result[Any]:
+    """Run one input and return its :class:`Result` (``result.value`` is the typed output).
+
+    Args:
+        task: the task.
+        value: the input: a string for a one-field input, a mapping, or an input model.
+        backend: where calls go; the embedded local model when unset.
+        **options: see :func:`run_many`.
+    """
+    return run_many(task, [value], backend=backend, batch_size=1, **options)[0]
+
+
+def run_many(
+    task: Task,
+    values: Iterable[Any],
+    *,
+    backend: Backend | None = None,
+    params: GenerationParams | None = None,
+    reasks: int = 2,
+    batch_size: int | None = None,
+    max_tokens_cap: int | None = None,
+    shots: int | None = None,
+    layout: Layout | None = None,
+    **compile_options: Any,
+) -> list[Result[Any]]:
+    """Run many inputs, in order, one result each; failures are results too, never raised.
+
+    Args:
+        task: the task.
+        values: the inputs.
+        backend: where calls go; the embedded local model when unset.
+        params: generation settings; the task's ``generation`` if it has one, else the defaults.
+        reasks: correction requests allowed per input after the first reply.
+        batch_size: inputs per call; the task's strategy when unset.
+        max_tokens_cap: the largest token budget a cut-off reply may be retried with
+            (four times the starting budget when unset).
+        shots: examples per prompt; the task's strategy when unset.
+        layout: the prompt layout; the backend's (a base model needs ``completion``),
+            else the task's.
+        **compile_options: passed to the compiler (``schema_style``, ``selector``, ``seed``...).
+    """
+    backend = backend if backend is not None else default_backend()
+    plan = _plan(task, backend, params, reasks, max_tokens_cap, shots, layout, compile_options)
+    size = batch_size or task.strategy.batch_size
+    results: list[Result[Any]] = []
+    fatal: BackendError | None = None
+    for start, items in _chunks(task, values, size):
+        if fatal is not None:
+            results += [_failed(start + n, item, fatal, ()) for n, item in enumerate(items)]
+            continue
+        done = _drive(_solve(plan, items, start), backend)
+        fatal = _fatal(done)
+        results += done
+    return results
+
+
+async def arun(
+    task: Task, value: Any, *, backend: Backend | None = None, **options: Any
+) -> Result[Any]:
+    """Async form of :func:`run`."""
+    return (await arun_many(task, [value], backend=backend, batch_size=1, **options))[0]
+
+
+async def arun_many(
+    task: Task,
+    values: Iterable[Any],
+    *,
+    backend: Backend | None = None,
+    params: GenerationParams | None = None,
+    reasks: int = 2,
+    batch_size: int | None = None,
+    max_tokens_cap: int | None = None,
+    shots: int | None = None,
+    layout: Layout | None = None,
+    concurrency: int = 4,
+    **compile_options: Any,
+) -> list[Result[Any]]:
+    """Async form of :func:`run_many`, with up to ``concurrency`` calls in flight."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
+    backend = backend if backend is not None else default_backend()
+    plan = _plan(task, backend, params, reasks, max_tokens_cap, shots, layout, compile_options)
+    size = batch_size or task.strategy.batch_size
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(start: int, items: list[BaseModel]) -> list[Result[Any]]:
+        return await _adrive(_solve(plan, items, start), backend, gate)
+
+    chunks = list(_chunks(task, values, size))
+    done = await asyncio.gather(*(one(start, items) for start, items in chunks))
+    return [result for group in done for result in group]
+
+
+def default_backend() -> Backend:
+    """Return the embedded local backend (loaded on its first call)."""
+    from promptkit.backends.local import LocalBackend
+
+    return LocalBackend()
+
+
+def reask_prompt(prompt: Prompt, reply: str, correction: str, task: Task) -> Prompt:
+    """Return the prompt that shows the model its reply and asks for a corrected one."""
+    if prompt.text is not None:
+        text = f"{prompt.text} {reply.strip()}\n\n{correction}\n{task.output_label}:"
+        return dataclasses.replace(prompt, text=text)
+    turns = (Message("assistant", reply), Message("user", correction))
+    return dataclasses.replace(prompt, messages=prompt.messages + turns)
+
+
+# -- the flows -------------------------------------------------------------------
+
+
+def _solve(plan: _Plan, items: list[BaseModel], start: int) -> Flow[list[Result[Any]]]:
+    if len(items) == 1:
+        return (yield from _solve_one(plan, items[0], start, plan.single(items[0])))
+    return (yield from _solve_batch(plan, items, start, plan.batch(items), "first"))
+
+
+def _call(request: Request) -> Flow[Completion | BackendError]:
+    try:
+        return (yield request)
+    except BackendError as error:
+        return error
+
+
+def _solve_one(
+    plan: _Plan, item: BaseModel, index: int, prompt: Prompt, reason: Reason = "first"
+) -> Flow[list[Result[Any]]]:
+    """Ask for one input until it parses, the re-asks run out, or the budget cannot grow."""
+    params, sent, reasks_left = plan.params, prompt, plan.reasks
+    attempts: list[Attempt] = []
+    usage = Usage()
+    while True:
+        reply = yield from _call((sent, params))
+        if isinstance(reply, BackendError):
+            attempts.append(Attempt(reason, sent, params, None, reply))
+            return [_failed(index, item, reply, attempts, usage)]
+        usage += reply.usage
+        error = _parse_one(plan.task, reply, item)
+        if isinstance(error, Parsed):
+            attempts.append(Attempt(reason, sent, params, reply))
+            return [Result(index, item, error.value, None, error.report, tuple(attempts), usage)]
+        attempts.append(Attempt(reason, sent, params, reply, error))
+        if reply.truncated or error.truncated:
+            bigger = plan.more_tokens(params)
+            if bigger is None:
+                return [_failed(index, item, _cut_off(error, params), attempts, usage)]
+            params, sent, reason = bigger, prompt, "more tokens"
+            continue
+        if reasks_left == 0:
+            return [_failed(index, item, error, attempts, usage)]
+        reasks_left -= 1
+        sent = reask_prompt(prompt, reply.text, reask_messages(error), plan.task)
+        reason = "reask"
+
+
+def _solve_batch(
+    plan: _Plan, items: list[BaseModel], start: int, prompt: Prompt, reason: Reason
+) -> Flow[list[Result[Any]]]:
+    """Ask for a batch; then re-ask only its failing items, and split it if it was cut off."""
+    count = len(items)
+    attempts: list[list[Attempt]] = [[] for _ in items]
+    usage = [Usage() for _ in items]
+    outcomes: list[Parsed | OutputError | BackendError | None] = [None] * count
+    params, sent, reasks_left, pending = plan.params, prompt, plan.reasks, list(range(count))
+    while pending:
+        reply = yield from _call((sent, params))
+        if isinstance(reply, BackendError):
+            for n in pending:
+                attempts[n].append(Attempt(reason, sent, params, None, reply))
+                outcomes[n] = reply
+            break
+        parsed = parse_batch(reply.text, plan.task, items)
+        for n, share in zip(pending, _shares(reply.usage, len(pending)), strict=True):
+            failure = parsed[n]
+            error = failure if isinstance(failure, OutputError) else None
+            attempts[n].append(Attempt(reason, sent, params, reply, error))
+            usage[n] += share
+            outcomes[n] = parsed[n]
+        failing = [n for n in pending if isinstance(outcomes[n], OutputError)]
+        cut = reply.truncated or any(_truncated(outcomes[n]) for n in failing)
+        if cut and len(failing) > 1:
+            return (yield from _split(plan, items, start, outcomes, attempts, usage, failing))
+        if cut:
+            bigger = plan.more_tokens(params)
+            if bigger is None:
+                break
+            params, reason = bigger, "more tokens"
+        elif reasks_left == 0:
+            break
+        else:
+            reasks_left, reason = reasks_left - 1, "reask"
+        pending = failing
+        sent = reask_prompt(prompt, reply.text, _batch_correction(outcomes, failing), plan.task)
+    return [
+        _result(start + n, item, outcomes[n], attempts[n], usage[n], params)
+        for n, item in enumerate(items)
+    ]
+
+
+def _split(
+    plan: _Plan,
+    items: list[BaseModel],
+    start: int,
+    outcomes: list[Parsed | OutputError | BackendError | None],
+    attempts: list[list[Attempt]],
+    usage: list[Usage],
+    failing: list[int],
+) -> Flow[list[Result[Any]]]:
+    """Keep a cut-off batch's complete items and send the others again in two halves."""
+    results = [
+        _result(start + n, item, outcomes[n], attempts[n], usage[n], plan.params)
+        for n, item in enumerate(items)
+    ]
+    half = (len(failing) + 1) // 2
+    for part in (failing[:half], failing[half:]):
+        subset = [items[n] for n in part]
+        if len(subset) == 1:
+            again = yield from _solve_one(plan, subset[0], 0, plan.single(subset[0]), "split")
+        else:
+            again = yield from _solve_batch(plan, subset, 0, plan.batch(subset), "split")
+        for n, result in zip(part, again, strict=True):
+            before = results[n]
+            results[n] = dataclasses.replace(
+                result,
+                index=start + n,
+                attempts=before.attempts + result.attempts,
+                usage=before.usage + result.usage,
+            )
+    return results
+
+
+# -- helpers -----------------------------------------------------------------------
+
+
+def _plan(
+    task: Task,
+    backend: Backend,
+    params: GenerationParams | None,
+    reasks: int,
+    max_tokens_cap: int | None,
+    shots: int | None,
+    layout: Layout | None,
+    compile_options: dict[str, Any],
+) -> _Plan:
+    if reasks < 0:
+        raise ValueError(f"reasks must be 0 or more, not {reasks}")
+    chosen = params or getattr(task, "generation", None) or GenerationParams()
+    cap = max_tokens_cap or 4 * chosen.max_tokens
+    options = {"shots": shots, "layout": layout or backend.layout, **compile_options}
+    return _Plan(task, chosen, reasks, max(cap, chosen.max_tokens), options)
+
+
+def _chunks(task: Task, values: Iterable[Any], size: int) -> Iterable[tuple[int, list[BaseModel]]]:
+    if size < 1:
+        raise ValueError(f"batch_size must be 1 or more, not {size}")
+    chunk: list[BaseModel] = []
+    start = 0
+    for index, value in enumerate(values):
+        if not chunk:
+            start = index
+        chunk.append(task.make_input(value))
+        if len(chunk) == size:
+            yield start, chunk
+            chunk = []
+    if chunk:
+        yield start, chunk
+
+
+def _parse_one(task: Task, reply: Completion, item: BaseModel) -> Parsed | OutputError:
+    try:
+        parsed = parse_with_report(reply.text, task, source=item)
+    except OutputError as error:
+        return error
+    if parsed.report.truncated and reply.truncated:
+        # Fields lost to the cut would read as "not named": not an answer.
+        return OutputError(
+            "the reply was cut off by the token limit; fields it lost would be wrong as nulls",
+            raw=reply.text,
+            truncated=True,
+        )
+    return parsed
+
+
+def _cut_off(error: OutputError, params: GenerationParams) -> OutputError:
+    return OutputError(
+        f"the reply was cut off at the token limit ({params.max_tokens} tokens) and the limit "
+        "may not grow further; raise max_tokens_cap or shorten the prompt",
+        raw=error.raw,
+        errors=error.errors,
+        truncated=True,
+    )
+
+
+def _truncated(outcome: object) -> bool:
+    return isinstance(outcome, OutputError) and outcome.truncated
+
+
+def _batch_correction(
+    outcomes: Sequence[Parsed | OutputError | BackendError | None], failing: list[int]
+) -> str:
+    ids = ", ".join(str(n + 1) for n in failing)
+    parts = [f"Items {ids} of your reply could not be used."]
+    for n in failing:
+        outcome = outcomes[n]
+        if isinstance(outcome, OutputError):
+            parts.append(f"Item {n + 1}:\n{reask_messages(outcome)}")
+    parts.append(f"Reply with a JSON array holding only items {ids}, each with its id.")
+    return "\n\n".join(parts)
+
+
+def _shares(usage: Usage, count: int) -> list[Usage]:
+    """Split one call's usage evenly among the items it served (remainders to the first)."""
+
+    def split(total: int) -> list[int]:
+        base, extra = divmod(total, count)
+        return [base + (1 if n < extra else 0) for n in range(count)]
+
+    columns = zip(
+        split(usage.prompt_tokens),
+        split(usage.completion_tokens),
+        split(usage.cached_tokens),
+        strict=True,
+    )
+    return [Usage(prompt, completion, cached, 1) for prompt, completion, cached in columns]
+
+
+def _result(
+    index: int,
+    item: BaseModel,
+    outcome: Parsed | OutputError | BackendError | None,
+    attempts: list[Attempt],
+    usage: Usage,
+    params: GenerationParams,
+) -> Result[Any]:
+    if isinstance(outcome, Parsed):
+        return Result(index, item, outcome.value, None, outcome.report, tuple(attempts), usage)
+    if outcome is None:
+        outcome = OutputError("no reply was parsed for this item", raw="")
+    elif isinstance(outcome, OutputError) and outcome.truncated:
+        outcome = _cut_off(outcome, params)
+    return _failed(index, item, outcome, attempts, usage)
+
+
+def _failed(
+    index: int,
+    item: BaseModel,
+    error: OutputError | BackendError,
+    attempts: Sequence[Attempt],
+    usage: Usage | None = None,
+) -> Result[Any]:
+    return Result(index, item, None, error, None, tuple(attempts), usage or Usage())
+
+
+def _fatal(results: list[Result[Any]]) -> BackendError | None:
+    """A backend error no retry can fix (a bad key, an unknown model) ends the run."""
+    for result in results:
+        if isinstance(result.error, BackendError) and not result.error.retryable:
+            return result.error
+    return None
+
+
+# -- drivers -----------------------------------------------------------------------
+
+
+def _drive(flow: Flow[T], backend: Backend) -> T:
+    try:
+        request = next(flow)
+        while True:
+            try:
+                reply: Completion | BackendError = backend.complete(*request)
+            except BackendError as error:
+                reply = error
+            request = flow.throw(reply) if isinstance(reply, BackendError) else flow.send(reply)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def _adrive(flow: Flow[T], backend: Backend, gate: asyncio.Semaphore) -> T:
+    try:
+        request = next(flow)
+        while True:
+            try:
+                async with gate:
+                    reply: Completion | BackendError = await backend.acomplete(*request)
+            except BackendError as error:
+                reply = error
+            request = flow.throw(reply) if isinstance(reply, BackendError) else flow.send(reply)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
