@@ -45,6 +45,7 @@ _K1 = 1.2
 _B = 0.75
 _MMR_LAMBDA = 0.6
 _CANDIDATES = 4  # diverse: how many similar candidates per example asked for
+_COMMON = 0.05  # a term in more than this share of the pool only rescores found examples
 
 
 def select_examples(
@@ -125,11 +126,14 @@ class ExampleIndex:
 
     ``postings`` maps a term to the examples holding it, each with its
     precomputed BM25 weight (idf times saturated term frequency), so a query
-    costs one addition per (query term, matching example).
+    costs one addition per (query term, matching example); ``ceilings`` holds
+    each term's highest weight, which lets :meth:`top` skip the long lists of
+    common terms once they can no longer change the result (MaxScore).
     """
 
     size: int
-    postings: dict[str, tuple[tuple[int, float], ...]]
+    postings: dict[str, dict[int, float]]
+    ceilings: dict[str, float]
     vectors: tuple[dict[str, float], ...]
 
     @classmethod
@@ -146,29 +150,69 @@ class ExampleIndex:
             term: math.log(1 + (total - count + 0.5) / (count + 0.5))
             for term, count in frequency.items()
         }
-        lists: dict[str, list[tuple[int, float]]] = {}
+        postings: dict[str, dict[int, float]] = {}
         vectors = []
         for number, (bag, length) in enumerate(zip(bags, lengths, strict=True)):
             norm = _K1 * (1 - _B + _B * length / (average or 1.0))
             vector = {}
             for term, count in bag.items():
                 weight = idf[term] * count * (_K1 + 1) / (count + norm)
-                lists.setdefault(term, []).append((number, weight))
+                postings.setdefault(term, {})[number] = weight
                 vector[term] = weight
             length_2 = math.sqrt(sum(w * w for w in vector.values())) or 1.0
             vectors.append({term: w / length_2 for term, w in vector.items()})
-        postings = {term: tuple(entries) for term, entries in lists.items()}
-        return cls(total, postings, tuple(vectors))
+        ceilings = {term: max(entries.values()) for term, entries in postings.items()}
+        return cls(total, postings, ceilings, tuple(vectors))
+
+    def top(self, query: str, count: int) -> list[tuple[int, float]]:
+        """Return up to ``count`` (example, BM25 score) pairs, best first, ties to the earlier.
+
+        Query terms are taken from the highest possible contribution down.
+        Common terms (in more than ``_COMMON`` of the pool) have long lists
+        and low weights: once ``count`` examples have been found they only add
+        to the scores of examples already found, instead of bringing in every
+        example that shares, say, the trigram "shi". The same cut is made,
+        exactly (MaxScore), as soon as the ``count``-th best score beats all
+        that the remaining terms could add to an unseen example.
+        """
+        if count <= 0:
+            return []
+        postings, ceilings = self.postings, self.ceilings
+        common = max(count, int(self.size * _COMMON))
+        plan = sorted(
+            (
+                (ceilings[term] * times, term, times)
+                for term, times in Counter(terms(query)).items()
+                if term in postings
+            ),
+            key=lambda step: (-step[0], step[1]),
+        )
+        remaining = [0.0] * (len(plan) + 1)
+        for step in range(len(plan) - 1, -1, -1):
+            remaining[step] = remaining[step + 1] + plan[step][0]
+        totals: dict[int, float] = {}
+        get = totals.get
+        pruned = False  # once true it stays true: the bar only rises, the remainder only falls
+        for step, (_, term, times) in enumerate(plan):
+            entries = postings[term]
+            if not pruned and len(totals) >= count:
+                pruned = len(entries) > common or (
+                    heapq.nlargest(count, totals.values())[-1] > remaining[step]
+                )
+            if pruned and len(entries) > len(totals):
+                for number in totals:
+                    weight = entries.get(number)
+                    if weight is not None:
+                        totals[number] += weight * times
+                continue
+            for number, weight in entries.items():
+                if not pruned or number in totals:
+                    totals[number] = get(number, 0.0) + weight * times
+        return heapq.nsmallest(count, totals.items(), key=lambda pair: (-pair[1], pair[0]))
 
     def scores(self, query: str) -> dict[int, float]:
         """Return the BM25 score of every example sharing a term with the query."""
-        totals: dict[int, float] = {}
-        get = totals.get
-        postings = self.postings
-        for term, count in Counter(terms(query)).items():
-            for number, weight in postings.get(term, ()):
-                totals[number] = get(number, 0.0) + weight * count
-        return totals
+        return dict(self.top(query, self.size))
 
     def nearest(self, query: str, count: int) -> list[int]:
         """Return up to ``count`` examples, most similar first; ties go to the earlier example.
@@ -176,11 +220,10 @@ class ExampleIndex:
         Examples sharing nothing with the query follow in pool order, so a
         query always gets ``count`` examples when the pool has them.
         """
-        totals = self.scores(query)
-        best = heapq.nsmallest(count, totals.items(), key=lambda pair: (-pair[1], pair[0]))
-        ranked = [number for number, _ in best]
+        ranked = [number for number, _ in self.top(query, count)]
         if len(ranked) < count:
-            ranked += [n for n in range(self.size) if n not in totals][: count - len(ranked)]
+            found = set(ranked)
+            ranked += [n for n in range(self.size) if n not in found][: count - len(ranked)]
         return ranked
 
     def diverse(self, query: str, count: int, balance: float = _MMR_LAMBDA) -> list[int]:
@@ -192,9 +235,9 @@ class ExampleIndex:
         highest cosine similarity to an example already taken.
         """
         candidates = self.nearest(query, max(count * _CANDIDATES, count))
-        totals = self.scores(query)
-        top = max(totals.values(), default=0.0) or 1.0
-        relevance = {n: totals.get(n, 0.0) / top for n in candidates}
+        totals = dict(self.top(query, len(candidates)))
+        best = max(totals.values(), default=0.0) or 1.0
+        relevance = {n: totals.get(n, 0.0) / best for n in candidates}
         chosen: list[int] = []
         redundancy = dict.fromkeys(candidates, 0.0)
         while candidates and len(chosen) < count:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -191,3 +193,42 @@ def test_selection_is_deterministic_and_well_formed(
     assert len(once) == min(shots, len(SEARCHES) - (query in SEARCHES))
     assert len(set(map(id, once))) == len(once)
     assert all(example.input != item for example in once)
+
+
+def brute_force(index: ExampleIndex, query: str) -> dict[int, float]:
+    found: dict[int, float] = {}
+    for term, times in Counter(terms(query)).items():
+        for number, weight in index.postings.get(term, {}).items():
+            found[number] = found.get(number, 0.0) + weight * times
+    return found
+
+
+WORDS = ["red", "blue", "long", "sleeve", "shirt", "dress", "neck", "v", "tee", "mens", "kids"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    pool=st.lists(
+        st.lists(st.sampled_from(WORDS), min_size=1, max_size=5).map(" ".join),
+        min_size=1,
+        max_size=200,
+    ),
+    query=st.lists(st.sampled_from(WORDS), max_size=5).map(" ".join),
+    count=st.integers(min_value=1, max_value=10),
+)
+def test_top_scores_are_exact_and_ranked(pool: list[str], query: str, count: int) -> None:
+    index = ExampleIndex.build(pool)
+    exact = brute_force(index, query)
+    top = index.top(query, count)
+    assert len(top) == min(count, len(exact))
+    for number, score in top:
+        assert score == pytest.approx(exact[number])
+    assert [score for _, score in top] == sorted((score for _, score in top), reverse=True)
+
+
+def test_top_matches_the_exact_ranking_on_a_small_pool() -> None:
+    pool = [f"item{number} {WORDS[number % len(WORDS)]}" for number in range(40)]
+    index = ExampleIndex.build(pool)
+    exact = brute_force(index, "red sleeve item3")
+    expected = sorted(exact, key=lambda number: (-exact[number], number))[:5]
+    assert [number for number, _ in index.top("red sleeve item3", 5)] == expected
