@@ -103,6 +103,18 @@ def read_inputs(path: Path, task: Task) -> Iterator[InputItem]:
             yield _item(task, index, raw, problem)
 
 
+def count_inputs(path: Path) -> int:
+    """Count the non-blank lines of an input file (less a CSV header): the items, nearly.
+
+    A CSV record spanning lines counts once per line; this is for progress bars.
+    """
+    count = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            count += bool(line.strip())
+    return max(0, count - 1) if path.suffix.lower() == ".csv" else count
+
+
 def _numbered(rows: Iterator[tuple[Any, str | None]]) -> Iterator[tuple[int, Any, str | None]]:
     for index, (raw, problem) in enumerate(rows):
         yield index, raw, problem

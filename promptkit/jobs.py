@@ -42,10 +42,10 @@ from promptkit.files import (
     read_inputs,
 )
 from promptkit.limits import RateLimiter, call_with_retries
-from promptkit.packing import Outcome, Solve
+from promptkit.packing import Outcome, Solve, make_solver
 from promptkit.progress import JobSummary, Price, Reporter, cost
 from promptkit.prompt import Prompt
-from promptkit.task import Task
+from promptkit.task import Layout, SchemaStyleName, Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +272,16 @@ def _submit(batch: list[_Slot], solve: Solve, pool: ThreadPoolExecutor) -> None:
         slot.future = future
 
 
+_NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "calls": 0}
+
+
+def _shown(item: InputItem) -> Any:
+    """Return an input as records show it: the bare value of a one-field input."""
+    assert item.value is not None
+    data = item.value.model_dump(mode="json")
+    return next(iter(data.values())) if len(data) == 1 else data
+
+
 def _write(
     slot: _Slot,
     task: Task,
@@ -288,24 +298,21 @@ def _write(
         primary = slot.primary
         assert primary.future is not None  # a primary is submitted before its follower is written
         outcome = primary.future.result()[primary.position]
-        outcome = dataclasses.replace(outcome, attempts=0, prompt_tokens=0, completion_tokens=0)
-        source = primary.item.value.model_dump(mode="json") if primary.item.value else None
+        outcome = dataclasses.replace(outcome, attempts=0, usage=_NO_USAGE)
+        source = _shown(primary.item)
     elif slot.future is not None:
         outcome = slot.future.result()[slot.position]
-        assert item.value is not None
-        source = item.value.model_dump(mode="json")
+        source = _shown(item)
     else:
-        outcome = Outcome(None, {"type": "InputError", "message": item.problem, "raw": None}, 0)
+        error = {"type": "InputError", "message": item.problem, "raw": None}
+        outcome = Outcome(None, error, 0, _NO_USAGE)
     record = {
         "index": item.index,
         "input": source,
         "output": outcome.output,
         "error": outcome.error,
         "attempts": outcome.attempts,
-        "usage": {
-            "prompt_tokens": outcome.prompt_tokens,
-            "completion_tokens": outcome.completion_tokens,
-        },
+        "usage": {**_NO_USAGE, **outcome.usage},
     }
     handle.write(format_record(record, task, fmt))
     tally.written += 1
@@ -387,3 +394,53 @@ def job_backend(
     finally:
         if cache is not None:
             cache.close()
+
+
+def run_job(
+    task: Task,
+    input_path: Path,
+    output_path: Path,
+    backend: Backend,
+    *,
+    options: JobOptions = JobOptions(),
+    cache_path: Path | None = None,
+    params: GenerationParams | None = None,
+    shots: int | None = None,
+    layout: Layout | None = None,
+    schema_style: SchemaStyleName | None = None,
+    price: Price | None = None,
+    reporter: Reporter | None = None,
+) -> JobSummary:
+    """Run ``task`` over a file of inputs on ``backend``: the whole job in one call.
+
+    Args:
+        task: the task.
+        input_path: a ``.txt``, ``.jsonl`` or ``.csv`` file of inputs.
+        output_path: a ``.jsonl`` or ``.csv`` file of records, the run's checkpoint.
+        backend: the backend.
+        options: batch size, concurrency, rate limits, resume.
+        cache_path: the SQLite response cache, or None for no cache.
+        params: generation settings.
+        shots: examples shown (default: the task's).
+        layout: prompt layout (default: the backend's, then the task's).
+        schema_style: how the reply shape is written (default: the task's).
+        price: the model's price per million tokens, for the cost.
+        reporter: progress and summary display, or None.
+
+    Raises:
+        JobFileError: an input or output file cannot be used.
+        BackendError: the backend failed for good; finished records stay written.
+    """
+    with job_backend(backend, cache_path=cache_path, options=options) as wrapped:
+        extra = {"schema_style": schema_style} if schema_style is not None else {}
+        solve = make_solver(task, wrapped, params=params, shots=shots, layout=layout, **extra)
+        return run_file(
+            task,
+            input_path,
+            output_path,
+            solve,
+            options=options,
+            backend=wrapped,
+            price=price,
+            reporter=reporter,
+        )

@@ -1,41 +1,57 @@
-"""Packing inputs into batch prompts, and matching a batch reply back to its inputs.
+"""Solving one batch of a file run with the run layer, as plain outcomes.
 
 A :data:`Solve` function turns a batch of validated inputs into one
 :class:`Outcome` per input, in order. :func:`make_solver` builds one on a
-backend: one input runs on its own (the run layer: compile, call, parse,
-re-ask); several are compiled into one batch prompt whose reply is matched
-back by id. An item the reply gets wrong (missing, duplicated, wrongly
-numbered, invalid) is run again on its own; items lost because the reply was
-cut off by the token limit are split into two smaller batches instead.
-Tokens of a batch call are shared out over its items, so that per-item usage
-adds up to what was spent.
+backend with :func:`promptkit.run.run_many`, which does the work: one input
+is run on its own; several are compiled into one batch prompt whose reply is
+matched back by id; items the reply gets wrong (missing, duplicated,
+wrongly numbered, invalid) are asked again without the others, and items
+lost because the reply was cut off by the token limit are sent again in
+smaller batches. Tokens of a batch call are shared out over its items.
+
+A backend failure is raised rather than returned: a file run stops on it and
+is resumed later, instead of writing failures that a retry would have cured.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
 from promptkit.backends.base import Backend, GenerationParams
-from promptkit.compiler import compile_batch, compile_prompt
-from promptkit.errors import OutputError
-from promptkit.parsing import Parsed, parse_batch, parse_with_report
-from promptkit.task import Layout, SchemaStyleName, Task
+from promptkit.errors import BackendError
+from promptkit.result import Result
+from promptkit.run import run_many
+from promptkit.task import Layout, Task
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one input: an output or an error, with its share of the tokens."""
+    """What became of one input: an output or an error (type, message, raw reply), and usage."""
 
     output: dict[str, Any] | None
     error: dict[str, Any] | None
     attempts: int
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    usage: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def prompt_tokens(self) -> int:
+        """This input's share of the prompt tokens."""
+        return self.usage.get("prompt_tokens", 0)
+
+    @property
+    def completion_tokens(self) -> int:
+        """This input's share of the completion tokens."""
+        return self.usage.get("completion_tokens", 0)
+
+    @classmethod
+    def of(cls, result: Result[Any]) -> Outcome:
+        """Return the outcome of a run layer result."""
+        record = result.to_record()
+        return cls(record["output"], record["error"], record["attempts"], record["usage"])
 
 
 Solve = Callable[[Sequence[BaseModel]], Sequence[Outcome]]
@@ -49,108 +65,36 @@ def make_solver(
     params: GenerationParams | None = None,
     shots: int | None = None,
     layout: Layout | None = None,
-    schema_style: SchemaStyleName | None = None,
+    **compile_options: Any,
 ) -> Solve:
-    """Return the function that turns a batch of inputs into outcomes, on ``backend``.
+    """Return the function that runs a batch of inputs on ``backend``, one outcome each.
 
-    One input is run on its own (with re-asks). Several are compiled into one
-    batch prompt; items the reply gets wrong (missing, duplicated, wrongly
-    numbered, invalid) are run again on their own, and when the reply was cut
-    off by the token limit the items it lost are split in two batches instead.
+    Args:
+        task: the task.
+        backend: where calls go.
+        params: generation settings (the run layer's defaults when unset).
+        shots: examples per prompt (the task's when unset).
+        layout: the prompt layout (the backend's, then the task's, when unset).
+        **compile_options: passed on to the compiler (``schema_style``...).
+
+    The function raises :class:`~promptkit.errors.BackendError` when the backend
+    failed for an input of the batch.
     """
-    settings = _Settings(
-        task, backend, params or GenerationParams(), shots, layout or backend.layout, schema_style
-    )
 
     def solve(values: Sequence[BaseModel]) -> Sequence[Outcome]:
-        return _solve(settings, list(values))
+        results = run_many(
+            task,
+            values,
+            backend=backend,
+            params=params,
+            batch_size=len(values),
+            shots=shots,
+            layout=layout,
+            **compile_options,
+        )
+        for result in results:
+            if isinstance(result.error, BackendError):
+                raise result.error
+        return [Outcome.of(result) for result in results]
 
     return solve
-
-
-@dataclass(frozen=True, slots=True)
-class _Settings:
-    task: Task
-    backend: Backend
-    params: GenerationParams
-    shots: int | None
-    layout: Layout | None
-    schema_style: SchemaStyleName | None
-
-
-def _solve(settings: _Settings, values: list[BaseModel]) -> list[Outcome]:
-    if len(values) == 1:
-        return [_solve_one(settings, values[0])]
-    prompt = compile_batch(
-        settings.task,
-        values,
-        shots=settings.shots,
-        layout=settings.layout,
-        schema_style=settings.schema_style,
-    )
-    completion = settings.backend.complete(prompt, settings.params)
-    results = parse_batch(completion.text, settings.task, values)
-    shares = _shares(completion.prompt_tokens, len(values))
-    completion_shares = _shares(completion.completion_tokens, len(values))
-    outcomes: list[Outcome | None] = [
-        Outcome(result.value.model_dump(mode="json"), None, 1, shares[i], completion_shares[i])
-        if isinstance(result, Parsed)
-        else None
-        for i, result in enumerate(results)
-    ]
-    failed = [i for i, outcome in enumerate(outcomes) if outcome is None]
-    if failed and completion.truncated and len(failed) > 1:
-        # The reply ran out of tokens: ask again in two halves rather than one by one.
-        half = len(failed) // 2
-        redone = _solve(settings, [values[i] for i in failed[:half]])
-        redone += _solve(settings, [values[i] for i in failed[half:]])
-    else:
-        redone = [_solve_one(settings, values[i]) for i in failed]
-    for i, outcome in zip(failed, redone, strict=True):
-        outcomes[i] = dataclasses.replace(
-            outcome,
-            attempts=outcome.attempts + 1,
-            prompt_tokens=outcome.prompt_tokens + shares[i],
-            completion_tokens=outcome.completion_tokens + completion_shares[i],
-        )
-    return [outcome for outcome in outcomes if outcome is not None]
-
-
-def _solve_one(settings: _Settings, value: BaseModel) -> Outcome:
-    # Provisional until the run layer lands: one call, no re-ask.
-    prompt = compile_prompt(
-        settings.task,
-        value,
-        shots=settings.shots,
-        layout=settings.layout,
-        schema_style=settings.schema_style,
-    )
-    completion = settings.backend.complete(prompt, settings.params)
-    try:
-        parsed = parse_with_report(completion.text, settings.task, source=value)
-    except OutputError as error:
-        return Outcome(
-            None,
-            error_record(error),
-            1,
-            completion.prompt_tokens,
-            completion.completion_tokens,
-        )
-    return Outcome(
-        parsed.value.model_dump(mode="json"),
-        None,
-        1,
-        completion.prompt_tokens,
-        completion.completion_tokens,
-    )
-
-
-def error_record(error: Exception) -> dict[str, Any]:
-    """Return the ``error`` of an output record: type, message and the raw reply."""
-    return {"type": type(error).__name__, "message": str(error), "raw": getattr(error, "raw", None)}
-
-
-def _shares(total: int, count: int) -> list[int]:
-    """Split a batch's tokens over its items so that the shares add up to the total."""
-    base, extra = divmod(total, count)
-    return [base + (1 if i < extra else 0) for i in range(count)]

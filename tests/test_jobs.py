@@ -42,11 +42,20 @@ class EchoSolver:
         if self.fail_on in searches:
             raise BackendError("provider down", status=503, retryable=True)
         return [
-            Outcome(None, {"type": "OutputError", "message": "no", "raw": "?"}, 2, 5, 1)
+            Outcome(None, {"type": "OutputError", "message": "no", "raw": "?"}, 2, usage(5, 1))
             if search.startswith("bad")
-            else Outcome({"colour": search.upper()}, None, 1, 10, 2)
+            else Outcome({"colour": search.upper()}, None, 1, usage(10, 2))
             for search in searches
         ]
+
+
+def usage(prompt: int, completion: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cached_tokens": 0,
+        "calls": 1,
+    }
 
 
 def records(path: Path) -> list[dict[str, object]]:
@@ -74,7 +83,7 @@ def test_every_input_once_in_order_with_failures_and_duplicates(tmp_path: Path) 
         **got[5],
         "index": 6,
         "attempts": 0,
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "calls": 0},
     }
     assert got[9]["output"] is None
     assert got[9]["error"] == {"type": "OutputError", "message": "no", "raw": "?"}
@@ -202,7 +211,9 @@ def test_summary_cost_uses_the_tokens_really_spent(tmp_path: Path) -> None:
             outcomes = []
             for value in values:
                 done = backend.complete(compile_prompt(TASK, value), GenerationParams())
-                outcomes.append(Outcome({}, None, 1, done.prompt_tokens, done.completion_tokens))
+                outcomes.append(
+                    Outcome({}, None, 1, usage(done.prompt_tokens, done.completion_tokens))
+                )
             return outcomes
 
         summary = run_file(

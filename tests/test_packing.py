@@ -41,7 +41,7 @@ def test_a_clean_batch_reply_in_any_order_is_one_call() -> None:
     assert backend.calls[0].prompt.item_ids == (1, 2)
 
 
-def test_missing_duplicated_wrongly_numbered_extra_and_invalid_items_are_retried_alone() -> None:
+def test_missing_duplicated_wrongly_numbered_extra_and_invalid_items_are_asked_again() -> None:
     reply = batch(
         {"id": 6, "colour": None},  # reordered
         {"id": 2, "colour": "blue"},
@@ -51,27 +51,23 @@ def test_missing_duplicated_wrongly_numbered_extra_and_invalid_items_are_retried
         {"id": 99, "colour": "pink"},  # extra
         {"id": 1, "colour": "red"},
     )
-    backend = ScriptedBackend(
-        [
-            Completion(reply, "stop", 60, 12),
-            '{"colour": "blue"}',
-            '{"colour": "green"}',
-            '{"colour": "black"}',  # item 4 was missing
-            '{"colour": "white"}',
-        ]
+    correction = batch(
+        {"id": 4, "colour": "black"},  # item 4 was missing
+        {"id": 2, "colour": "blue"},
+        {"id": 3, "colour": "green"},
+        {"id": 5, "colour": "white"},
     )
+    backend = ScriptedBackend([Completion(reply, "stop", 60, 12), correction])
     searches = ("red", "blue", "green", "black", "white", "plain")
     outcomes = make_solver(TASK, backend)(values(*searches))
     assert [o.output for o in outcomes] == [
         {"colour": c} for c in ("red", "blue", "green", "black", "white", None)
     ]
     assert [o.attempts for o in outcomes] == [1, 2, 2, 2, 2, 1]
-    retried = [json.dumps(c.prompt.to_dict()) for c in backend.calls[1:]]
-    assert all(not c.prompt.is_batch for c in backend.calls[1:])
-    for search, prompt in zip(("blue", "green", "black", "white"), retried, strict=True):
-        assert f'\\"{search}\\"' in prompt
+    asked_again = backend.calls[1].prompt.messages[-1].content
+    assert "Items 2, 3, 4, 5 of your reply could not be used" in asked_again
     assert (outcomes[0].prompt_tokens, outcomes[5].prompt_tokens) == (10, 10)  # 60 / 6 items
-    assert all(o.prompt_tokens > 10 for o in outcomes[1:5])  # their share plus their own call
+    assert all(o.prompt_tokens > 10 for o in outcomes[1:5])  # their share plus the re-ask's
 
 
 def test_a_reply_cut_off_by_the_token_limit_splits_the_lost_items() -> None:
