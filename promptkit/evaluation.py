@@ -396,5 +396,27 @@ def _result(
 
 
 def run_item(task: Task, value: BaseModel, backend: Any) -> ItemRun:
-    """Run one input with :func:`promptkit.run.run` and keep what evaluation reports."""
-    raise NotImplementedError("waiting for promptkit.run")
+    """Run one input with :func:`promptkit.run.run` and keep what evaluation reports.
+
+    Under a token budget, examples are counted with the backend's
+    ``count_tokens`` when it has one.
+    """
+    from promptkit.run import run  # the run layer imports backends; keep evaluation light
+
+    options: dict[str, Any] = {}
+    counter = getattr(backend, "count_tokens", None)
+    if task.strategy.token_budget is not None and callable(counter):
+        options["count_tokens"] = counter
+    result = run(task, value, backend=backend, **options)
+    error = None if result.error is None else f"{type(result.error).__name__}: {result.error}"
+    report = result.report
+    return ItemRun(
+        output=result.output,
+        raw=result.raw,
+        error=error,
+        attempts=len(result.attempts),
+        repaired=bool(report is not None and report.of_kind("repair")),
+        reasks=result.reasks,
+        prompt_tokens=result.usage.prompt_tokens,
+        completion_tokens=result.usage.completion_tokens,
+    )

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from promptkit import Example, Strategy, Task
+from promptkit import Example, Prompt, Strategy, Task
+from promptkit.backends import GenerationParams, ScriptedBackend
 from promptkit.errors import DataError
 from promptkit.evaluation import (
     Configuration,
     ItemRun,
+    LabelledItem,
     evaluate,
     labelled_examples,
     load_labelled,
@@ -174,3 +176,50 @@ def test_comparison_json_round_trips_summaries_and_items() -> None:
 
 def test_summarise_without_wall_time_uses_latency() -> None:
     assert summarise(["colour"], []).items_per_second == 0.0
+
+
+def reply_for(prompt: Prompt, params: GenerationParams) -> str:
+    """Answer like a model that invents a colour zero-shot and copies its examples few-shot."""
+    few_shot = len(prompt.messages) > 2
+    query = prompt.messages[-1].content
+    if query == 'Search: "gifts for dad"':
+        return "{}" if few_shot else '{"colour": "blue"}'
+    assert query == 'Search: "red shirt"'
+    return '{"colour": "Red", "type": "T-Shirts"}' if few_shot else '{"colour": "red"'
+
+
+def test_evaluate_through_the_run_layer_with_a_scripted_backend() -> None:
+    items = (
+        LabelledItem(TASK.make_input("red shirt"), Attributes(colour="red", type="t shirt")),
+        LabelledItem(TASK.make_input("gifts for dad"), Attributes()),
+    )
+    backend = ScriptedBackend([reply_for] * 4)
+    comparison = evaluate(TASK, items, backend, [Configuration(0), Configuration(2)])
+    assert backend.remaining == 0
+    assert comparison.backend == "scripted:scripted"
+    zero, few = comparison.results
+    assert [item.outcomes for item in zero.items] == [
+        {"colour": "correct", "type": "missed"},
+        {"colour": "hallucinated", "type": "null"},
+    ]
+    assert zero.items[0].repaired  # the unclosed object was repaired, not re-asked
+    assert zero.items[0].raw == '{"colour": "red"'
+    assert zero.summary.fields["colour"].hallucinated == 1
+    assert few.summary.all_correct == 1.0
+    assert few.summary.micro.f1 == 1.0
+    assert few.summary.prompt_tokens > zero.summary.prompt_tokens > 0
+    # The few-shot prompts showed two examples, never the item itself.
+    assert all(
+        prompt.messages[-1].content != prompt.messages[1].content for prompt in backend.prompts[2:]
+    )
+
+
+def test_cross_validation_leaves_each_example_out_of_its_own_prompt() -> None:
+    backend = ScriptedBackend(['{"colour": "red", "type": "shirt"}', "{}", "{}"])
+    comparison = evaluate(TASK, labelled_examples(TASK), backend, [Configuration(5)])
+    for prompt in backend.prompts:
+        query = prompt.messages[-1].content
+        shown = [message.content for message in prompt.messages[1:-1:2]]
+        assert len(shown) == 2
+        assert query not in shown
+    assert comparison.results[0].summary.items == 3
