@@ -22,6 +22,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel
+
 from promptkit.repair import Action
 from promptkit.schema import Shape
 
@@ -72,6 +74,25 @@ def coerce(value: Any, shape: Shape, *, drop_unknown: bool = True) -> tuple[Any,
 def is_null_word(value: Any) -> bool:
     """Say whether ``value`` is a string that means "no value" (see :data:`NULL_WORDS`)."""
     return isinstance(value, str) and value.strip().casefold().rstrip(".") in NULL_WORDS
+
+
+def has_null_words(instance: BaseModel, shape: Shape) -> bool:
+    """Say whether a validated instance holds a null-word in a nullable field (to be coerced)."""
+    return any(
+        _holds_null_word(getattr(instance, spec.name, None), spec.shape) for spec in shape.fields
+    )
+
+
+def _holds_null_word(value: Any, shape: Shape) -> bool:
+    if value is None:
+        return False
+    if shape.nullable and isinstance(value, str) and is_null_word(value):
+        return not _is_allowed(value, shape)
+    if shape.kind == "object" and isinstance(value, BaseModel):
+        return has_null_words(value, shape)
+    if shape.kind == "array" and isinstance(value, list) and shape.item is not None:
+        return any(_holds_null_word(item, shape.item) for item in value)
+    return False
 
 
 def _coerce(value: Any, shape: Shape, path: Path, actions: list[Action], drop: bool) -> Any:

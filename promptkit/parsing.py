@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from promptkit.checks import Check
-from promptkit.coerce import coerce
+from promptkit.coerce import coerce, has_null_words
 from promptkit.errors import ErrorDetail, OutputError
 from promptkit.extract import Extracted, ExtractError, extract_items, extract_object
 from promptkit.repair import Action
@@ -119,6 +119,9 @@ def parse_with_report(
     except (ValidationError, ValueError):
         pass  # not exactly valid: extract, repair and coerce below
     else:
+        if target.shape is not None and has_null_words(value, target.shape):
+            data = value.model_dump(mode="json")
+            return _finish(data, target, source, [], False, raw)
         if not target.checks:
             return Parsed(value, _CLEAN)
         return _checked(value, target, source, [], False, raw)

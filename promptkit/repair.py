@@ -508,7 +508,7 @@ class _Parser:
             if char != ",":
                 return True
             k = _skip_quietly(s, j + 1)
-            return k >= self.n or s[k] in "\"'`{[}]" or _looks_like_member(s, k)
+            return k >= self.n or s[k] in "\"'`{[}],\n" or _looks_like_member(s, k)
         if char in "\"'`":
             return True  # two strings in a row: a missing comma
         return "\n" in s[at + 1 : j]
@@ -530,14 +530,14 @@ def _skip_quietly(s: str, j: int) -> int:
 
 def _ends_value(s: str, j: int) -> bool:
     """Say whether a scalar may end before offset ``j`` (a delimiter or comment follows)."""
-    return j >= len(s) or s[j] in ",}]\n" or s.startswith(("//", "/*", "# "), j)
+    return j >= len(s) or s[j] in ",}]\n\"'`" or s.startswith(("//", "/*", "# "), j)
 
 
 def _looks_like_member(s: str, k: int) -> bool:
     match = _KEY.match(s, k)
     if match is not None and match.group():
         rest = _WS.match(s, match.end()).end()  # type: ignore[union-attr]
-        return rest < len(s) and s[rest] == ":"
+        return rest >= len(s) or s[rest] == ":"
     return s[k].isdigit() or s[k] == "-"
 
 
