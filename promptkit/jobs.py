@@ -18,10 +18,8 @@ output, is a failed record with its raw reply.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,8 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from promptkit.backends.base import Backend, Completion, GenerationParams
-from promptkit.cache import ResponseCache, cache_key
+from promptkit.backends.base import Backend, GenerationParams
 from promptkit.files import (
     Checkpoint,
     InputItem,
@@ -41,10 +38,8 @@ from promptkit.files import (
     prepare_output,
     read_inputs,
 )
-from promptkit.limits import RateLimiter, call_with_retries
-from promptkit.packing import Outcome, Solve, make_solver
+from promptkit.packing import JobBackend, Outcome, Solve, job_backend, make_solver
 from promptkit.progress import JobSummary, Price, Reporter, cost
-from promptkit.prompt import Prompt
 from promptkit.task import Layout, SchemaStyleName, Task
 
 
@@ -73,84 +68,6 @@ class JobOptions:
             raise ValueError(f"batch_size must be 1 or more, not {self.batch_size}")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be 1 or more, not {self.concurrency}")
-
-
-class JobBackend:
-    """A backend as a run sees it: cache first, then the rate limits, then the real backend.
-
-    Counts the calls that reached the backend and the tokens they spent.
-
-    Args:
-        backend: the real backend.
-        cache: the response cache, or None for no cache.
-        limiter: the shared rate limiter, or None for no limits.
-        retries: how often a call the backend gave up on as retryable (a Retry-After
-            longer than its own retries wait) is tried again, after pausing every worker.
-    """
-
-    def __init__(
-        self,
-        backend: Backend,
-        cache: ResponseCache | None = None,
-        limiter: RateLimiter | None = None,
-        retries: int = 3,
-    ) -> None:
-        self.inner = backend
-        self.cache = cache
-        self.limiter = limiter or RateLimiter()
-        self.retries = retries
-        self.calls = 0
-        self.cache_hits = 0
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        """The real backend's name."""
-        return self.inner.name
-
-    @property
-    def layout(self) -> Any:
-        """The real backend's layout."""
-        return self.inner.layout
-
-    def complete(self, prompt: Prompt, params: GenerationParams) -> Completion:
-        """Return the cached reply for this request, or call the backend and cache its reply."""
-        key = None
-        if self.cache is not None:
-            key = cache_key(self.inner.name, "", dataclasses.asdict(params), prompt)
-            stored = self.cache.get(key)
-            if stored is not None:
-                with self._lock:
-                    self.cache_hits += 1
-                return Completion(**stored)
-        estimate = _estimate_tokens(prompt) + params.max_tokens
-        completion, calls = call_with_retries(
-            lambda: self.inner.complete(prompt, params),
-            self.limiter,
-            tokens=estimate,
-            retries=self.retries,
-        )
-        actual = completion.prompt_tokens + completion.completion_tokens
-        self.limiter.settle(estimate, actual or estimate)
-        with self._lock:
-            self.calls += calls
-            self.prompt_tokens += completion.prompt_tokens
-            self.completion_tokens += completion.completion_tokens
-        if self.cache is not None and key is not None:
-            self.cache.put(key, dataclasses.asdict(completion))
-        return completion
-
-    async def acomplete(self, prompt: Prompt, params: GenerationParams) -> Completion:
-        """Async form of :meth:`complete` (runs the sync call; jobs use threads)."""
-        return self.complete(prompt, params)
-
-
-def _estimate_tokens(prompt: Prompt) -> int:
-    """Guess a prompt's tokens as a quarter of its characters, before the backend counts."""
-    text = prompt.text if prompt.text is not None else "".join(m.content for m in prompt.messages)
-    return len(text) // 4 + 1
 
 
 # -- scheduling --------------------------------------------------------------------
@@ -377,25 +294,6 @@ def run_file(
     )
 
 
-@contextlib.contextmanager
-def job_backend(
-    backend: Backend,
-    *,
-    cache_path: Path | None,
-    options: JobOptions = JobOptions(),
-) -> Iterator[JobBackend]:
-    """Wrap a backend with the cache at ``cache_path`` (None: no cache) and the run's limits."""
-    limiter = None
-    if options.rpm is not None or options.tpm is not None:
-        limiter = RateLimiter(options.rpm, options.tpm)
-    cache = ResponseCache(cache_path) if cache_path is not None else None
-    try:
-        yield JobBackend(backend, cache, limiter)
-    finally:
-        if cache is not None:
-            cache.close()
-
-
 def run_job(
     task: Task,
     input_path: Path,
@@ -431,7 +329,7 @@ def run_job(
         JobFileError: an input or output file cannot be used.
         BackendError: the backend failed for good; finished records stay written.
     """
-    with job_backend(backend, cache_path=cache_path, options=options) as wrapped:
+    with job_backend(backend, cache_path=cache_path, rpm=options.rpm, tpm=options.tpm) as wrapped:
         extra = {"schema_style": schema_style} if schema_style is not None else {}
         solve = make_solver(task, wrapped, params=params, shots=shots, layout=layout, **extra)
         return run_file(

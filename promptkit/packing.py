@@ -11,18 +11,29 @@ smaller batches. Tokens of a batch call are shared out over its items.
 
 A backend failure is raised rather than returned: a file run stops on it and
 is resumed later, instead of writing failures that a retry would have cured.
+
+:class:`JobBackend` is the backend as a job's solver sees it: the response
+cache first, then the shared rate limits, then the real backend, counting
+the calls and tokens that were really spent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from promptkit.backends.base import Backend, GenerationParams
+from promptkit.backends.base import Backend, Completion, GenerationParams
+from promptkit.cache import ResponseCache, cache_key
 from promptkit.errors import BackendError
+from promptkit.limits import RateLimiter, call_with_retries
+from promptkit.prompt import Prompt
 from promptkit.result import Result
 from promptkit.run import run_many
 from promptkit.task import Layout, Task
@@ -98,3 +109,99 @@ def make_solver(
         return [Outcome.of(result) for result in results]
 
     return solve
+
+
+class JobBackend:
+    """A backend as a run sees it: cache first, then the rate limits, then the real backend.
+
+    Counts the calls that reached the backend and the tokens they spent.
+
+    Args:
+        backend: the real backend.
+        cache: the response cache, or None for no cache.
+        limiter: the shared rate limiter, or None for no limits.
+        retries: how often a call the backend gave up on as retryable (a Retry-After
+            longer than its own retries wait) is tried again, after pausing every worker.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        cache: ResponseCache | None = None,
+        limiter: RateLimiter | None = None,
+        retries: int = 3,
+    ) -> None:
+        self.inner = backend
+        self.cache = cache
+        self.limiter = limiter or RateLimiter()
+        self.retries = retries
+        self.calls = 0
+        self.cache_hits = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """The real backend's name."""
+        return self.inner.name
+
+    @property
+    def layout(self) -> Any:
+        """The real backend's layout."""
+        return self.inner.layout
+
+    def complete(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        """Return the cached reply for this request, or call the backend and cache its reply."""
+        key = None
+        if self.cache is not None:
+            key = cache_key(self.inner.name, "", dataclasses.asdict(params), prompt)
+            stored = self.cache.get(key)
+            if stored is not None:
+                with self._lock:
+                    self.cache_hits += 1
+                return Completion(**stored)
+        estimate = _estimate_tokens(prompt) + params.max_tokens
+        completion, calls = call_with_retries(
+            lambda: self.inner.complete(prompt, params),
+            self.limiter,
+            tokens=estimate,
+            retries=self.retries,
+        )
+        actual = completion.prompt_tokens + completion.completion_tokens
+        self.limiter.settle(estimate, actual or estimate)
+        with self._lock:
+            self.calls += calls
+            self.prompt_tokens += completion.prompt_tokens
+            self.completion_tokens += completion.completion_tokens
+        if self.cache is not None and key is not None:
+            self.cache.put(key, dataclasses.asdict(completion))
+        return completion
+
+    async def acomplete(self, prompt: Prompt, params: GenerationParams) -> Completion:
+        """Async form of :meth:`complete` (runs the sync call; jobs use threads)."""
+        return self.complete(prompt, params)
+
+
+def _estimate_tokens(prompt: Prompt) -> int:
+    """Guess a prompt's tokens as a quarter of its characters, before the backend counts."""
+    text = prompt.text if prompt.text is not None else "".join(m.content for m in prompt.messages)
+    return len(text) // 4 + 1
+
+
+@contextlib.contextmanager
+def job_backend(
+    backend: Backend,
+    *,
+    cache_path: Path | None,
+    rpm: float | None = None,
+    tpm: float | None = None,
+) -> Iterator[JobBackend]:
+    """Wrap a backend with the cache at ``cache_path`` (None: no cache) and rate limits."""
+    limiter = RateLimiter(rpm, tpm) if rpm is not None or tpm is not None else None
+    cache = ResponseCache(cache_path) if cache_path is not None else None
+    try:
+        yield JobBackend(backend, cache, limiter)
+    finally:
+        if cache is not None:
+            cache.close()

@@ -15,8 +15,9 @@ from promptkit.backends.base import Completion, GenerationParams
 from promptkit.backends.scripted import ScriptedBackend
 from promptkit.cache import ResponseCache
 from promptkit.errors import BackendError
-from promptkit.jobs import JobBackend, JobOptions, Outcome, job_backend, run_file
+from promptkit.jobs import JobOptions, run_file
 from promptkit.limits import RateLimiter
+from promptkit.packing import JobBackend, Outcome, job_backend
 from promptkit.progress import Price
 
 
