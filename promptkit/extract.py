@@ -13,6 +13,7 @@ array, an ``{"items": [...]}`` wrapper, or one object per line.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -185,6 +186,11 @@ def _nothing_found(text: str) -> str:
     return "the reply holds no JSON object or array"
 
 
+@functools.lru_cache(maxsize=256)
+def _names(fields: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_key(name) for name in fields)
+
+
 def _key(name: str) -> str:
     return name.strip().casefold().replace(" ", "_").replace("-", "_")
 
@@ -193,8 +199,8 @@ def _fit(value: Any, shape: Shape) -> tuple[int, int, int]:
     """Rank a value against an object shape: (is an object, known keys, -unknown keys)."""
     if not isinstance(value, Mapping) or shape.kind != "object":
         return (0, 0, 0)
-    names = {_key(spec.name) for spec in shape.fields}
-    known = sum(isinstance(key, str) and _key(key) in names for key in value)
+    names = _names(tuple(spec.name for spec in shape.fields))
+    known = sum(isinstance(key, str) and (key in names or _key(key) in names) for key in value)
     return (1, known, known - len(value))
 
 

@@ -16,6 +16,7 @@ correction request a run layer sends back to the model.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -224,6 +225,7 @@ def reask_messages(error: OutputError) -> str:
 # -- steps -----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def _target(into: Task | type[BaseModel]) -> _Target:
     if isinstance(into, Task):
         model, label, checks = into.output_model, f"reply to task {into.name!r}", tuple(into.checks)

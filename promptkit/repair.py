@@ -172,6 +172,8 @@ class _Parser:
         s = self.s
         while True:
             self.i = _WS.match(s, self.i).end()  # type: ignore[union-attr]
+            if self.i >= self.n or s[self.i] not in "/#":
+                return
             if s.startswith("//", self.i):
                 end = s.find("\n", self.i)
                 end = self.n if end < 0 else end
@@ -247,6 +249,15 @@ class _Parser:
                 self.note("replaced ] closing an object with }", "]", "}")
                 self.i += 1
                 return result
+            if char in "{[":
+                dropped = self.value()  # read it (depth-checked) to skip it whole
+                self.note("dropped a value that has no key", dropped, None)
+                if dropped is _CUT:
+                    self.cut(result)
+                    return result
+                if not self.separator("}", result):
+                    return result
+                continue
             key = self.key()
             if key is _CUT:
                 self.cut(result)

@@ -62,7 +62,7 @@ def _non_null(shape: Shape) -> st.SearchStrategy[Any]:
         return st.floats(allow_nan=False, allow_infinity=False, width=64)
     if kind == "boolean":
         return st.booleans()
-    text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=24)
+    text = st.text(st.characters(exclude_categories=["Cs"]), max_size=24)
     return text.filter(lambda value: not is_null_word(value)) if shape.nullable else text
 
 
@@ -79,7 +79,7 @@ def inputs(task: Task) -> st.SearchStrategy[BaseModel]:
 
 
 def model_replies(into: Task | type[BaseModel]) -> st.SearchStrategy[tuple[str, BaseModel]]:
-    """Draw ``(reply_text, expected)``: a valid output written messily, and what it must parse to."""
+    """Draw ``(reply_text, expected)``: a valid output written messily, and its parse."""
     model = _model(into)
     shape = shape_of(model)
     return _replies(model, shape)
