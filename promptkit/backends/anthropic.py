@@ -15,6 +15,7 @@ newest, so it is off unless asked for.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import time
@@ -34,7 +35,6 @@ from promptkit.task import Layout
 
 if TYPE_CHECKING:
     import anthropic
-    import httpx
 
 AnthropicMode = Literal["json", "tool"]
 
@@ -53,8 +53,9 @@ class AnthropicBackend:
         retry: retries, backoff and the per-request timeout.
         client: an ``anthropic.Anthropic`` to use instead of building one.
         async_client: an ``anthropic.AsyncAnthropic`` to use instead of building one.
-        http_client: an ``httpx.Client`` for the built SDK client.
-        async_http_client: an ``httpx.AsyncClient`` for the built async SDK client.
+        http_client: a client of the SDK's HTTP package for the built SDK client
+            (``httpx.Client``; ``httpx2.Client`` from anthropic 2.x on).
+        async_http_client: the async counterpart, for the built async SDK client.
     """
 
     def __init__(
@@ -67,8 +68,8 @@ class AnthropicBackend:
         retry: RetryPolicy | None = None,
         client: anthropic.Anthropic | None = None,
         async_client: anthropic.AsyncAnthropic | None = None,
-        http_client: httpx.Client | None = None,
-        async_http_client: httpx.AsyncClient | None = None,
+        http_client: Any = None,
+        async_http_client: Any = None,
     ) -> None:
         if mode not in ("json", "tool"):
             raise ValueError(f"mode must be json or tool, not {mode!r}")
@@ -105,7 +106,7 @@ class AnthropicBackend:
         def send() -> Completion:
             started = time.perf_counter()
             try:
-                response = client.post("/v1/messages", body=body, cast_to=_httpx().Response)
+                response = client.post("/v1/messages", body=body, cast_to=_response_type(client))
             except Exception as error:
                 raise translate_sdk_error(
                     error, _anthropic(), "anthropic", self.retry.timeout
@@ -122,7 +123,9 @@ class AnthropicBackend:
         async def send() -> Completion:
             started = time.perf_counter()
             try:
-                response = await client.post("/v1/messages", body=body, cast_to=_httpx().Response)
+                response = await client.post(
+                    "/v1/messages", body=body, cast_to=_response_type(client)
+                )
             except Exception as error:
                 raise translate_sdk_error(
                     error, _anthropic(), "anthropic", self.retry.timeout
@@ -164,7 +167,7 @@ class AnthropicBackend:
         body["messages"] = turns
         return body, opening
 
-    def _read(self, response: httpx.Response, opening: str, latency: float) -> Completion:
+    def _read(self, response: Any, opening: str, latency: float) -> Completion:
         try:
             data = json.loads(response.content)
             text = opening + _reply_text(data["content"])
@@ -259,7 +262,7 @@ def _anthropic() -> Any:
     return anthropic
 
 
-def _httpx() -> Any:
-    import httpx
-
-    return httpx
+def _response_type(client: Any) -> Any:
+    """Return the raw response class of the HTTP package the SDK uses (httpx, or httpx2 in 2.x)."""
+    package = type(client._client).__module__.split(".")[0]
+    return importlib.import_module(package).Response

@@ -4,8 +4,9 @@ instructor users keep their client (``instructor.from_openai(OpenAI())``,
 ``instructor.from_anthropic(...)``, with its mode, hooks and settings) and
 gain promptkit's compiled few-shot prompts, local repair and precise
 re-asks: the call goes through the client's ``create`` with
-``response_model=None``, so instructor passes the provider's reply through
-untouched and promptkit parses it. The reply is shaped as the client's mode
+``response_model=None`` (and one attempt: instructor's own loop would retry
+every error), so instructor passes the provider's reply through untouched and
+promptkit parses it. The reply is shaped as the client's mode
 asks (JSON mode, a JSON schema, or a forced tool call)::
 
     client = instructor.from_openai(OpenAI(), mode=instructor.Mode.JSON)
@@ -75,7 +76,7 @@ class InstructorBackend:
         def send() -> Completion:
             started = time.perf_counter()
             try:
-                response = self.client.create(response_model=None, **kwargs)
+                response = self.client.create(response_model=None, max_retries=1, **kwargs)
             except Exception as error:
                 raise self._translate(error) from error
             return self._read(response, time.perf_counter() - started)
@@ -89,7 +90,7 @@ class InstructorBackend:
         async def send() -> Completion:
             started = time.perf_counter()
             try:
-                response = await self.client.create(response_model=None, **kwargs)
+                response = await self.client.create(response_model=None, max_retries=1, **kwargs)
             except Exception as error:
                 raise self._translate(error) from error
             return self._read(response, time.perf_counter() - started)

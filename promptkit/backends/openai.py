@@ -176,12 +176,13 @@ class OpenAIBackend:
         root = spec["schema"]
         if self.dialect == "llama-cpp-python" and self.mode != "tool":
             # That server knows no "json_schema" type: a schema rides on json_object (chat)
-            # or becomes a grammar (completions).
+            # or becomes a grammar (completions). Its grammars take the prompt's own schema
+            # (optional keys may be left out, as the examples do; an array root is fine).
             if not chat:
-                return {"grammar": _gbnf(root)} if self.mode == "json_schema" else {}
+                return {"grammar": _gbnf(prompt.json_schema)} if self.mode == "json_schema" else {}
             fmt: dict[str, Any] = {"type": "json_object"}
             if self.mode == "json_schema":
-                fmt["schema"] = root
+                fmt["schema"] = prompt.json_schema
             return {"response_format": fmt}
         if self.mode == "json_object":
             return {"response_format": {"type": "json_object"}}

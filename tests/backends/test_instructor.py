@@ -1,0 +1,98 @@
+"""instructor interop: a promptkit task through an instructor client, at the HTTP boundary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import instructor
+import pytest
+from openai import OpenAI
+
+from promptkit import load_task
+from promptkit.backends.instructor import InstructorBackend
+from promptkit.errors import BackendError
+from promptkit.run import run
+
+TASK = load_task("apparel-search")
+
+
+def reply(content: str | None, **message: Any) -> dict[str, Any]:
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": content, **message},
+            }
+        ],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59},
+    }
+
+
+def client(answers: list[httpx.Response], seen: list[dict[str, Any]], mode: Any) -> Any:
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return answers.pop(0)
+
+    openai_client = OpenAI(
+        api_key="sk-test",
+        base_url="http://127.0.0.1:9/v1",
+        max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(handle)),
+    )
+    return instructor.from_openai(openai_client, mode=mode)
+
+
+def test_json_mode_client_runs_a_task_with_promptkit_repair_and_reask() -> None:
+    seen: list[dict[str, Any]] = []
+    answers = [
+        httpx.Response(
+            200, json=reply("Sure! ```json\n{'colour': 'red', 'type': 't shirts',}\n```")
+        ),
+    ]
+    backend = InstructorBackend(client(answers, seen, instructor.Mode.JSON), model="m")
+    result = run(TASK, "red t shirts", backend=backend, layout="chat")
+    assert result.value.model_dump() == {
+        "colour": "red",
+        "sleeve": None,
+        "type": "t shirts",
+        "neck": None,
+    }
+    assert result.report is not None
+    assert result.report.of_kind("repair")  # promptkit repaired what instructor would re-ask
+    (body,) = seen
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["messages"][0]["role"] == "system"
+    assert len(body["messages"]) > 3  # the task's few-shot turns
+
+
+def test_tools_mode_reads_the_tool_arguments() -> None:
+    seen: list[dict[str, Any]] = []
+    call = {
+        "id": "c",
+        "type": "function",
+        "function": {"name": "f", "arguments": '{"type": "hat"}'},
+    }
+    answers = [httpx.Response(200, json=reply(None, tool_calls=[call]))]
+    backend = InstructorBackend(client(answers, seen, instructor.Mode.TOOLS), model="m")
+    result = run(TASK, "hat", backend=backend)
+    assert result.value.type == "hat"
+    assert seen[0]["tool_choice"]["type"] == "function"
+    assert result.usage.prompt_tokens == 50
+
+
+def test_provider_errors_become_backend_errors() -> None:
+    seen: list[dict[str, Any]] = []
+    answers = [httpx.Response(503, json={"error": {"message": "down"}})]
+    backend = InstructorBackend(client(answers, seen, instructor.Mode.JSON), model="m")
+    result = run(TASK, "hat", backend=backend)
+    assert isinstance(result.error, BackendError)
+    assert (result.error.status, result.error.retryable) == (503, True)
+    with pytest.raises(BackendError):
+        _ = result.value
