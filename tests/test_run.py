@@ -1,0 +1,203 @@
+"""The run layer with the scripted backend: compile, call, parse, re-ask, budget and split."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from promptkit import load_task
+from promptkit.backends import Completion, GenerationParams, ScriptedBackend
+from promptkit.errors import BackendError, OutputError
+from promptkit.run import arun, arun_many, reask_prompt, run, run_many
+
+TASK = load_task("apparel-search")
+RED = '{"colour": "red", "sleeve": "long sleeve", "type": "t shirts"}'
+
+
+def test_one_input_becomes_a_typed_output_with_report_and_usage() -> None:
+    backend = ScriptedBackend([RED])
+    result = run(TASK, "red t shirts long sleeve 10yrs boy", backend=backend)
+    assert result.ok
+    assert isinstance(result.value, TASK.output_model)
+    assert result.value.model_dump() == {
+        "colour": "red",
+        "sleeve": "long sleeve",
+        "type": "t shirts",
+        "neck": None,
+    }
+    assert [attempt.reason for attempt in result.attempts] == ["first"]
+    assert result.usage.calls == 1
+    assert result.usage.completion_tokens == len(RED.split())
+    (call,) = backend.calls
+    assert call.params == GenerationParams()
+    assert "red t shirts long sleeve 10yrs boy" in call.prompt.render_text()
+
+
+def test_the_backends_layout_is_used_unless_one_is_given() -> None:
+    base = ScriptedBackend([RED, RED], layout="completion")
+    run(TASK, "red top", backend=base)
+    run(TASK, "red top", backend=base, layout="chat")
+    assert [prompt.layout for prompt in base.prompts] == ["completion", "chat"]
+
+
+def test_call_params_and_compile_options_reach_the_backend() -> None:
+    backend = ScriptedBackend([RED])
+    run(TASK, "red top", backend=backend, params=GenerationParams(max_tokens=64, seed=1), shots=2)
+    (call,) = backend.calls
+    assert (call.params.max_tokens, call.params.seed) == (64, 1)
+    assert call.prompt.render_text().count("Attributes:") <= 3  # two shots and the query
+
+
+def test_a_bad_reply_is_reasked_with_its_errors_and_then_succeeds() -> None:
+    backend = ScriptedBackend(["I cannot tell.", '{"type": "dress"}'])
+    result = run(TASK, "dress", backend=backend, layout="chat")
+    assert result.value.type == "dress"
+    assert [attempt.reason for attempt in result.attempts] == ["first", "reask"]
+    assert result.reasks == 1
+    assert isinstance(result.attempts[0].error, OutputError)
+    reask = backend.prompts[1]
+    assert reask.messages[:-2] == backend.prompts[0].messages
+    assert reask.messages[-2].role == "assistant"
+    assert reask.messages[-2].content == "I cannot tell."
+    assert reask.messages[-1].role == "user"
+    assert "could not be used" in reask.messages[-1].content
+    assert result.usage.calls == 2
+
+
+def test_reasks_are_bounded_and_the_failure_keeps_the_raw_reply() -> None:
+    backend = ScriptedBackend(["nope", "still nope", "never"])
+    result = run(TASK, "dress", backend=backend, reasks=1)
+    assert not result.ok
+    assert isinstance(result.error, OutputError)
+    assert result.error.raw == "still nope"
+    assert result.raw == "still nope"
+    assert len(result.attempts) == 2
+    assert backend.remaining == 1
+    with pytest.raises(OutputError):
+        _ = result.value
+    record = result.to_record()
+    assert record["output"] is None
+    assert record["error"]["type"] == "OutputError"
+    assert record["error"]["raw"] == "still nope"
+    assert record["attempts"] == 2
+
+
+def test_no_reasks_when_turned_off() -> None:
+    backend = ScriptedBackend(["nope", RED])
+    assert not run(TASK, "dress", backend=backend, reasks=0).ok
+    assert len(backend.calls) == 1
+
+
+def test_a_cut_off_reply_is_sent_again_with_more_tokens_not_reasked() -> None:
+    cut = Completion('{"colour": "red", "sleeve": "long', "length", 10, 8)
+    backend = ScriptedBackend([cut, RED], layout="completion")
+    result = run(TASK, "red top", backend=backend, params=GenerationParams(max_tokens=8))
+    assert result.ok
+    assert [a.reason for a in result.attempts] == ["first", "more tokens"]
+    assert [call.params.max_tokens for call in backend.calls] == [8, 16]
+    assert backend.prompts[1] == backend.prompts[0]  # the same request, a bigger budget
+
+
+def test_a_reply_cut_off_at_the_cap_is_a_truncation_error() -> None:
+    cut = Completion('{"colour": "red", "sleeve": "lo', "length", 10, 8)
+    backend = ScriptedBackend([cut, cut])
+    result = run(
+        TASK, "red", backend=backend, params=GenerationParams(max_tokens=8), max_tokens_cap=16
+    )
+    assert isinstance(result.error, OutputError)
+    assert result.error.truncated
+    assert "16 tokens" in str(result.error)
+    assert len(backend.calls) == 2
+
+
+def test_a_reply_that_parses_but_lost_fields_to_the_cut_is_not_accepted() -> None:
+    cut = Completion('{"colour": "red", "sleeve": "long sleeve", "typ', "length", 10, 8)
+    backend = ScriptedBackend([cut, RED])
+    result = run(TASK, "red", backend=backend, params=GenerationParams(max_tokens=8))
+    assert result.value.type == "t shirts"
+    assert len(backend.calls) == 2
+
+
+def test_backend_errors_become_failed_results() -> None:
+    backend = ScriptedBackend([BackendError("server down", status=503, retryable=True)])
+    result = run(TASK, "red", backend=backend)
+    assert isinstance(result.error, BackendError)
+    assert result.to_record()["error"] == {
+        "type": "BackendError",
+        "message": "server down",
+        "raw": None,
+    }
+
+
+def test_many_inputs_keep_their_order_and_a_hopeless_backend_stops_the_run() -> None:
+    fatal = BackendError("bad key", status=401, retryable=False)
+    backend = ScriptedBackend([RED, fatal])
+    results = run_many(TASK, ["red", "blue", "green"], backend=backend)
+    assert [r.index for r in results] == [0, 1, 2]
+    assert results[0].ok
+    assert results[1].error is fatal
+    assert results[2].error is fatal
+    assert len(backend.calls) == 2  # the third input was never sent
+
+
+def test_a_batch_reask_names_only_the_failing_items() -> None:
+    first = json.dumps([{"id": 1, "colour": "red"}, {"id": 2, "colour": ["x", {}]}, {"id": 3}])
+    second = json.dumps([{"id": 2, "colour": "blue"}])
+    backend = ScriptedBackend(
+        [Completion(first, "stop", 90, 30), Completion(second, "stop", 50, 10)]
+    )
+    results = run_many(TASK, ["red top", "blue top", "top"], backend=backend, batch_size=3)
+    assert [r.output.colour if r.output else "?" for r in results] == ["red", "blue", None]
+    assert [len(r.attempts) for r in results] == [1, 2, 1]
+    correction = backend.prompts[1].render_text().rsplit("--- user ---", 1)[-1]
+    assert "Items 2 of your reply" in correction
+    assert "Item 1:" not in correction
+    assert "Item 3:" not in correction
+    # One call's tokens are shared among the items it served; a re-ask is the failing item's.
+    assert [r.usage.prompt_tokens for r in results] == [30, 80, 30]
+    assert [r.usage.completion_tokens for r in results] == [10, 20, 10]
+
+
+def test_a_cut_off_batch_keeps_complete_items_and_splits_the_rest() -> None:
+    cut = Completion('[{"id": 1, "colour": "red"}, {"id": 2, "colour": "bl', "length", 40, 20)
+    backend = ScriptedBackend(
+        [cut, '[{"id": 1, "colour": "blue"}, {"id": 2, "type": "hat"}]', '{"type": "sock"}']
+    )
+    values = ["red top", "blue top", "hat", "sock"]
+    results = run_many(TASK, values, backend=backend, batch_size=4)
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert [r.value.colour for r in results[:2]] == ["red", "blue"]
+    assert results[2].value.type == "hat"
+    assert results[3].value.type == "sock"
+    assert [a.reason for a in results[1].attempts] == ["first", "split"]
+    assert [len(p.item_ids) for p in backend.prompts] == [4, 2, 0]
+    assert [r.index for r in results] == [0, 1, 2, 3]
+
+
+def test_reask_prompt_for_a_completion_layout_continues_the_document() -> None:
+    backend = ScriptedBackend(["nonsense", RED], layout="completion")
+    run(TASK, "red", backend=backend)
+    first, second = backend.prompts
+    assert first.text is not None
+    assert second.text is not None
+    assert second.text.startswith(first.text + " nonsense\n\n")
+    assert second.text.endswith("\nAttributes:")
+    assert reask_prompt(first, "x", "fix it", TASK).text == f"{first.text} x\n\nfix it\nAttributes:"
+
+
+def test_async_forms_give_the_same_results() -> None:
+    backend = ScriptedBackend([RED, "nope", '{"type": "hat"}'])
+    one = asyncio.run(arun(TASK, "red", backend=backend))
+    assert one.value.colour == "red"
+    many = asyncio.run(arun_many(TASK, ["hat"], backend=backend, concurrency=2))
+    assert many[0].value.type == "hat"
+    assert many[0].reasks == 1
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="reasks"):
+        run(TASK, "red", backend=ScriptedBackend(), reasks=-1)
+    with pytest.raises(ValueError, match="concurrency"):
+        asyncio.run(arun_many(TASK, ["red"], backend=ScriptedBackend(), concurrency=0))
