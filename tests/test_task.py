@@ -67,7 +67,9 @@ def test_missing_required_output_field_is_reported() -> None:
     class Required(BaseModel):
         label: str
 
-    with pytest.raises(TaskDefinitionError, match=r"example 0 output, field 'label': Field required"):
+    with pytest.raises(
+        TaskDefinitionError, match=r"example 0 output, field 'label': Field required"
+    ):
         make([Example("x", {})], output_model=Required)
 
 
@@ -77,7 +79,9 @@ def test_misspelt_output_key_is_not_silently_ignored() -> None:
 
 
 def test_example_output_that_is_not_a_mapping() -> None:
-    with pytest.raises(TaskDefinitionError, match=r"example 0 output: expected Colour or a mapping"):
+    with pytest.raises(
+        TaskDefinitionError, match=r"example 0 output: expected Colour or a mapping"
+    ):
         make([Example("red top", "red")])
 
 
@@ -179,7 +183,9 @@ def test_two_tasks_with_one_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr("promptkit.task.BUNDLED_PACKAGE", "dupes")
 
-    with pytest.raises(TaskNotFoundError, match=r"two tasks are named 'same': dupes.a:task and dupes.b:task"):
+    with pytest.raises(
+        TaskNotFoundError, match=r"two tasks are named 'same': dupes.a:task and dupes.b:task"
+    ):
         registered_tasks()
 
 

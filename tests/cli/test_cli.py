@@ -37,7 +37,9 @@ def test_tasks_lists_bundled_tasks_with_descriptions() -> None:
 
 
 def test_render_prints_exactly_the_compiled_prompt_when_piped() -> None:
-    result = promptkit("render", "apparel-search", "--shots", "3", "--input", "tan coloured women blouse")
+    result = promptkit(
+        "render", "apparel-search", "--shots", "3", "--input", "tan coloured women blouse"
+    )
     assert result.returncode == 0, result.stderr
     expected = compile_prompt(load_task("apparel-search"), "tan coloured women blouse", shots=3)
     assert result.stdout == expected.render_text()
@@ -45,8 +47,20 @@ def test_render_prints_exactly_the_compiled_prompt_when_piped() -> None:
 
 def test_render_json_is_the_prompt_for_tools() -> None:
     result = promptkit(
-        "render", "apparel-search", "-i", "a", "-i", "b", "-i", "c",
-        "--batch-size", "2", "--layout", "chat", "--format", "json",
+        "render",
+        "apparel-search",
+        "-i",
+        "a",
+        "-i",
+        "b",
+        "-i",
+        "c",
+        "--batch-size",
+        "2",
+        "--layout",
+        "chat",
+        "--format",
+        "json",
     )
     assert result.returncode == 0, result.stderr
     prompts = [Prompt.from_dict(json.loads(line)) for line in result.stdout.splitlines()]
@@ -67,7 +81,8 @@ def test_render_reads_txt_and_jsonl_input_files(tmp_path: Path) -> None:
     )
     contents = [json.loads(line)["messages"][0]["content"] for line in result.stdout.splitlines()]
     assert [content.rsplit("\n", 1)[-1] for content in contents] == [
-        'Search: "red top"', 'Search: "blue jeans"'
+        'Search: "red top"',
+        'Search: "blue jeans"',
     ]
     result = promptkit("render", "apparel-search", "--input-file", str(jsonl), "--shots", "0")
     assert result.stdout.rstrip().endswith('Search: "green hat"')
@@ -75,8 +90,16 @@ def test_render_reads_txt_and_jsonl_input_files(tmp_path: Path) -> None:
 
 def test_render_layout_and_schema_style_flags() -> None:
     result = promptkit(
-        "render", "search-intent", "-i", "x", "--layout", "completion",
-        "--schema-style", "jsonschema", "--shots", "1",
+        "render",
+        "search-intent",
+        "-i",
+        "x",
+        "--layout",
+        "completion",
+        "--schema-style",
+        "jsonschema",
+        "--shots",
+        "1",
     )
     assert result.returncode == 0
     assert result.stdout.startswith("--- text ---\n")
@@ -114,14 +137,22 @@ def test_missing_input_is_a_usage_error() -> None:
 
 
 def test_bad_flag_value_is_a_usage_error() -> None:
-    assert_one_line_error(promptkit("render", "apparel-search", "--layout", "table", "-i", "x"), 2, "layout")
-    assert_one_line_error(promptkit("render", "apparel-search", "--shots", "-1", "-i", "x"), 2, "shots")
+    assert_one_line_error(
+        promptkit("render", "apparel-search", "--layout", "table", "-i", "x"), 2, "layout"
+    )
+    assert_one_line_error(
+        promptkit("render", "apparel-search", "--shots", "-1", "-i", "x"), 2, "shots"
+    )
 
 
 def test_input_file_of_unknown_kind_or_bad_json(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
-    assert_one_line_error(promptkit("render", "apparel-search", "--input-file", str(bad)), 2, "not JSON")
+    assert_one_line_error(
+        promptkit("render", "apparel-search", "--input-file", str(bad)), 2, "not JSON"
+    )
     wrong = tmp_path / "inputs.jsonl"
     wrong.write_text('{"query": "x"}\n')
-    assert_one_line_error(promptkit("render", "apparel-search", "--input-file", str(wrong)), 2, "search")
+    assert_one_line_error(
+        promptkit("render", "apparel-search", "--input-file", str(wrong)), 2, "search"
+    )
