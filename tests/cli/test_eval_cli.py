@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from promptkit import compile_prompt, load_task
@@ -34,3 +41,196 @@ def test_render_refuses_an_unknown_selector(capsys: pytest.CaptureFixture[str]) 
     err = capsys.readouterr().err
     assert err.startswith("promptkit: error: ")
     assert "nearest" in err
+
+
+# -- promptkit eval, against an OpenAI-compatible server on loopback ---------------
+
+ANSWERS = {
+    "red t shirts long sleeve 10yrs boy": {
+        "colour": "red",
+        "sleeve": "long sleeve",
+        "type": "t-shirts",
+    },
+    "gifts for dad": {},
+    "navy crewneck sweater": {"colour": "navy", "type": "sweater", "neck": "crew neck"},
+}
+ROWS = [
+    {
+        "search": "red t shirts long sleeve 10yrs boy",
+        "colour": "red",
+        "sleeve": "long sleeve",
+        "type": "t shirts",
+        "neck": None,
+    },
+    {"search": "gifts for dad", "colour": None, "sleeve": None, "type": None, "neck": None},
+    {
+        "search": "navy crewneck sweater",
+        "colour": "navy",
+        "sleeve": None,
+        "type": "sweater",
+        "neck": "crewneck",
+    },
+]
+
+
+class ChatServer(ThreadingHTTPServer):
+    """Answers chat completions: zero-shot it invents a colour, few-shot it answers right."""
+
+    requests: list[dict[str, Any]]
+
+
+class ChatHandler(BaseHTTPRequestHandler):
+    server: ChatServer
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append(body)
+        searches = shown_searches(body)
+        search, few_shot = searches[-1], len(searches) > 1
+        answer = ANSWERS[search] if few_shot else {"colour": "black", "type": "shirt"}
+        reply = {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": json.dumps(answer)},
+                }
+            ],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        }
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def shown_searches(body: dict[str, Any]) -> list[str]:
+    """The searches of a request (apparel-search's inline layout): examples, then the input."""
+    text = "\n".join(message["content"] for message in body["messages"])
+    return [
+        json.loads(line[len("Search: ") :])
+        for line in text.splitlines()
+        if line.startswith("Search: ")
+    ]
+
+
+@pytest.fixture
+def chat_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
+    server = ChatServer(("127.0.0.1", 0), ChatHandler)
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Path:
+    path = tmp_path / "dev.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in ROWS), encoding="utf-8")
+    return path
+
+
+def eval_args(server: ChatServer, *args: str) -> list[str]:
+    host, port = server.server_address[:2]
+    return [
+        "eval",
+        "apparel-search",
+        *args,
+        "--backend",
+        "openai",
+        "--model",
+        "test",
+        "--base-url",
+        f"http://{host}:{port}/v1",
+    ]
+
+
+def test_eval_compares_zero_and_few_shot_on_the_same_items(
+    chat_server: ChatServer, dev: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "report.html"
+    args = eval_args(chat_server, "--data", str(dev), "--shots", "0,3", "--json")
+    assert main([*args, "--report", str(report)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    zero, few = data["configurations"]
+    assert [zero["name"], few["name"]] == ["0-shot", "3-shot"]
+    assert [item["input"] for item in zero["items"]] == [item["input"] for item in few["items"]]
+    assert zero["summary"]["fields"]["colour"]["hallucinated"] == 1
+    assert zero["summary"]["micro"]["f1"] < 0.5
+    assert few["summary"]["micro"]["f1"] == 1.0
+    assert few["summary"]["all_correct"] == 1.0
+    assert few["summary"]["prompt_tokens"] == 10
+    assert len(chat_server.requests) == 6
+    page = report.read_text(encoding="utf-8")
+    assert page.count("<svg") == 8  # four fields, two configurations
+    assert "gifts for dad" in page  # a zero-shot failure, with its raw reply
+    assert "{&quot;colour&quot;: &quot;black&quot;" in page
+
+
+def test_eval_prints_a_comparison_table(
+    chat_server: ChatServer, dev: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = eval_args(chat_server, "--data", str(dev), "--shots", "0,2", "--selector", "similar")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "0-shot" in out
+    assert "2-shot similar" in out
+    assert "micro F1" in out
+
+
+def test_eval_cross_validates_on_the_task_examples(
+    chat_server: ChatServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = eval_args(chat_server, "--cross-validate", "--shots", "2", "--limit", "3", "--json")
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["data"] == "own examples (leave-one-out)"
+    assert data["configurations"][0]["summary"]["items"] == 3
+    for request in chat_server.requests:
+        *shown, query = shown_searches(request)
+        assert len(shown) == 2
+        assert query not in shown
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shots", "0,x"], "comma-separated"),
+        ([], "give either --data PATH or --cross-validate"),
+        (["--cross-validate", "--backend", "nope"], "unknown backend"),
+    ],
+)
+def test_eval_usage_errors_are_one_line(
+    args: list[str], message: str, dev: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if args and args[0] == "--shots":
+        args = [*args, "--data", str(dev)]
+    assert main(["eval", "apparel-search", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("promptkit: error: ")
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_eval_reports_a_bad_data_row_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"search": "x", "color": "red"}\n', encoding="utf-8")
+    assert main(["eval", "apparel-search", "--data", str(path)]) != 0
+    err = capsys.readouterr().err
+    assert "bad.jsonl:1" in err
+    assert "'color'" in err
