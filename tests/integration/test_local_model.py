@@ -1,0 +1,55 @@
+"""The embedded local backend on the bundled Gemma 3 270M: grammar, KV cache, the run layer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from promptkit import compile_prompt, load_task
+from promptkit.backends import GenerationParams
+from promptkit.backends.local import LocalBackend
+from promptkit.run import run_many
+
+pytestmark = pytest.mark.integration
+
+TASK = load_task("apparel-search")
+PARAMS = GenerationParams(max_tokens=48, seed=0)
+
+
+def test_the_bundled_base_model_gets_the_completion_layout(local_backend: LocalBackend) -> None:
+    assert local_backend.layout == "completion"
+    assert local_backend.name == "local:gemma-3-270m-q4_k_m"
+
+
+def test_replies_follow_the_schema_and_the_shared_prefix_stays_cached(
+    local_backend: LocalBackend,
+) -> None:
+    prompts = [
+        compile_prompt(TASK, search, layout="completion", shots=6)
+        for search in ("red t shirts long sleeve 10yrs boy", "mens v neck sweater")
+    ]
+    first, second = (local_backend.complete(prompt, PARAMS) for prompt in prompts)
+    for reply in (first, second):
+        value = json.loads(reply.text)  # the grammar admits only JSON of the schema
+        assert set(value) <= set(TASK.output_model.model_fields)
+        assert reply.prompt_tokens > 100
+    # Instructions and examples come first: only the search differs between the two.
+    assert second.cached_tokens > 0.8 * second.prompt_tokens
+
+
+def test_with_caching_defeated_nothing_is_reused(local_backend: LocalBackend) -> None:
+    cold = LocalBackend(n_ctx=2048, n_threads=2, cache_prompt=False)
+    prompt = compile_prompt(TASK, "black crew neck sweatshirt", layout="completion", shots=2)
+    local_backend.complete(prompt, PARAMS)
+    assert cold.complete(prompt, PARAMS).cached_tokens == 0
+
+
+def test_the_few_shot_task_runs_end_to_end(local_backend: LocalBackend) -> None:
+    searches = ["red t shirts long sleeve 10yrs boy", "white sleeveless maxi dress"]
+    results = run_many(TASK, searches, backend=local_backend, params=PARAMS, shots=6)
+    assert all(result.ok for result in results), [result.error for result in results]
+    assert all(isinstance(result.value, TASK.output_model) for result in results)
+    assert results[0].value.colour == "red"
+    assert all(result.usage.prompt_tokens > 0 for result in results)
+    assert all(result.to_record()["attempts"] >= 1 for result in results)
