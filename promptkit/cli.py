@@ -201,6 +201,69 @@ def _read_input_file(path: Path) -> Iterator[Any]:
                 raise typer.BadParameter(f"{path}:{number}: not JSON ({error.msg})") from None
 
 
+@app.command("run")
+def run_(
+    task: TaskArg,
+    input_: InputOpt = None,
+    input_file: InputFileOpt = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the records here instead of stdout.")
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="local (the embedded model, default), openai or anthropic.")
+    ] = "local",
+    model: Annotated[str | None, typer.Option(help="Model name, or a GGUF path.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="An OpenAI-compatible URL.")] = None,
+    shots: ShotsOpt = None,
+    layout: LayoutOpt = None,
+    batch_size: BatchSizeOpt = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Output token budget (default 500).")
+    ] = None,
+    reasks: Annotated[int, typer.Option(min=0, help="Correction requests per input.")] = 2,
+) -> None:
+    """Run a task on each input; write one JSON record per input, one per line.
+
+    Records: index, input, output (or null), error (null or type, message,
+    raw reply), attempts, usage. Exit 1 when any input failed.
+    """
+    from promptkit.backends import GenerationParams, create_backend
+    from promptkit.run import iter_results
+
+    loaded = load_task(task)
+    values = list(_inputs(loaded, input_ or [], input_file))
+    try:
+        chosen = create_backend(backend, model=model, base_url=base_url)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--backend") from None
+    params = GenerationParams(max_tokens=max_tokens) if max_tokens else None
+    results = iter_results(
+        loaded,
+        values,
+        backend=chosen,
+        params=params,
+        reasks=reasks,
+        batch_size=batch_size,
+        shots=shots,
+        layout=layout.value if layout else None,
+    )
+    failed = 0
+    with output.open("w", encoding="utf-8") if output else _stdout() as handle:
+        for result in results:
+            handle.write(json.dumps(result.to_record(), ensure_ascii=False) + "\n")
+            handle.flush()
+            failed += not result.ok
+    if failed:
+        print(f"promptkit: {failed} of {len(values)} inputs failed", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def _stdout() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext(sys.stdout)
+
+
 @app.command("eval")
 def eval_(
     task: TaskArg,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,7 +33,8 @@ from promptkit.backends.base import Backend, Completion, GenerationParams, Usage
 from promptkit.compiler import compile_batch, compile_prompt
 from promptkit.errors import BackendError, OutputError
 from promptkit.parsing import Parsed, parse_batch, parse_with_report, reask_messages
-from promptkit.prompt import Message, Prompt
+from promptkit.prompt import Prompt
+from promptkit.reask import batch_correction, reask_prompt
 from promptkit.result import Attempt, Reason, Result
 from promptkit.task import Layout, Task
 
@@ -109,19 +110,51 @@ def run_many(
             else the task's.
         **compile_options: passed to the compiler (``schema_style``, ``selector``, ``seed``...).
     """
+    return list(
+        iter_results(
+            task,
+            values,
+            backend=backend,
+            params=params,
+            reasks=reasks,
+            batch_size=batch_size,
+            max_tokens_cap=max_tokens_cap,
+            shots=shots,
+            layout=layout,
+            **compile_options,
+        )
+    )
+
+
+def iter_results(
+    task: Task,
+    values: Iterable[Any],
+    *,
+    backend: Backend | None = None,
+    params: GenerationParams | None = None,
+    reasks: int = 2,
+    batch_size: int | None = None,
+    max_tokens_cap: int | None = None,
+    shots: int | None = None,
+    layout: Layout | None = None,
+    **compile_options: Any,
+) -> Iterator[Result[Any]]:
+    """Like :func:`run_many`, yielding each batch's results as soon as they are known.
+
+    A backend error that no retry can fix (a bad key, an unknown model) ends
+    the calls: the inputs after it get that error without being sent.
+    """
     backend = backend if backend is not None else default_backend()
     plan = _plan(task, backend, params, reasks, max_tokens_cap, shots, layout, compile_options)
     size = batch_size or task.strategy.batch_size
-    results: list[Result[Any]] = []
     fatal: BackendError | None = None
     for start, items in _chunks(task, values, size):
         if fatal is not None:
-            results += [_failed(start + n, item, fatal, ()) for n, item in enumerate(items)]
+            yield from (_failed(start + n, item, fatal, ()) for n, item in enumerate(items))
             continue
         done = _drive(_solve(plan, items, start), backend)
         fatal = _fatal(done)
-        results += done
-    return results
+        yield from done
 
 
 async def arun(
@@ -166,15 +199,6 @@ def default_backend() -> Backend:
     from promptkit.backends.local import LocalBackend
 
     return LocalBackend()
-
-
-def reask_prompt(prompt: Prompt, reply: str, correction: str, task: Task) -> Prompt:
-    """Return the prompt that shows the model its reply and asks for a corrected one."""
-    if prompt.text is not None:
-        text = f"{prompt.text} {reply.strip()}\n\n{correction}\n{task.output_label}:"
-        return dataclasses.replace(prompt, text=text)
-    turns = (Message("assistant", reply), Message("user", correction))
-    return dataclasses.replace(prompt, messages=prompt.messages + turns)
 
 
 # -- the flows -------------------------------------------------------------------
@@ -261,7 +285,7 @@ def _solve_batch(
         else:
             reasks_left, reason = reasks_left - 1, "reask"
         pending = failing
-        sent = reask_prompt(prompt, reply.text, _batch_correction(outcomes, failing), plan.task)
+        sent = reask_prompt(prompt, reply.text, batch_correction(outcomes, failing), plan.task)
     return [
         _result(start + n, item, outcomes[n], attempts[n], usage[n], params)
         for n, item in enumerate(items)
@@ -364,19 +388,6 @@ def _cut_off(error: OutputError, params: GenerationParams) -> OutputError:
 
 def _truncated(outcome: object) -> bool:
     return isinstance(outcome, OutputError) and outcome.truncated
-
-
-def _batch_correction(
-    outcomes: Sequence[Parsed | OutputError | BackendError | None], failing: list[int]
-) -> str:
-    ids = ", ".join(str(n + 1) for n in failing)
-    parts = [f"Items {ids} of your reply could not be used."]
-    for n in failing:
-        outcome = outcomes[n]
-        if isinstance(outcome, OutputError):
-            parts.append(f"Item {n + 1}:\n{reask_messages(outcome)}")
-    parts.append(f"Reply with a JSON array holding only items {ids}, each with its id.")
-    return "\n\n".join(parts)
 
 
 def _shares(usage: Usage, count: int) -> list[Usage]:
