@@ -122,7 +122,10 @@ def local(items: int) -> None:
     rows = sample(items, shown)
     backend = LocalBackend()
     backend.load()
-    results = []
+    print(f"local: apparel-search, 8 shots, {items} searches, {backend.name}", flush=True)
+    print(f"{'batch':>5} {'prompt tok/item':>15} {'vs 1':>6} {'items/s':>8} {'vs 1':>6} "
+          f"{'field acc %':>11} {'vs 1 (pts)':>10} {'failed':>6} {'calls':>6}", flush=True)  # fmt: skip
+    base: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "in.jsonl"
         source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
@@ -139,24 +142,16 @@ def local(items: int) -> None:
                 for record in records
                 for name in FIELDS
             )
-            results.append(
-                {
-                    "batch": size,
-                    "tokens": summary.prompt_tokens / len(records),
-                    "rate": len(records) / elapsed,
-                    "accuracy": 100 * right / (len(records) * len(FIELDS)),
-                    "failed": summary.failed,
-                    "calls": summary.calls,
-                }
-            )
-    base = results[0]
-    print(f"local: apparel-search, 8 shots, {items} searches, {backend.name}")
-    print(f"{'batch':>5} {'prompt tok/item':>15} {'vs 1':>6} {'items/s':>8} {'vs 1':>6} "
-          f"{'field acc %':>11} {'vs 1 (pts)':>10} {'failed':>6} {'calls':>6}")  # fmt: skip
-    for r in results:
-        print(f"{r['batch']:>5} {r['tokens']:>15.1f} {base['tokens'] / r['tokens']:>5.2f}x "
-              f"{r['rate']:>8.2f} {r['rate'] / base['rate']:>5.2f}x {r['accuracy']:>11.1f} "
-              f"{r['accuracy'] - base['accuracy']:>+10.1f} {r['failed']:>6} {r['calls']:>6}")  # fmt: skip
+            r = {
+                "tokens": summary.prompt_tokens / len(records),
+                "rate": len(records) / elapsed,
+                "accuracy": 100 * right / (len(records) * len(FIELDS)),
+            }
+            base = base or r
+            print(f"{size:>5} {r['tokens']:>15.1f} {base['tokens'] / r['tokens']:>5.2f}x "
+                  f"{r['rate']:>8.3f} {r['rate'] / base['rate']:>5.2f}x {r['accuracy']:>11.1f} "
+                  f"{r['accuracy'] - base['accuracy']:>+10.1f} {summary.failed:>6} "
+                  f"{summary.calls:>6}", flush=True)  # fmt: skip
 
 
 def main() -> None:

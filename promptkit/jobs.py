@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -342,3 +343,9 @@ def run_job(
             price=price,
             reporter=reporter,
         )
+
+
+def default_cache_path() -> Path:
+    """Return where the response cache lives by default: ``$XDG_CACHE_HOME/promptkit/``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "promptkit" / "responses.sqlite"
