@@ -21,6 +21,8 @@ from promptkit.parsing import (
 )
 from promptkit.prompt import Message, Prompt
 from promptkit.repair import Action
+from promptkit.result import Result
+from promptkit.run import arun, arun_many, run, run_many
 from promptkit.task import Example, Strategy, Task, field, load_task, registered_tasks
 
 __all__ = [
@@ -37,10 +39,13 @@ __all__ = [
     "Prompt",
     "PromptkitError",
     "Report",
+    "Result",
     "Strategy",
     "Task",
     "TaskDefinitionError",
     "TaskNotFoundError",
+    "arun",
+    "arun_many",
     "compile_batch",
     "compile_prompt",
     "field",
@@ -51,4 +56,6 @@ __all__ = [
     "parse_with_report",
     "reask_messages",
     "registered_tasks",
+    "run",
+    "run_many",
 ]
