@@ -83,6 +83,24 @@ def has_null_words(instance: BaseModel, shape: Shape) -> bool:
     )
 
 
+def null_word_fields(shape: Shape | None) -> tuple[str, ...] | None:
+    """Name the top-level fields of an object shape where a null-word could be coerced.
+
+    These are the nullable string and enum fields. ``None`` means a
+    nullable value may also sit deeper (in a nested object or a list), so
+    :func:`has_null_words` must look at the whole value.
+    """
+    if shape is None or shape.kind != "object":
+        return None
+    names = []
+    for spec in shape.fields:
+        if spec.shape.kind in ("object", "array"):
+            return None
+        if spec.shape.nullable and spec.shape.kind in ("string", "enum"):
+            names.append(spec.name)
+    return tuple(names)
+
+
 def _holds_null_word(value: Any, shape: Shape) -> bool:
     if value is None:
         return False
@@ -102,6 +120,8 @@ def _coerce(value: Any, shape: Shape, path: Path, actions: list[Action], drop: b
         actions.append(Action("coerce", path, f"read {value!r} as null", value, None))
         return None
     kind = shape.kind
+    if kind == "string" and value.__class__ is str:
+        return value  # the common case, nothing to do
     if kind == "object":
         return _object(value, shape, path, actions, drop)
     if kind == "array":
@@ -130,10 +150,15 @@ def _object(value: Any, shape: Shape, path: Path, actions: list[Action], drop: b
     if not isinstance(value, Mapping):
         return value
     specs = {spec.name: spec for spec in shape.fields}
-    by_key = {_name(name): name for name in specs}
+    by_key: dict[str, str] | None = None  # built when a key is not a field name
     result: dict[str, Any] = {}
     for key, member in value.items():
-        name = key if key in specs else by_key.get(_name(str(key)))
+        if key in specs:
+            result[key] = _coerce(member, specs[key].shape, (*path, key), actions, drop)
+            continue
+        if by_key is None:
+            by_key = {_name(name): name for name in specs}
+        name = by_key.get(_name(str(key)))
         if name is None:
             if drop:
                 actions.append(
@@ -142,13 +167,12 @@ def _object(value: Any, shape: Shape, path: Path, actions: list[Action], drop: b
             else:
                 result[key] = member
             continue
-        if name != key:
-            if name in value:
-                actions.append(
-                    Action("coerce", (*path, key), f"dropped {key!r}, a second {name!r}", member)
-                )
-                continue
-            actions.append(Action("coerce", (*path, name), f"read key {key!r} as {name!r}", key))
+        if name in value:
+            actions.append(
+                Action("coerce", (*path, key), f"dropped {key!r}, a second {name!r}", member)
+            )
+            continue
+        actions.append(Action("coerce", (*path, name), f"read key {key!r} as {name!r}", key))
         result[name] = _coerce(member, specs[name].shape, (*path, name), actions, drop)
     return result
 

@@ -13,7 +13,6 @@ array, an ``{"items": [...]}`` wrapper, or one object per line.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -81,14 +80,20 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     candidates = find_values(text)
     if not candidates:
         raise ExtractError(_nothing_found(text))
-    best: tuple[tuple[Any, ...], Any, list[Action], Repaired] | None = None
-    for order, candidate in enumerate(candidates):
-        value, unwrapping = _unwrap(candidate.value, shape, _UNWRAP_DEPTH)
-        rank = (*_fit(value, shape), not candidate.truncated, -len(candidate.actions), order)
-        if best is None or rank > best[0]:
-            best = (rank, value, unwrapping, candidate)
-    assert best is not None
-    _, value, unwrapping, chosen = best
+    names = _names(shape)
+    if len(candidates) == 1:
+        chosen = candidates[0]
+        value, unwrapping = _unwrap(chosen.value, shape, names, _UNWRAP_DEPTH)
+    else:
+        best: tuple[tuple[Any, ...], Any, list[Action], Repaired] | None = None
+        for order, candidate in enumerate(candidates):
+            value, unwrapping = _unwrap(candidate.value, shape, names, _UNWRAP_DEPTH)
+            fit = _fit(value, shape, names)
+            rank = (*fit, not candidate.truncated, -len(candidate.actions), order)
+            if best is None or rank > best[0]:
+                best = (rank, value, unwrapping, candidate)
+        assert best is not None
+        _, value, unwrapping, chosen = best
     actions = _located(text, chosen)
     if len(candidates) > 1:
         actions.append(
@@ -186,38 +191,40 @@ def _nothing_found(text: str) -> str:
     return "the reply holds no JSON object or array"
 
 
-@functools.lru_cache(maxsize=256)
-def _names(fields: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(_key(name) for name in fields)
+def _names(shape: Shape) -> frozenset[str]:
+    return frozenset(_key(spec.name) for spec in shape.fields)
 
 
 def _key(name: str) -> str:
     return name.strip().casefold().replace(" ", "_").replace("-", "_")
 
 
-def _fit(value: Any, shape: Shape) -> tuple[int, int, int]:
+def _fit(value: Any, shape: Shape, names: frozenset[str]) -> tuple[int, int, int]:
     """Rank a value against an object shape: (is an object, known keys, -unknown keys)."""
-    if not isinstance(value, Mapping) or shape.kind != "object":
+    if not isinstance(value, dict) or shape.kind != "object":
         return (0, 0, 0)
-    names = _names(tuple(spec.name for spec in shape.fields))
     known = sum(isinstance(key, str) and (key in names or _key(key) in names) for key in value)
     return (1, known, known - len(value))
 
 
-def _unwrap(value: Any, shape: Shape, depth: int) -> tuple[Any, list[Action]]:
+def _unwrap(
+    value: Any, shape: Shape, names: frozenset[str], depth: int
+) -> tuple[Any, list[Action]]:
     """Find the object inside a wrapper (``{"result": {...}}``, ``[{...}]``) if it fits better."""
     if depth == 0 or shape.kind != "object":
         return value, []
-    own = _fit(value, shape)
     members: list[tuple[str | int, Any]] = []
-    if isinstance(value, Mapping):
-        members = [(k, v) for k, v in value.items() if isinstance(v, Mapping | list)]
+    if isinstance(value, dict):
+        members = [(k, v) for k, v in value.items() if isinstance(v, dict | list)]
     elif isinstance(value, list):
-        members = [(i, v) for i, v in enumerate(value) if isinstance(v, Mapping | list)]
+        members = [(i, v) for i, v in enumerate(value) if isinstance(v, dict | list)]
+    if not members:
+        return value, []
+    own = _fit(value, shape, names)
     best: tuple[tuple[int, int, int], Any, list[Action]] | None = None
     for where, member in members:
-        inner, steps = _unwrap(member, shape, depth - 1)
-        fit = _fit(inner, shape)
+        inner, steps = _unwrap(member, shape, names, depth - 1)
+        fit = _fit(inner, shape, names)
         if fit[1] > own[1] and (best is None or fit > best[0]):
             note = Action("extract", (), f"took the output out of the wrapper at {where!r}")
             best = (fit, inner, [note, *steps])

@@ -16,6 +16,7 @@ correction request a run layer sends back to the model.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -24,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
 
 from promptkit.checks import Check
-from promptkit.coerce import coerce, has_null_words
+from promptkit.coerce import NULL_WORDS, coerce, has_null_words, null_word_fields
 from promptkit.errors import ErrorDetail, OutputError
 from promptkit.extract import Extracted, ExtractError, extract_items, extract_object
 from promptkit.repair import Action
@@ -83,6 +85,8 @@ class _Target:
     shape: Shape | None
     checks: tuple[Check, ...]
     drop_unknown: bool
+    null_fields: tuple[str, ...] | None = ()
+    """Top-level fields where a null-word may hide; ``None``: look everywhere (nested shapes)."""
 
     @property
     def fit_shape(self) -> Shape:
@@ -106,7 +110,12 @@ def parse(
     Raises:
         OutputError: with ``.raw``, ``.errors`` (path, message, offending value) and ``.truncated``.
     """
-    return parse_with_report(text, into, source=source).value
+    target = _target(into)
+    raw = _text(text)
+    value = _exact(raw, target)
+    if value is not None and not target.checks and not _holds_null_words(value, target):
+        return value
+    return _parse(raw, target, source, value).value
 
 
 def parse_with_report(
@@ -115,17 +124,48 @@ def parse_with_report(
     """Like :func:`parse`, and return the :class:`Report` of what was done with the value."""
     target = _target(into)
     raw = _text(text)
+    return _parse(raw, target, source, _exact(raw, target))
+
+
+def _exact(raw: str, target: _Target) -> BaseModel | None:
+    """Return the output when the reply is exactly valid JSON for it (the fast path).
+
+    pydantic's JSON validator in strict mode, with no unknown keys. Only an
+    object can be valid, so replies that start otherwise (a fence, prose)
+    skip the attempt.
+    """
+    if raw[:1] != "{" and raw.lstrip()[:1] != "{":
+        return None
     try:
-        value = target.model.model_validate_json(raw, strict=True, extra="forbid")
+        return target.model.__pydantic_validator__.validate_json(  # type: ignore[no-any-return]
+            raw, strict=True, extra="forbid"
+        )
     except (ValidationError, ValueError):
-        pass  # not exactly valid: extract, repair and coerce below
-    else:
-        if target.shape is not None and has_null_words(value, target.shape):
-            data = value.model_dump(mode="json")
+        return None  # not exactly valid: extract, repair and coerce
+
+
+def _holds_null_words(value: BaseModel, target: _Target) -> bool:
+    """Say whether a valid output still holds a null-word, to be coerced to null."""
+    if target.shape is None:
+        return False
+    if target.null_fields is None:
+        return has_null_words(value, target.shape)
+    members = value.__dict__
+    for name in target.null_fields:
+        member = members.get(name)
+        if isinstance(member, str) and member.strip().casefold().rstrip(".") in NULL_WORDS:
+            return has_null_words(value, target.shape)  # exact: an enum may allow the word
+    return False
+
+
+def _parse(raw: str, target: _Target, source: BaseModel | None, exact: BaseModel | None) -> Parsed:
+    if exact is not None:
+        if _holds_null_words(exact, target):
+            data = exact.model_dump(mode="json")
             return _finish(data, target, source, [], False, raw)
         if not target.checks:
-            return Parsed(value, _CLEAN)
-        return _checked(value, target, source, [], False, raw)
+            return Parsed(exact, _CLEAN)
+        return _checked(exact, target, source, [], False, raw)
     _screen(raw, target)
     try:
         extracted = extract_object(raw, target.fit_shape)
@@ -182,9 +222,7 @@ def parse_batch(
         else:
             item = {key: value for key, value in found[0].items() if key != "id"}
             try:
-                item_target = _Target(
-                    label, target.model, target.shape, target.checks, target.drop_unknown
-                )
+                item_target = dataclasses.replace(target, label=label)
                 results.append(
                     _finish(item, item_target, sources[number - 1], list(shared), False, raw)
                 )
@@ -238,7 +276,7 @@ def _target(into: Task | type[BaseModel]) -> _Target:
     except (UnsupportedType, ValueError):
         shape = None
     drop = model.model_config.get("extra") != "allow"
-    return _Target(label, model, shape, checks, drop)
+    return _Target(label, model, shape, checks, drop, null_word_fields(shape))
 
 
 def _text(text: str | bytes) -> str:
@@ -348,11 +386,15 @@ def _validate(value: Any, target: _Target, truncated: bool, raw: str) -> BaseMod
     try:
         if target.shape is None:
             return target.model.model_validate(value)
-        data = json.dumps(value, ensure_ascii=False, allow_nan=False)
-        return target.model.model_validate_json(data, strict=True)
+        # Strict JSON mode, as on the fast path: in strict Python mode an enum
+        # field would refuse its own value as a string. pydantic_core writes the
+        # JSON many times faster than json.dumps; non-finite floats are written
+        # as NaN/Infinity and judged by the model, like on the fast path.
+        data = to_json(value, inf_nan_mode="constants")
+        return target.model.__pydantic_validator__.validate_json(data, strict=True)  # type: ignore[no-any-return]
     except ValidationError as error:
         details = [_detail(item, truncated) for item in error.errors(include_url=False)]
-    except ValueError as error:  # a non-finite float survived coercion
+    except ValueError as error:  # the value could not be written as JSON
         details = [ErrorDetail((), str(error), None)]
     message = f"the {target.label} is not a valid {target.model.__name__}"
     if truncated:

@@ -20,6 +20,7 @@ outside one call.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from json.decoder import scanstring  # type: ignore[attr-defined]
@@ -83,6 +84,7 @@ _CUT = _Cut()
 _MISSING = _Missing()
 
 _WS = re.compile(r"[ \t\r\n\f\v\ufeff\u00a0]*")
+_SKIPPED = frozenset(" \t\r\n\f\v\ufeff\u00a0/#")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _KEY = re.compile(r"[^:\s{}\[\],\"'`/]+(?:[ \t]+[^:\s{}\[\],\"'`/]+)*")
@@ -105,6 +107,27 @@ _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r"
 _CLOSERS = frozenset(",}]:")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _LOOKAHEAD = 200
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abAB]")
+
+
+class _NotPlainJson(ValueError):
+    """Raised inside the C scanner when valid JSON still needs a reported repair."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotPlainJson(name)  # NaN and Infinity are read as null, with a report
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) < len(pairs):
+        raise _NotPlainJson("a key appears twice")  # the slow parser reports which one
+    return result
+
+
+# The C scanner of the json module, configured to refuse what would need a report;
+# it holds no state between calls (its memo is cleared after each one).
+_SCAN = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys).scan_once  # type: ignore[attr-defined]  # set in __init__, missing from typeshed
 
 
 def repair_json(text: str, start: int = 0) -> Repaired:
@@ -122,6 +145,10 @@ def repair_json(text: str, start: int = 0) -> Repaired:
         RepairError: nothing readable starts there, it nests deeper than
             :data:`MAX_DEPTH`, or the end of the text cut the whole value off.
     """
+    if start < len(text) and text[start] in "{[":
+        plain = _read_plain(text, start)
+        if plain is not None:
+            return plain
     parser = _Parser(text)
     parser.i = start
     value = parser.value()
@@ -150,6 +177,29 @@ def repair_json(text: str, start: int = 0) -> Repaired:
     )
 
 
+def _read_plain(text: str, start: int) -> Repaired | None:
+    """Read a container that is already valid JSON with the C scanner, or return ``None``.
+
+    Most replies hold valid JSON (inside a fence or prose, or only needing
+    coercion); reading those in C is many times faster than the repairing
+    parser, which gives the same value for them with no actions. What valid
+    JSON can hold that the repairing parser reports (``NaN``, a duplicate key,
+    an escaped lone surrogate) or refuses (nesting deeper than
+    :data:`MAX_DEPTH`) is sent to the repairing parser instead.
+    """
+    try:
+        value, end = _SCAN(text, start)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    if text.count("{", start, end) + text.count("[", start, end) > MAX_DEPTH and (
+        _depth(value) > MAX_DEPTH
+    ):
+        return None  # the repairing parser refuses it with its message
+    if _ESCAPED_SURROGATE.search(text, start, end) is not None:
+        return None
+    return Repaired(value, start, end, (), False)
+
+
 class _Parser:
     """A recursive-descent reader over one text; one instance per call."""
 
@@ -170,6 +220,8 @@ class _Parser:
     def skip(self) -> None:
         """Skip whitespace and comments."""
         s = self.s
+        if self.i < self.n and s[self.i] not in _SKIPPED:
+            return  # the common case: a value or delimiter right here
         while True:
             self.i = _WS.match(s, self.i).end()  # type: ignore[union-attr]
             if self.i >= self.n or s[self.i] not in "/#":
@@ -420,7 +472,9 @@ class _Parser:
         if quote == '"':
             try:
                 text, end = scanstring(s, self.i + 1, True)
-                if self.closes(end - 1, quote, key) and not _SURROGATE.search(text):
+                if self.closes(end - 1, quote, key) and (
+                    text.isascii() or not _SURROGATE.search(text)
+                ):
                     self.i = end
                     return text
             except ValueError:
@@ -505,17 +559,21 @@ class _Parser:
     def closes(self, at: int, quote: str, key: bool) -> bool:
         """Say whether the quote at ``at`` ends the string, or is an unescaped inner quote."""
         s = self.s
-        j = _WS.match(s, at + 1).end()  # type: ignore[union-attr]
+        j = at + 1
+        if j < self.n and s[j] in _SKIPPED:
+            j = _WS.match(s, j).end()  # type: ignore[union-attr]
         if j >= self.n:
             return True
         char = s[j]
+        if char == (":" if key else "}"):
+            return True  # the common case: "key": or "value"}
         if key:
             if char == ":" or char in "}],\n" or s[at + 1 : j].count("\n"):
                 return True
             window = s[j : j + _LOOKAHEAD].split("\n", 1)[0]
             colon = window.find(":")
             return colon < 0 or quote not in window[:colon]
-        if char in _CLOSERS or s.startswith("//", j) or s.startswith("/*", j):
+        if char in _CLOSERS or (char == "/" and s.startswith(("//", "/*"), j)):
             if char != ",":
                 return True
             k = _skip_quietly(s, j + 1)
@@ -523,6 +581,21 @@ class _Parser:
         if char in "\"'`":
             return True  # two strings in a row: a missing comma
         return "\n" in s[at + 1 : j]
+
+
+def _depth(value: Any) -> int:
+    """Return how deeply arrays and objects nest in a parsed value, without recursing."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        members = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend(
+                (member, level + 1) for member in members if isinstance(member, dict | list)
+            )
+    return deepest
 
 
 def _skip_quietly(s: str, j: int) -> int:
@@ -545,11 +618,18 @@ def _ends_value(s: str, j: int) -> bool:
 
 
 def _looks_like_member(s: str, k: int) -> bool:
+    """Say whether what follows a comma at ``k`` starts the next member, not more string."""
     match = _KEY.match(s, k)
     if match is not None and match.group():
         rest = _WS.match(s, match.end()).end()  # type: ignore[union-attr]
-        return rest >= len(s) or s[rest] == ":"
-    return s[k].isdigit() or s[k] == "-"
+        if rest >= len(s) or s[rest] == ":":
+            return True
+        if match.group() in _LITERALS and _ends_value(s, rest):
+            return True  # an array item that is a literal: ["a", true], ["a", null]
+    number = _NUMBER.match(s, k)
+    if number is None:
+        return False
+    return _ends_value(s, _WS.match(s, number.end()).end())  # type: ignore[union-attr]
 
 
 def _literal_name(value: Any) -> str:

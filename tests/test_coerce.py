@@ -1,0 +1,181 @@
+"""coerce: schema-aligned coercion of parsed JSON values, each change reported."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from promptkit import field
+from promptkit.coerce import (
+    coerce,
+    has_null_words,
+    is_null_word,
+    match_enum,
+    null_word_fields,
+)
+from promptkit.schema import shape_of
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    READ_ONLY = "read-only"
+
+
+class Item(BaseModel):
+    name: str
+    count: int = 0
+    price: float = 0.0
+    ok: bool = False
+    role: Role = field(Role.ADMIN, aliases={"admin": ["administrator", "superuser"]})
+    size: Literal["S", "M", "L"] | None = None
+    colour: str | None = None
+    tags: list[str] = []
+
+
+SHAPE = shape_of(Item)
+
+
+def _one(key, value):
+    result, actions = coerce({key: value}, SHAPE)
+    return result[key], actions
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("count", "36", 36),
+        ("count", 36.0, 36),
+        ("count", "1,036", 1036),
+        ("count", " 7 ", 7),
+        ("price", "1,036.5", 1036.5),
+        ("price", "2.50", 2.5),
+        ("ok", "true", True),
+        ("ok", "yes", True),
+        ("ok", "N", False),
+        ("ok", 1, True),
+        ("name", 501, "501"),
+        ("tags", "red", ["red"]),
+        ("tags", ["a", 2], ["a", "2"]),
+    ],
+)
+def test_scalars_are_converted_and_reported(key, value, expected):
+    result, actions = _one(key, value)
+    assert result == expected
+    assert type(result) is type(expected)
+    assert actions
+    assert all(action.kind == "coerce" for action in actions)
+    assert actions[0].path[0] == key
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("count", "36.5"), ("count", True), ("count", "many"), ("ok", "maybe"), ("price", "1e999")],
+)
+def test_what_cannot_be_coerced_is_left_for_validation(key, value):
+    assert _one(key, value) == (value, [])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("ADMIN", "admin"),
+        ("Read Only", "read-only"),
+        ("read_only", "read-only"),
+        ("administrator", "admin"),
+        ("SuperUser", "admin"),
+        ("ADMIN - full access", "admin"),
+        ("admin: can do anything", "admin"),
+        ("read-only (cannot write)", "read-only"),
+    ],
+)
+def test_enum_values_match_by_case_punctuation_alias_and_explanation(value, expected):
+    result, actions = _one("role", value)
+    assert result == expected
+    assert actions[0].message == f"matched {value!r} to {expected!r}"
+
+
+def test_an_enum_value_that_matches_nothing_is_left_as_it_is():
+    assert _one("role", "guest") == ("guest", [])
+    role = SHAPE.fields[4].shape
+    assert match_enum("superuser", role) == "admin"
+    assert match_enum("guest", role) not in ("guest", "admin", "read-only")  # the no-match marker
+
+
+def test_literal_enums_match_by_case():
+    result, actions = _one("size", "m")
+    assert result == "M"
+    assert actions[0].after == "M"
+
+
+@pytest.mark.parametrize("word", ["N/A", "none", "Not Applicable", "-", "", "  null. ", "NIL"])
+def test_null_words_become_null_in_nullable_fields(word):
+    result, actions = _one("colour", word)
+    assert result is None
+    assert actions[0].before == word
+    assert is_null_word(word)
+
+
+def test_null_words_stay_in_fields_that_are_not_nullable():
+    assert _one("name", "N/A") == ("N/A", [])
+
+
+def test_a_null_word_that_is_an_allowed_enum_value_is_kept():
+    class Answer(BaseModel):
+        reply: Literal["none", "some"] | None
+
+    assert coerce({"reply": "none"}, shape_of(Answer)) == ({"reply": "none"}, [])
+
+
+def test_keys_are_matched_by_case_and_separators_and_unknown_keys_dropped():
+    result, actions = coerce({"Name": "x", "COUNT": "2", "extra": 1}, SHAPE)
+    assert result == {"name": "x", "count": 2}
+    assert [action.message for action in actions] == [
+        "read key 'Name' as 'name'",
+        "read key 'COUNT' as 'count'",
+        "converted '2' to integer 2",
+        "dropped unknown key 'extra'",
+    ]
+
+
+def test_a_second_spelling_of_a_present_key_is_dropped():
+    result, actions = coerce({"name": "x", "Name": "y"}, SHAPE)
+    assert result == {"name": "x"}
+    assert "a second 'name'" in actions[0].message
+
+
+def test_unknown_keys_are_kept_when_asked():
+    class Open(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        name: str
+
+    assert coerce({"name": "x", "more": 1}, shape_of(Open), drop_unknown=False) == (
+        {"name": "x", "more": 1},
+        [],
+    )
+
+
+def test_a_one_object_list_is_taken_as_the_object():
+    result, actions = coerce([{"name": "x"}], SHAPE)
+    assert result == {"name": "x"}
+    assert "one object out of a list" in actions[0].message
+
+
+def test_valid_values_give_no_actions():
+    value = {"name": "x", "count": 2, "ok": True, "role": "admin", "tags": ["a"], "colour": None}
+    assert coerce(value, SHAPE) == (value, [])
+
+
+def test_has_null_words_and_null_word_fields():
+    assert null_word_fields(SHAPE) is None  # a list field: null-words may sit deeper
+    assert has_null_words(Item(name="x", colour="n/a"), SHAPE)
+    assert not has_null_words(Item(name="n/a"), SHAPE)
+
+    class Flat(BaseModel):
+        a: str | None
+        b: int | None
+        c: str
+
+    assert null_word_fields(shape_of(Flat)) == ("a",)

@@ -1,0 +1,157 @@
+"""extract: find the JSON in a reply (fences, prose, several values, wrappers, batch items)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from promptkit.extract import (
+    MAX_CANDIDATES,
+    ExtractError,
+    extract_items,
+    extract_object,
+    find_values,
+)
+from promptkit.schema import shape_of
+
+FENCE = "`" * 3
+
+
+class Colour(BaseModel):
+    colour: str | None = None
+    sleeve: str | None = None
+
+
+SHAPE = shape_of(Colour)
+
+
+def _kinds(extracted):
+    return [action.kind for action in extracted.actions]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        f'{FENCE}json\n{{"colour": "red"}}\n{FENCE}',
+        f'{FENCE}\n{{"colour": "red"}}\n{FENCE}',
+        f'{FENCE}JSON5\n{{"colour": "red"}}\n{FENCE}',
+        f'{FENCE}{FENCE}json\n{FENCE}json\n{{"colour": "red"}}\n{FENCE}\n{FENCE}{FENCE}',
+        'Sure! Here it is:\n{"colour": "red"}\nHope this helps.',
+        '<json>{"colour": "red"}</json>',
+    ],
+    ids=["fence-json", "fence-bare", "fence-other-tag", "nested-fences", "prose", "tags"],
+)
+def test_the_object_is_found_in_fences_prose_and_tags(reply):
+    extracted = extract_object(reply, SHAPE)
+    assert extracted.value == {"colour": "red"}
+    assert not extracted.truncated
+    assert _kinds(extracted) == ["extract"]
+    assert "took the JSON at characters" in extracted.actions[0].message
+
+
+def test_a_reply_that_is_only_json_has_no_actions():
+    assert extract_object('{"colour": "red"}', SHAPE).actions == ()
+
+
+def test_of_several_values_the_one_that_fits_the_schema_is_chosen():
+    reply = 'Example: {"name": "x", "id": 3}. Answer: {"colour": "blue", "sleeve": null}'
+    extracted = extract_object(reply, SHAPE)
+    assert extracted.value == {"colour": "blue", "sleeve": None}
+    assert any("holds 2 JSON values" in action.message for action in extracted.actions)
+
+
+def test_on_a_tie_the_last_value_wins_and_a_complete_one_beats_a_cut_one():
+    assert extract_object('{"colour": "red"} then {"colour": "blue"}', SHAPE).value == {
+        "colour": "blue"
+    }
+    cut = extract_object('{"colour": "red"} then {"colour": "bl', SHAPE)
+    assert cut.value == {"colour": "red"}
+    assert not cut.truncated
+
+
+@pytest.mark.parametrize(
+    ("reply", "where"),
+    [
+        ('{"result": {"colour": "red"}}', "'result'"),
+        ('{"data": {"output": {"colour": "red"}}}', "'data'"),
+        ('[{"colour": "red"}]', "0"),
+        ('{"reasoning": "it says red", "answer": {"colour": "red"}}', "'answer'"),
+    ],
+)
+def test_a_wrapper_around_the_expected_object_is_unwrapped(reply, where):
+    extracted = extract_object(reply, SHAPE)
+    assert extracted.value == {"colour": "red"}
+    assert f"wrapper at {where}" in extracted.actions[0].message
+
+
+def test_an_object_with_the_expected_keys_is_not_unwrapped():
+    value = {"colour": "red", "extra": {"colour": "blue"}}
+    assert extract_object('{"colour": "red", "extra": {"colour": "blue"}}', SHAPE).value == value
+
+
+def test_repairs_of_the_chosen_value_are_carried():
+    extracted = extract_object("Answer: {'colour': 'red',}", SHAPE)
+    assert extracted.value == {"colour": "red"}
+    assert _kinds(extracted) == ["extract", "repair", "repair", "repair"]
+
+
+def test_a_cut_off_reply_is_marked_truncated():
+    extracted = extract_object('{"colour": "red", "sleeve": "lo', SHAPE)
+    assert extracted.truncated
+    assert extracted.value == {"colour": "red"}
+
+
+@pytest.mark.parametrize(
+    ("reply", "words"),
+    [("", "empty"), ("  \n ", "empty"), ("no json here", "no JSON object or array")],
+)
+def test_no_json_is_an_extract_error(reply, words):
+    with pytest.raises(ExtractError, match=words):
+        extract_object(reply, SHAPE)
+
+
+def test_find_values_reads_left_to_right_and_skips_what_fails():
+    found = find_values('a {"x": 1} b [2, 3] c {' + "[" * 200)
+    assert [value.value for value in found][:2] == [{"x": 1}, [2, 3]]
+
+
+def test_find_values_raises_when_every_start_fails():
+    with pytest.raises(ExtractError, match="nests deeper"):
+        find_values("[" * 10_000)  # every one of the MAX_CANDIDATES starts is too deep
+
+
+def test_deep_nesting_is_read_from_where_it_fits_the_limit():
+    found = find_values("[" * 500)
+    assert found
+    assert all(value.truncated for value in found)
+
+
+def test_find_values_tries_at_most_max_candidates_starts():
+    assert len(find_values("[1] " * (MAX_CANDIDATES + 10))) == MAX_CANDIDATES
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '[{"id": 1, "colour": "red"}, {"id": 2, "colour": "blue"}]',
+        '{"items": [{"id": 1, "colour": "red"}, {"id": 2, "colour": "blue"}]}',
+        '{"id": 1, "colour": "red"}\n{"id": 2, "colour": "blue"}',
+        f'{FENCE}json\n[{{"id": 1, "colour": "red"}}, {{"id": 2, "colour": "blue"}}]\n{FENCE}',
+    ],
+    ids=["array", "items-wrapper", "one-per-line", "fenced"],
+)
+def test_batch_items_are_collected(reply):
+    extracted = extract_items(reply, SHAPE)
+    assert [item["id"] for item in extracted.value] == [1, 2]
+
+
+def test_a_single_object_as_a_batch_reply_is_one_item_with_a_warning():
+    extracted = extract_items('{"colour": "red"}', SHAPE)
+    assert extracted.value == [{"colour": "red"}]
+    assert "not an array" in extracted.actions[-1].message
+
+
+def test_a_cut_off_batch_marks_the_open_item():
+    extracted = extract_items('[{"id": 1, "colour": "red"}, {"id": 2, "colour": "bl', SHAPE)
+    assert extracted.truncated
+    assert [id(item) in extracted.cut_ids for item in extracted.value] == [False, True]

@@ -1,0 +1,182 @@
+"""repair_json: each syntactic repair class, truncation, limits, and idempotence."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from promptkit.repair import MAX_DEPTH, RepairError, repair_json
+
+
+def _repaired(text: str) -> tuple[object, list[str]]:
+    result = repair_json(text, text.index(text.lstrip()[0]))
+    return result.value, [action.message for action in result.actions]
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "words"),
+    [
+        ('{"a": 1,}', {"a": 1}, "trailing comma"),
+        ("[1, 2,]", [1, 2], "trailing comma"),
+        ('{"a": 1,, "b": 2}', {"a": 1, "b": 2}, "extra comma"),
+        ('{"a": 1\n "b": 2}', {"a": 1, "b": 2}, "missing comma"),
+        ('["x" "y"]', ["x", "y"], "missing comma"),
+        ("{'a': 'b'}", {"a": "b"}, "replaced ' quotes"),
+        ("{a: 1}", {"a": 1}, "quoted a key"),
+        ("{colour name: 1}", {"colour name": 1}, "quoted a key"),
+        ('{"a": long sleeve}', {"a": "long sleeve"}, "unquoted string"),
+        ('{"a": 3/4 sleeve}', {"a": "3/4 sleeve"}, "unquoted string"),
+        ('{"a": 1 // one\n}', {"a": 1}, "// comment"),
+        ('{/* note */ "a": 1}', {"a": 1}, "/* */ comment"),
+        ('{"a": 1 # one\n}', {"a": 1}, "# comment"),
+        ('{"a": True, "b": None}', {"a": True, "b": None}, "read True as true"),
+        ('{"a": "he said "hi" to me"}', {"a": 'he said "hi" to me'}, "inner quotes"),
+        ('{"a": "two\nlines"}', {"a": "two\nlines"}, "raw newlines"),
+        ('{"a": `tick`}', {"a": "tick"}, "replaced ` quotes"),
+        ('{"a": """triple"""}', {"a": "triple"}, "triple-quoted"),
+        ('{"a": NaN, "b": Infinity}', {"a": None, "b": None}, "read NaN as null"),
+        ('{"a": +1}', {"a": 1}, "number the JSON way"),
+        ('{"a"= 1}', {"a": 1}, "replaced ="),
+        ('{"a" 1}', {"a": 1}, "missing colon"),
+        ('{"a": [1, 2}', {"a": [1, 2]}, "replaced }"),
+        ('{"a": 1, "a": 2}', {"a": 2}, "appears twice"),
+        ('{"a": }', {}, "has no value"),
+    ],
+)
+def test_each_repair_gives_the_value_and_reports_it(text, value, words):
+    got, messages = _repaired(text)
+    assert got == value
+    assert any(words in message for message in messages), messages
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": 1, "b": [true, null, "x"], "c": {"d": -1.5e3}}', '["a", true, 12, null]', "[]", "{}"],
+)
+def test_valid_json_reads_as_json_with_no_actions(text):
+    result = repair_json(text)
+    assert result.value == json.loads(text)
+    assert result.actions == ()
+    assert not result.truncated
+    assert result.end == len(text)
+
+
+def test_value_ends_where_its_json_ends_and_may_start_anywhere():
+    text = 'see {"a": 1} and more'
+    result = repair_json(text, 4)
+    assert result.value == {"a": 1}
+    assert (result.start, result.end) == (4, 12)
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "cut_field"),
+    [
+        ('{"colour": "red", "sleeve": "long sl', {"colour": "red"}, "sleeve"),
+        ('{"colour": "red", "size": 12', {"colour": "red"}, "size"),
+        ('{"colour": "red", "tags": ["a", "b', {"colour": "red", "tags": ["a"]}, None),
+        ('{"colour": "red", "sleeve": lon', {"colour": "red"}, "sleeve"),
+        ('{"colour": "red", "slee', {"colour": "red"}, "slee"),
+        ('{"colour": "red", "sleeve":', {"colour": "red"}, "sleeve"),
+        ('{"colour": "red", "ok": tru', {"colour": "red"}, "ok"),
+    ],
+)
+def test_truncation_closes_what_is_open_and_never_invents_a_field(text, value, cut_field):
+    result = repair_json(text)
+    assert result.truncated
+    assert result.value == value
+    if cut_field is not None:
+        assert cut_field not in result.value
+    assert "ends inside its JSON" in result.actions[-1].message
+
+
+def test_truncation_marks_the_containers_left_open():
+    result = repair_json('[{"id": 1}, {"id": 2, "a": "x')
+    first, second = result.value
+    assert id(second) in result.cut_ids
+    assert id(first) not in result.cut_ids
+
+
+@pytest.mark.parametrize(
+    "text", ["[" * (MAX_DEPTH + 1), "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)]
+)
+def test_nesting_deeper_than_the_limit_is_a_repair_error(text):
+    with pytest.raises(RepairError, match="nests deeper"):
+        repair_json(text)
+
+
+def test_nesting_up_to_the_limit_is_read():
+    text = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    assert repair_json(text).actions == ()
+
+
+@pytest.mark.parametrize(("text", "words"), [("", "ends before"), ("}", "no JSON value")])
+def test_nothing_readable_is_a_repair_error_with_an_offset(text, words):
+    with pytest.raises(RepairError, match=words) as caught:
+        repair_json(text)
+    assert caught.value.offset == 0
+
+
+def test_escaped_lone_surrogate_is_replaced_and_reported():
+    result = repair_json('{"a": "x\\ud800y"}')
+    assert result.value == {"a": "x\ufffdy"}
+    assert "lone surrogate" in result.actions[0].message
+
+
+def test_duplicate_keys_in_valid_json_are_reported():
+    result = repair_json('{"a": 1, "a": 2}')
+    assert result.value == {"a": 2}
+    assert "appears twice" in result.actions[0].message
+
+
+# -- idempotence: what repair returns, written as JSON, repairs to itself with no action.
+# (A bare scalar at the very end of a text is not a case: it may be cut off, so it is
+# dropped as truncated by design; repair reads containers.)
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False, width=32)
+    | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_CONTAINERS = st.lists(_JSON, max_size=4) | st.dictionaries(st.text(max_size=6), _JSON, max_size=4)
+_MESSY = st.sampled_from(
+    [
+        "{'colour': 'red', sleeve: None,}",
+        '{"a": [1, 2,], "b": "x" "c": True}',
+        '```json\n{"a": "he said "hi"", // c\n "b": NaN}',
+        '{"a": "x\ny", "b": `q`, c: 3/4 sleeve}',
+        '{"a": {"b": [1, "tw',
+        '[{"id": 1, "x": """t"""}, {"id": 2,]',
+    ]
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(value=_CONTAINERS)
+def test_repair_of_json_text_is_the_identity(value):
+    text = json.dumps(value, ensure_ascii=False)
+    # A leading comment sends the text through the repairing parser, not the C scanner.
+    result = repair_json("/**/" + text)
+    assert result.value == value
+    assert [action.message for action in result.actions] == [
+        "removed a /* */ comment at character 0"
+    ]
+    assert repair_json(text).value == value
+
+
+@settings(max_examples=40, deadline=None)
+@given(text=_MESSY, indent=st.sampled_from([None, 2]), ascii_only=st.booleans())
+def test_repair_is_idempotent(text, indent, ascii_only):
+    first = repair_json(text, text.index(text.lstrip("`json\n")[0]))
+    again = repair_json(json.dumps(first.value, indent=indent, ensure_ascii=ascii_only))
+    assert again.value == first.value
+    assert again.actions == ()
+    assert not again.truncated
