@@ -1,0 +1,60 @@
+"""The local backend without loading a model: defaults, layout, errors, backend kinds.
+
+Generation on the bundled model is tested in tests/integration/test_local_model.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from promptkit.backends import create_backend
+from promptkit.backends.anthropic import AnthropicBackend
+from promptkit.backends.local import LocalBackend, _reused_prefix
+from promptkit.backends.openai import OpenAIBackend
+from promptkit.errors import BackendError
+
+
+def test_the_bundled_base_model_asks_for_the_completion_layout_without_loading() -> None:
+    backend = LocalBackend()
+    assert backend.layout == "completion"
+    assert backend.name == "local:gemma-3-270m-q4_k_m"
+    assert not backend.uses_chat_template
+
+
+def test_a_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match="no model file") as raised:
+        LocalBackend(tmp_path / "missing.gguf")
+    assert not raised.value.retryable
+
+
+def test_a_chat_model_can_be_declared(tmp_path: Path) -> None:
+    model = tmp_path / "tuned.gguf"
+    model.write_bytes(b"GGUF")
+    backend = LocalBackend(model, chat=True)
+    assert backend.layout is None
+    assert backend.model == "tuned"
+
+
+class _FakeLlama:
+    def __init__(self, held: list[int]) -> None:
+        self._input_ids = held
+        self.n_tokens = len(held)
+
+
+def test_reused_prefix_counts_what_the_kv_cache_already_holds() -> None:
+    assert _reused_prefix(_FakeLlama([1, 2, 3, 4]), [1, 2, 3, 9, 9]) == 3
+    assert _reused_prefix(_FakeLlama([]), [1, 2]) == 0
+    # The whole prompt cached: its last token is evaluated again for the logits.
+    assert _reused_prefix(_FakeLlama([1, 2, 3]), [1, 2, 3]) == 2
+
+
+def test_backends_by_kind() -> None:
+    assert isinstance(create_backend("local"), LocalBackend)
+    chosen = create_backend("openai", model="m", base_url="http://127.0.0.1:1/v1")
+    assert isinstance(chosen, OpenAIBackend)
+    assert chosen.name == "openai:m"
+    assert isinstance(create_backend("anthropic"), AnthropicBackend)
+    with pytest.raises(ValueError, match="unknown backend 'nope'"):
+        create_backend("nope")
