@@ -41,7 +41,7 @@ from promptkit.files import (
 )
 from promptkit.packing import JobBackend, Outcome, Solve, job_backend, make_solver
 from promptkit.progress import JobSummary, Price, Reporter, cost
-from promptkit.task import Layout, SchemaStyleName, Task
+from promptkit.task import Layout, Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,9 +306,9 @@ def run_job(
     params: GenerationParams | None = None,
     shots: int | None = None,
     layout: Layout | None = None,
-    schema_style: SchemaStyleName | None = None,
     price: Price | None = None,
     reporter: Reporter | None = None,
+    **run_options: Any,
 ) -> JobSummary:
     """Run ``task`` over a file of inputs on ``backend``: the whole job in one call.
 
@@ -322,17 +322,17 @@ def run_job(
         params: generation settings.
         shots: examples shown (default: the task's).
         layout: prompt layout (default: the backend's, then the task's).
-        schema_style: how the reply shape is written (default: the task's).
         price: the model's price per million tokens, for the cost.
         reporter: progress and summary display, or None.
+        **run_options: passed on to :func:`promptkit.run.run_many` (``reasks``,
+            ``schema_style``, ``selector``...).
 
     Raises:
         JobFileError: an input or output file cannot be used.
         BackendError: the backend failed for good; finished records stay written.
     """
     with job_backend(backend, cache_path=cache_path, rpm=options.rpm, tpm=options.tpm) as wrapped:
-        extra = {"schema_style": schema_style} if schema_style is not None else {}
-        solve = make_solver(task, wrapped, params=params, shots=shots, layout=layout, **extra)
+        solve = make_solver(task, wrapped, params=params, shots=shots, layout=layout, **run_options)
         return run_file(
             task,
             input_path,

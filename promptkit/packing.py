@@ -76,7 +76,7 @@ def make_solver(
     params: GenerationParams | None = None,
     shots: int | None = None,
     layout: Layout | None = None,
-    **compile_options: Any,
+    **options: Any,
 ) -> Solve:
     """Return the function that runs a batch of inputs on ``backend``, one outcome each.
 
@@ -86,7 +86,7 @@ def make_solver(
         params: generation settings (the run layer's defaults when unset).
         shots: examples per prompt (the task's when unset).
         layout: the prompt layout (the backend's, then the task's, when unset).
-        **compile_options: passed on to the compiler (``schema_style``...).
+        **options: passed on to :func:`promptkit.run.run_many` (``reasks``, ``schema_style``...).
 
     The function raises :class:`~promptkit.errors.BackendError` when the backend
     failed for an input of the batch.
@@ -101,7 +101,7 @@ def make_solver(
             batch_size=len(values),
             shots=shots,
             layout=layout,
-            **compile_options,
+            **options,
         )
         for result in results:
             if isinstance(result.error, BackendError):
