@@ -6,11 +6,13 @@ from promptkit.errors import (
     BackendError,
     DefinitionError,
     ErrorDetail,
+    JobFileError,
     OutputError,
     PromptkitError,
     TaskDefinitionError,
     TaskNotFoundError,
 )
+from promptkit.jobs import JobOptions, run_job
 from promptkit.parsing import (
     Parsed,
     Report,
@@ -19,6 +21,7 @@ from promptkit.parsing import (
     parse_with_report,
     reask_messages,
 )
+from promptkit.progress import JobSummary
 from promptkit.prompt import Message, Prompt
 from promptkit.repair import Action
 from promptkit.result import Result
@@ -33,6 +36,9 @@ __all__ = [
     "ErrorDetail",
     "Example",
     "Finding",
+    "JobFileError",
+    "JobOptions",
+    "JobSummary",
     "Message",
     "OutputError",
     "Parsed",
@@ -57,5 +63,6 @@ __all__ = [
     "reask_messages",
     "registered_tasks",
     "run",
+    "run_job",
     "run_many",
 ]
