@@ -81,6 +81,8 @@ class IndexSet:
 def read_inputs(path: Path, task: Task) -> Iterator[InputItem]:
     """Stream the inputs of ``path`` as :class:`InputItem` values, by suffix.
 
+    The file is checked when this is called, before the first item is asked for.
+
     Raises:
         JobFileError: the file cannot be read as inputs of ``task`` at all (unknown
             suffix, a ``.txt`` file for a task with several input fields, a CSV header
@@ -97,6 +99,15 @@ def read_inputs(path: Path, task: Task) -> Iterator[InputItem]:
             f"input file {str(path)!r}: a .txt file holds one value per line, but task "
             f"{task.name!r} has input fields {', '.join(fields)}; use .jsonl or .csv"
         )
+    if suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), None)
+        if header is not None:
+            _csv_columns(task, header, path)
+    return _items(path, task, suffix)
+
+
+def _items(path: Path, task: Task, suffix: str) -> Iterator[InputItem]:
     readers = {".txt": _read_txt, ".jsonl": _read_jsonl, ".csv": _read_csv}
     with path.open(encoding="utf-8-sig", newline="") as handle:
         for index, raw, problem in _numbered(readers[suffix](handle, task, path)):

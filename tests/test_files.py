@@ -97,7 +97,7 @@ def test_csv_missing_required_column_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     path.write_text("brand,name\nacme,shirt\n", encoding="utf-8")
     with pytest.raises(JobFileError, match=r"no column 'title' for task 'pair-task'.*'name'"):
-        list(read_inputs(path, PAIR))
+        read_inputs(path, PAIR)  # checked on the call, before any item is read
 
 
 def test_csv_missing_optional_column_uses_the_default(tmp_path: Path) -> None:

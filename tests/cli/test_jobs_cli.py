@@ -250,6 +250,7 @@ def test_csv_input_with_a_missing_column_is_one_clear_error(
     assert "no column 'search'" in result.stderr
     assert "Traceback" not in result.stderr
     assert server.requests == []
+    assert not (tmp_path / "out.jsonl").exists()  # so a corrected run needs no --resume
 
 
 def test_csv_input_with_short_rows_fails_those_rows_only(
