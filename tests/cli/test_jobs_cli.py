@@ -295,6 +295,10 @@ def test_kill_9_then_resume_leaves_every_input_exactly_once(
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+    if out.exists() and out.stat().st_size > 5:
+        # Also leave the last record torn, as a kill inside a write would.
+        with out.open("r+b") as handle:
+            handle.truncate(out.stat().st_size - 5)
     server.delay = 0.0
     result = promptkit_run(server, tmp_path, source, out, *extra, "--resume")
     assert result.returncode == 0, result.stderr
