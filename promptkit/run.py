@@ -339,7 +339,7 @@ def _plan(
 ) -> _Plan:
     if reasks < 0:
         raise ValueError(f"reasks must be 0 or more, not {reasks}")
-    chosen = params or getattr(task, "generation", None) or GenerationParams()
+    chosen = params or task.generation
     cap = max_tokens_cap or 4 * chosen.max_tokens
     options = {"shots": shots, "layout": layout or backend.layout, **compile_options}
     return _Plan(task, chosen, reasks, max(cap, chosen.max_tokens), options)

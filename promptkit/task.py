@@ -24,6 +24,7 @@ from pydantic import Field as _PydanticField
 
 from promptkit.checks import Check
 from promptkit.errors import TaskDefinitionError, TaskNotFoundError
+from promptkit.prompt import Prompt
 from promptkit.schema import Shape, UnsupportedType, field_metadata, shape_of
 
 Layout = Literal["chat", "inline", "completion"]
@@ -110,6 +111,43 @@ Metric = Callable[[BaseModel, BaseModel | None], float | None]
 """A task's own evaluation metric: (expected, predicted or None) -> a score, or None to skip."""
 
 
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    """Sampling settings for one call; the defaults are the source blog's.
+
+    A backend sends what its provider supports and leaves out the rest
+    (OpenAI's own API has no ``top_k``). ``None`` leaves a setting to the
+    provider's default.
+    """
+
+    temperature: float | None = 0.05
+    top_p: float | None = 0.8
+    top_k: int | None = 20
+    max_tokens: int = 500
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be 1 or more, not {self.max_tokens}")
+        if self.temperature is not None and self.temperature < 0:
+            raise ValueError(f"temperature must be 0 or more, not {self.temperature}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], not {self.top_p}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be 1 or more, not {self.top_k}")
+        object.__setattr__(self, "stop", tuple(self.stop))
+
+    def replace(self, **changes: object) -> GenerationParams:
+        """Return a copy with some settings changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def stops_for(self, prompt: Prompt) -> tuple[str, ...]:
+        """Return the stop sequences of the call: the prompt's, then any extra ones."""
+        extra = tuple(stop for stop in self.stop if stop not in prompt.stop)
+        return prompt.stop + extra
+
+
 @dataclass(frozen=True, eq=False)
 class Task:
     """A typed LLM task: instructions, an input model, an output model and labelled examples.
@@ -126,6 +164,7 @@ class Task:
             defaults to the output model's name in words.
         checks: task-level output checks, run after validation.
         metrics: the task's own evaluation metrics, reported by name next to the built-in ones.
+        generation: default sampling settings for this task; a call's own settings win.
     """
 
     name: str
@@ -138,6 +177,7 @@ class Task:
     output_label: str = ""
     checks: Sequence[Check] = ()
     metrics: Sequence[Metric] = ()
+    generation: GenerationParams = dataclasses.field(default_factory=GenerationParams)
 
     def __post_init__(self) -> None:
         problems: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import pytest
@@ -48,6 +49,17 @@ def test_call_params_and_compile_options_reach_the_backend() -> None:
     (call,) = backend.calls
     assert (call.params.max_tokens, call.params.seed) == (64, 1)
     assert call.prompt.render_text().count("Attributes:") <= 3  # two shots and the query
+
+
+def test_the_tasks_generation_settings_are_the_default_and_a_call_overrides_them() -> None:
+    tuned = dataclasses.replace(TASK, generation=GenerationParams(temperature=0.0, max_tokens=80))
+    backend = ScriptedBackend([RED, RED])
+    run(tuned, "red top", backend=backend)
+    run(tuned, "red top", backend=backend, params=GenerationParams(max_tokens=90))
+    assert [(call.params.temperature, call.params.max_tokens) for call in backend.calls] == [
+        (0.0, 80),
+        (0.05, 90),
+    ]
 
 
 def test_a_bad_reply_is_reasked_with_its_errors_and_then_succeeds() -> None:
