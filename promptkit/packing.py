@@ -7,7 +7,8 @@ is run on its own; several are compiled into one batch prompt whose reply is
 matched back by id; items the reply gets wrong (missing, duplicated,
 wrongly numbered, invalid) are asked again without the others, and items
 lost because the reply was cut off by the token limit are sent again in
-smaller batches. Tokens of a batch call are shared out over its items.
+smaller batches. An item that still has no output is then run on its own.
+Tokens of a batch call are shared out over its items.
 
 A backend failure is raised rather than returned: a file run stops on it and
 is resumed later, instead of writing failures that a retry would have cured.
@@ -92,7 +93,7 @@ def make_solver(
     failed for an input of the batch.
     """
 
-    def solve(values: Sequence[BaseModel]) -> Sequence[Outcome]:
+    def run_batch(values: Sequence[BaseModel]) -> list[Result[Any]]:
         results = run_many(
             task,
             values,
@@ -106,9 +107,30 @@ def make_solver(
         for result in results:
             if isinstance(result.error, BackendError):
                 raise result.error
-        return [Outcome.of(result) for result in results]
+        return results
+
+    def solve(values: Sequence[BaseModel]) -> Sequence[Outcome]:
+        results = run_batch(values)
+        if len(values) == 1:
+            return [Outcome.of(results[0])]
+        outcomes = []
+        for result in results:
+            if result.ok:
+                outcomes.append(Outcome.of(result))
+                continue
+            # What the batch (and its re-asks) could not answer is asked on its own:
+            # a small model that loses count in a batch usually answers one input.
+            alone = run_batch([result.input])[0]
+            outcomes.append(_joined(Outcome.of(result), Outcome.of(alone)))
+        return outcomes
 
     return solve
+
+
+def _joined(before: Outcome, after: Outcome) -> Outcome:
+    """Return the outcome of a retry, counting the attempts and tokens before it too."""
+    usage = {key: before.usage.get(key, 0) + after.usage.get(key, 0) for key in after.usage}
+    return Outcome(after.output, after.error, before.attempts + after.attempts, usage)
 
 
 class JobBackend:

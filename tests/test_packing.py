@@ -95,3 +95,16 @@ def test_an_item_that_fails_alone_too_keeps_its_raw_reply() -> None:
     assert error is not None
     assert error["type"] == "OutputError"
     assert error["raw"] == '{"colour": ["x"]}'
+
+
+def test_an_item_the_batch_keeps_missing_is_asked_on_its_own() -> None:
+    only_first = batch({"id": 1, "colour": "red"})
+    backend = ScriptedBackend(
+        [Completion(only_first, "stop", 40, 8), "[]", "[]", '{"colour": "blue"}']
+    )
+    outcomes = make_solver(TASK, backend)(values("red", "blue"))
+    assert [o.output for o in outcomes] == [{"colour": "red"}, {"colour": "blue"}]
+    assert outcomes[1].attempts == 4  # the batch, two re-asks, then alone
+    assert not backend.calls[-1].prompt.is_batch
+    assert '"blue"' in backend.calls[-1].prompt.render_text()
+    assert outcomes[1].prompt_tokens > outcomes[0].prompt_tokens
