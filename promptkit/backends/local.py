@@ -20,7 +20,9 @@ taken by path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import io
 import json
 import os
 import threading
@@ -184,7 +186,10 @@ def _reused_prefix(llama: Any, tokens: list[int]) -> int:
 def _load(path: str, n_ctx: int, n_threads: int) -> _Loaded:
     """Load a model once per process for each file and settings."""
     llama_cpp = _llama_cpp()
-    llama = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+    # llama-cpp-python prints llama.cpp's log through Python's sys.stderr, and with
+    # verbose=False it still prints error-level notes about cache layout on every load.
+    with contextlib.redirect_stderr(io.StringIO()):
+        llama = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
     return _Loaded(llama, threading.Lock())
 
 
