@@ -169,6 +169,13 @@ class JobBackend:
         return self.inner.name
 
     @property
+    def identity(self) -> str:
+        """Name the real backend in cache keys: its own repr (model, URL, mode), else its name."""
+        if type(self.inner).__repr__ is not object.__repr__:
+            return repr(self.inner)
+        return self.inner.name
+
+    @property
     def layout(self) -> Any:
         """The real backend's layout."""
         return self.inner.layout
@@ -177,7 +184,7 @@ class JobBackend:
         """Return the cached reply for this request, or call the backend and cache its reply."""
         key = None
         if self.cache is not None:
-            key = cache_key(self.inner.name, "", dataclasses.asdict(params), prompt)
+            key = cache_key(self.identity, "", dataclasses.asdict(params), prompt)
             stored = self.cache.get(key)
             if stored is not None:
                 with self._lock:

@@ -222,3 +222,13 @@ def test_summary_cost_uses_the_tokens_really_spent(tmp_path: Path) -> None:
         )
     assert summary.calls == 2
     assert summary.cost == pytest.approx((2000 * 2.0 + 1000 * 10.0) / 1e6)
+
+
+def test_cache_keys_on_the_backends_own_description(tmp_path: Path) -> None:
+    from promptkit.backends.openai import OpenAIBackend
+
+    one = JobBackend(OpenAIBackend("m", base_url="http://127.0.0.1:1/v1"))
+    other = JobBackend(OpenAIBackend("m", base_url="http://127.0.0.1:2/v1"))
+    assert one.identity != other.identity
+    assert "127.0.0.1:1" in one.identity
+    assert JobBackend(ScriptedBackend()).identity == "scripted:scripted"
