@@ -54,7 +54,6 @@ class JobOptions:
         rpm: requests per minute to the backend, or None.
         tpm: tokens per minute to the backend, or None.
         resume: finish the run an existing output file checkpoints.
-        flush_every: records written between flushes of the output file.
     """
 
     batch_size: int = 1
@@ -62,7 +61,6 @@ class JobOptions:
     rpm: float | None = None
     tpm: float | None = None
     resume: bool = False
-    flush_every: int = 64
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -125,12 +123,11 @@ def run_items(
         try:
             for group in _schedule(todo, solve, pool, options.batch_size):
                 groups.append(group)
-                while len(groups) >= window:
-                    for slot in groups.popleft():
-                        _write(slot, task, fmt, handle, tally, reporter, options)
+                # Write what is finished at once; wait for the oldest when the window is full.
+                while groups and (len(groups) >= window or _ready(groups[0])):
+                    _write_group(groups.popleft(), task, fmt, handle, tally, reporter)
             while groups:
-                for slot in groups.popleft():
-                    _write(slot, task, fmt, handle, tally, reporter, options)
+                _write_group(groups.popleft(), task, fmt, handle, tally, reporter)
         except BaseException:
             for group in groups:
                 for slot in group:
@@ -200,6 +197,29 @@ def _shown(item: InputItem) -> Any:
     return next(iter(data.values())) if len(data) == 1 else data
 
 
+def _ready(group: list[_Slot]) -> bool:
+    """Whether every outcome of a group is known, so writing it will not wait."""
+    for slot in group:
+        future = slot.primary.future if slot.primary is not None else slot.future
+        if future is not None and not future.done():
+            return False
+    return True
+
+
+def _write_group(
+    group: list[_Slot],
+    task: Task,
+    fmt: Any,
+    handle: TextIO,
+    tally: _Tally,
+    reporter: Reporter | None,
+) -> None:
+    """Write a group's records, then flush: a finished batch is on disk before the next."""
+    for slot in group:
+        _write(slot, task, fmt, handle, tally, reporter)
+    handle.flush()
+
+
 def _write(
     slot: _Slot,
     task: Task,
@@ -207,7 +227,6 @@ def _write(
     handle: TextIO,
     tally: _Tally,
     reporter: Reporter | None,
-    options: JobOptions,
 ) -> None:
     """Write a slot's record, waiting for its outcome."""
     item = slot.item
@@ -239,8 +258,6 @@ def _write(
     tally.succeeded += not failed
     tally.prompt_tokens += outcome.prompt_tokens
     tally.completion_tokens += outcome.completion_tokens
-    if tally.written % options.flush_every == 0:
-        handle.flush()
     if reporter is not None:
         reporter.advance(1, int(failed), outcome.prompt_tokens + outcome.completion_tokens)
 
