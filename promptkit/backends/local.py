@@ -55,7 +55,8 @@ class LocalBackend:
         model_path: a GGUF file; the bundled Gemma 3 270M when unset.
         chat: whether to use the model's chat template; by default, when the file has one.
         n_ctx: the context window in tokens.
-        n_threads: CPU threads; by default up to 4, as many as there are cores.
+        n_threads: CPU threads; by default the cores this process may run on (its CPU
+            affinity), at most 4.
         grammar: constrain replies to the task's JSON Schema.
         cache_prompt: keep the KV cache across calls (turn off only to measure it).
     """
@@ -76,7 +77,7 @@ class LocalBackend:
         # The bundled model is a base model; another file is looked at when first needed.
         self._chat: bool | None = False if chat is None and self._path is None else chat
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or min(4, os.cpu_count() or 1)
+        self.n_threads = n_threads or min(4, _usable_cores())
         self.grammar = grammar
         self.cache_prompt = cache_prompt
 
@@ -180,6 +181,13 @@ def _reused_prefix(llama: Any, tokens: list[int]) -> int:
         shared += 1
     # With the whole prompt cached, the last token is evaluated again for its logits.
     return shared - 1 if shared == len(tokens) and shared else shared
+
+
+def _usable_cores() -> int:
+    """Count the cores this process may run on (fewer than the machine's under a CPU mask)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 @functools.cache

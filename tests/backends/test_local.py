@@ -58,3 +58,11 @@ def test_backends_by_kind() -> None:
     assert isinstance(create_backend("anthropic"), AnthropicBackend)
     with pytest.raises(ValueError, match="unknown backend 'nope'"):
         create_backend("nope")
+
+
+def test_threads_default_to_the_cores_the_process_may_use_at_most_four() -> None:
+    import os
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert LocalBackend().n_threads == min(4, usable or 1)
+    assert LocalBackend(n_threads=1).n_threads == 1
