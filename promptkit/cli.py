@@ -22,7 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from promptkit.compiler import compile_batch, compile_prompt
-from promptkit.errors import DefinitionError, PromptkitError, TaskDefinitionError
+from promptkit.errors import DefinitionError, JobFileError, PromptkitError, TaskDefinitionError
+from promptkit.files import read_inputs
 from promptkit.prompt import Prompt
 from promptkit.task import Task, load_task, registered_tasks
 
@@ -65,7 +66,8 @@ InputOpt = Annotated[list[str] | None, typer.Option("--input", "-i", help="An in
 InputFileOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Inputs from a file: .txt (one per line) or .jsonl (objects of input fields)."
+        help="Inputs from a file: .txt (one per line), .jsonl (objects of input fields) "
+        "or .csv (columns named by input fields)."
     ),
 ]
 ShotsOpt = Annotated[
@@ -173,32 +175,24 @@ def _show(prompts: Sequence[Prompt]) -> None:
 
 
 def _inputs(task: Task, given: Sequence[str], path: Path | None) -> Iterator[Any]:
-    """Yield the inputs from --input values, then from --input-file; at least one is required."""
+    """Yield the inputs from --input values, then from --input-file; at least one is required.
+
+    The file is read by the batch-run reader (:func:`promptkit.files.read_inputs`); here a
+    row that is not a valid input is a usage error, since nothing has been sent yet.
+    """
     yield from given
-    if path is not None:
-        yield from _read_input_file(path)
-    elif not given:
-        raise typer.BadParameter("give at least one --input or an --input-file")
-
-
-def _read_input_file(path: Path) -> Iterator[Any]:
-    if path.suffix not in (".txt", ".jsonl"):
-        raise typer.BadParameter(f"--input-file must be .txt or .jsonl, not {path.name!r}")
+    if path is None:
+        if not given:
+            raise typer.BadParameter("give at least one --input or an --input-file")
+        return
     try:
-        lines = path.open(encoding="utf-8")
-    except OSError as error:
-        raise typer.BadParameter(f"cannot read {path}: {error.strerror}") from None
-    with lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            if path.suffix == ".txt":
-                yield line.rstrip("\n")
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as error:
-                raise typer.BadParameter(f"{path}:{number}: not JSON ({error.msg})") from None
+        items = read_inputs(path, task)
+    except JobFileError as error:
+        raise typer.BadParameter(str(error), param_hint="--input-file") from None
+    for item in items:
+        if item.problem is not None:
+            raise typer.BadParameter(f"{path}, input {item.index + 1}: {item.problem}")
+        yield item.value
 
 
 @app.command("run")
@@ -260,6 +254,8 @@ def run_(
         return
     if resume or concurrency > 1 or rpm or tpm:
         raise typer.BadParameter("--resume, --concurrency, --rpm and --tpm need a file job")
+    if output is not None and output.suffix.lower() == ".csv":
+        raise typer.BadParameter("--output .csv needs --input-file (a file job); use .jsonl")
     values = list(_inputs(loaded, input_ or [], input_file))
     results = iter_results(
         loaded,

@@ -88,6 +88,19 @@ def test_render_reads_txt_and_jsonl_input_files(tmp_path: Path) -> None:
     assert result.stdout.rstrip().endswith('Search: "green hat"')
 
 
+def test_render_reads_csv_with_the_batch_run_reader(tmp_path: Path) -> None:
+    table = tmp_path / "searches.csv"
+    table.write_text("search,note\nred top,a\n")
+    result = promptkit("render", "apparel-search", "--input-file", str(table), "--shots", "0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith('Search: "red top"')
+    missing = tmp_path / "other.csv"
+    missing.write_text("query\nred top\n")
+    assert_one_line_error(
+        promptkit("render", "apparel-search", "--input-file", str(missing)), 2, "search"
+    )
+
+
 def test_render_layout_and_schema_style_flags() -> None:
     result = promptkit(
         "render",
