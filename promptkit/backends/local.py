@@ -20,6 +20,7 @@ taken by path.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import functools
 import io
@@ -198,6 +199,9 @@ def _load(path: str, n_ctx: int, n_threads: int) -> _Loaded:
     # verbose=False it still prints error-level notes about cache layout on every load.
     with contextlib.redirect_stderr(io.StringIO()):
         llama = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+    # Free the model while the interpreter is whole: left to Llama.__del__ at shutdown, it
+    # finds llama.cpp's bindings already torn down and prints a TypeError.
+    atexit.register(llama.close)
     return _Loaded(llama, threading.Lock())
 
 
