@@ -12,6 +12,7 @@ from promptkit.errors import (
     TaskDefinitionError,
     TaskNotFoundError,
 )
+from promptkit.evaluation import Configuration, evaluate, load_labelled
 from promptkit.jobs import JobOptions, run_job
 from promptkit.parsing import (
     Parsed,
@@ -26,12 +27,14 @@ from promptkit.prompt import Message, Prompt
 from promptkit.repair import Action
 from promptkit.result import Result
 from promptkit.run import arun, arun_many, run, run_many
+from promptkit.selection import select_examples
 from promptkit.task import Example, Strategy, Task, field, load_task, registered_tasks
 
 __all__ = [
     "Action",
     "BackendError",
     "Check",
+    "Configuration",
     "DefinitionError",
     "ErrorDetail",
     "Example",
@@ -54,8 +57,10 @@ __all__ = [
     "arun_many",
     "compile_batch",
     "compile_prompt",
+    "evaluate",
     "field",
     "grounded",
+    "load_labelled",
     "load_task",
     "parse",
     "parse_batch",
@@ -65,4 +70,5 @@ __all__ = [
     "run",
     "run_job",
     "run_many",
+    "select_examples",
 ]
