@@ -56,12 +56,21 @@ WORDING = (
 )
 
 
+# The task's instructions before the wording step (the steps above it are measured with them).
+BEFORE = (
+    "We are trying to clean the ecommerce retail searches into a clear set of attributes, "
+    "each written as the search names it. "
+    "Leave out any attribute the search does not name; never guess."
+)
+
+
 def _checked(task: Task) -> Task:
-    return dataclasses.replace(task, checks=(grounded("colour", "type", on_fail="null"),))
+    checks = (grounded("colour", "type", on_fail="null"),)
+    return dataclasses.replace(task, checks=checks, instructions=BEFORE)
 
 
 def _unchecked(task: Task) -> Task:
-    return dataclasses.replace(task, checks=())
+    return dataclasses.replace(task, checks=(), instructions=BEFORE)
 
 
 def _worded(task: Task) -> Task:
@@ -71,7 +80,7 @@ def _worded(task: Task) -> Task:
 def _reasked(task: Task) -> Task:
     """An ungrounded colour becomes null; an ungrounded type is sent back to the model."""
     checks = (grounded("colour", on_fail="null"), grounded("type", on_fail="error"))
-    return dataclasses.replace(task, checks=checks)
+    return dataclasses.replace(task, checks=checks, instructions=BEFORE)
 
 
 def _worded_reasked(task: Task) -> Task:
@@ -85,6 +94,10 @@ STEPS = [
     Step("first8", Configuration(8), change=_unchecked),
     Step("similar8_train", S8, pool=True, change=_unchecked),
     Step("similar8_train_grounded", S8, pool=True, change=_checked),
+    Step("similar8_train_grounded_t0", S8, pool=True, temperature=0.0, change=_checked),
+    Step("similar8_train_grounded_wording_t0", S8, pool=True, temperature=0.0, change=_worded),
+    Step("similar12_train_grounded_t0", S12, pool=True, temperature=0.0, change=_checked),
+    Step("similar12_train_grounded_wording_t0", S12, pool=True, temperature=0.0, change=_worded),
     Step("similar8_train_grounded_reask", S8, pool=True, change=_reasked),
     Step("similar8_train_grounded_wording", S8, pool=True, change=_worded),
     Step("similar8_train_grounded_wording_reask", S8, pool=True, change=_worded_reasked),
@@ -107,6 +120,11 @@ MEASURED = (
     "zero",
     "similar8_train",
     "similar8_train_grounded",
+    "similar8_train_grounded_t0",
+    "similar8_train_grounded_wording_t0",
+    "similar12_train_grounded_t0",
+    "similar12_train_grounded_wording_t0",
+    "similar16_train_grounded_wording_t0",
     "similar8_train_grounded_reask",
     "similar8_train_grounded_wording",
     "similar16_train_grounded",
