@@ -77,12 +77,10 @@ EXAMPLES = [
 apparel_search = Task(
     name="apparel-search",
     description="Structure a shopping search into colour, sleeve, type and neck.",
-    # "the type is the product noun": +0.012 micro F1 on the QueryNER dev set with the
-    # embedded model, greedy, 8 similar examples (docs/evaluation.md); 2 tokens shorter.
     instructions=(
-        "Clean ecommerce retail searches into attributes, each written as the search names it; "
-        "the type is the product noun. Leave out any attribute the search does not name; "
-        "never guess."
+        "We are trying to clean the ecommerce retail searches into a clear set of attributes, "
+        "each written as the search names it. "
+        "Leave out any attribute the search does not name; never guess."
     ),
     input_model="search",
     output_model=Attributes,
