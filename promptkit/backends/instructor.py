@@ -175,8 +175,9 @@ def _from_openai(response: Any, model: str, latency: float) -> Completion:
     return Completion(
         text=text,
         finish_reason=choice.finish_reason,
-        prompt_tokens=usage.prompt_tokens if usage else 0,
-        completion_tokens=usage.completion_tokens if usage else 0,
+        # Some clients (instructor 1.17 over openai 3) report usage with its counts unset.
+        prompt_tokens=getattr(usage, "prompt_tokens", None) or 0,
+        completion_tokens=getattr(usage, "completion_tokens", None) or 0,
         model=response.model or model,
         latency=latency,
     )
@@ -193,8 +194,8 @@ def _from_anthropic(response: Any, model: str, latency: float) -> Completion:
     return Completion(
         text=text,
         finish_reason=_ANTHROPIC_FINISH.get(response.stop_reason, response.stop_reason),
-        prompt_tokens=response.usage.input_tokens,
-        completion_tokens=response.usage.output_tokens,
+        prompt_tokens=getattr(response.usage, "input_tokens", None) or 0,
+        completion_tokens=getattr(response.usage, "output_tokens", None) or 0,
         model=response.model or model,
         latency=latency,
     )
