@@ -124,7 +124,7 @@ def _compile(
         )
     demos = _demos(task, tuple(examples), batch, layout)
     header = _header(task, style, batch)
-    query = _render_items(task, items) if batch else _render_input(task, items[0])
+    query = _render_items(items) if batch else _render_input(items[0])
     label = f"{task.output_label}:"
     schema, fmt = _contract(task, batch)
     ids = tuple(range(1, len(items) + 1)) if batch else ()
@@ -170,15 +170,14 @@ def _demos(
     if not examples:
         return ()
     if batch:
-        inputs = _render_items(task, tuple(example.input for example in examples))
+        inputs = _render_items(tuple(example.input for example in examples))
         outputs = [
             {"id": number, **_output_data(example.output)}
             for number, example in enumerate(examples, start=1)
         ]
         return ((inputs, _json(outputs)),)
     return tuple(
-        (_render_input(task, example.input), _json(_output_data(example.output)))
-        for example in examples
+        (_render_input(example.input), _json(_output_data(example.output))) for example in examples
     )
 
 
@@ -187,13 +186,13 @@ def _output_data(output: BaseModel) -> dict[str, Any]:
     return output.model_dump(mode="json", exclude_defaults=True)
 
 
-def _render_input(task: Task, item: BaseModel) -> str:
+def _render_input(item: BaseModel) -> str:
     """Write one input as ``Label: <JSON literal>`` lines, one per field."""
     data = item.model_dump(mode="json")
     return "\n".join(f"{_label(name)}: {_json(value)}" for name, value in data.items())
 
 
-def _render_items(task: Task, items: tuple[BaseModel, ...]) -> str:
+def _render_items(items: tuple[BaseModel, ...]) -> str:
     """Write a batch as numbered lines, ``<id>. <JSON literal>``.
 
     A one-field input is written as its value, any other as an object.
