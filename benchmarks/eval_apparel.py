@@ -30,7 +30,7 @@ from promptkit import Example, Task, load_task
 from promptkit.backends.base import GenerationParams
 from promptkit.backends.local import LocalBackend
 from promptkit.checks import grounded
-from promptkit.evaluation import Configuration, ItemRun, evaluate, load_labelled
+from promptkit.evaluation import Configuration, ItemRun, evaluate, item_run_of, load_labelled
 from promptkit.run import run
 from promptkit.task import Layout
 
@@ -154,19 +154,7 @@ def runner_for(step: Step) -> Callable[[Task, BaseModel, Any], ItemRun]:
         params = params.replace(temperature=step.temperature)
 
     def run_one(task: Task, value: BaseModel, backend: Any) -> ItemRun:
-        result = run(task, value, backend=backend, params=params, layout=step.layout)
-        error = None if result.error is None else f"{type(result.error).__name__}: {result.error}"
-        report = result.report
-        return ItemRun(
-            output=result.output,
-            raw=result.raw,
-            error=error,
-            attempts=len(result.attempts),
-            repaired=bool(report is not None and report.of_kind("repair")),
-            reasks=result.reasks,
-            prompt_tokens=result.usage.prompt_tokens,
-            completion_tokens=result.usage.completion_tokens,
-        )
+        return item_run_of(run(task, value, backend=backend, params=params, layout=step.layout))
 
     return run_one
 

@@ -27,13 +27,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from promptkit.errors import DataError
 from promptkit.metrics import FieldScore, Outcome, item_outcomes
 from promptkit.task import SelectorName, Task
+
+if TYPE_CHECKING:
+    from promptkit.result import Result
 
 # -- data ----------------------------------------------------------------------
 
@@ -407,7 +410,11 @@ def run_item(task: Task, value: BaseModel, backend: Any) -> ItemRun:
     counter = getattr(backend, "count_tokens", None)
     if task.strategy.token_budget is not None and callable(counter):
         options["count_tokens"] = counter
-    result = run(task, value, backend=backend, **options)
+    return item_run_of(run(task, value, backend=backend, **options))
+
+
+def item_run_of(result: Result[Any]) -> ItemRun:
+    """Keep what evaluation reports of one run result."""
     error = None if result.error is None else f"{type(result.error).__name__}: {result.error}"
     report = result.report
     return ItemRun(
