@@ -14,7 +14,11 @@ taken by path.
 - A base model (no chat template in the file) gets the ``completion``
   layout; a chat-tuned model gets its chat template.
 - The reply is constrained to the task's JSON Schema with a llama.cpp
-  grammar; the schema is still shown in the prompt.
+  grammar; the schema is still shown in the prompt. The grammar is checked
+  against the sampled token first and applied to the whole vocabulary only
+  when that token breaks it, as llama.cpp's own tools do: Gemma's vocabulary
+  has 262,144 tokens, and matching every one of them against the grammar at
+  every step made generation three times slower.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import functools
 import io
 import json
+import math
 import os
 import threading
 import time
@@ -194,15 +200,85 @@ def _usable_cores() -> int:
 @functools.cache
 def _load(path: str, n_ctx: int, n_threads: int) -> _Loaded:
     """Load a model once per process for each file and settings."""
-    llama_cpp = _llama_cpp()
     # llama-cpp-python prints llama.cpp's log through Python's sys.stderr, and with
     # verbose=False it still prints error-level notes about cache layout on every load.
     with contextlib.redirect_stderr(io.StringIO()):
-        llama = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+        llama = _grammar_last_llama()(
+            model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False
+        )
     # Free the model while the interpreter is whole: left to Llama.__del__ at shutdown, it
     # finds llama.cpp's bindings already torn down and prints a TypeError.
     atexit.register(llama.close)
     return _Loaded(llama, threading.Lock())
+
+
+@functools.cache
+def _grammar_last_llama() -> Any:
+    """``llama_cpp.Llama`` with grammar-constrained sampling that checks the grammar last."""
+    llama_cpp = _llama_cpp()
+
+    class GrammarLastLlama(llama_cpp.Llama):  # type: ignore[misc,name-defined]
+        def _init_sampler(self, **options: Any) -> Any:
+            grammar = options.get("grammar")
+            plain = not options.get("mirostat_mode") and options.get("logits_processor") is None
+            if grammar is None or not plain:
+                return super()._init_sampler(**options)
+            return _GrammarLastSampler(self, grammar, options)
+
+    return GrammarLastLlama
+
+
+class _GrammarLastSampler:
+    """Sample without the grammar, then check the one token; fall back to the whole vocabulary.
+
+    The chain is llama-cpp-python's own (top-k, top-p, min-p, temperature,
+    seeded draw; greedy at temperature 0). A sampled token the grammar
+    accepts is the token grammar-first sampling would draw from the same
+    candidates; only when the grammar rejects it is the grammar applied to
+    every token's logit and the chain run again on what is left.
+    """
+
+    def __init__(self, llama: Any, grammar: Any, options: dict[str, Any]) -> None:
+        import numpy  # llama-cpp-python's own dependency
+
+        llama_cpp = _llama_cpp()
+        self._api = llama_cpp
+        self._as_array = numpy.ctypeslib.as_array
+        self._chain = llama_cpp._internals.LlamaSampler()
+        temperature = options.get("temp", 0.8)
+        if temperature <= 0:
+            self._chain.add_greedy()
+        else:
+            self._chain.add_top_k(options.get("top_k", 40))
+            self._chain.add_top_p(options.get("top_p", 0.95), 1)
+            self._chain.add_min_p(options.get("min_p", 0.05), 1)
+            self._chain.add_temp(temperature)
+            self._chain.add_dist(llama._seed)
+        self._grammar = llama_cpp._internals.LlamaSampler()
+        self._grammar.add_grammar(llama._model, grammar)
+        self._one = (llama_cpp.llama_token_data * 1)()
+        self._one_array = llama_cpp.llama_token_data_array(
+            data=self._one, size=1, selected=-1, sorted=False
+        )
+        self._n_vocab = llama.n_vocab()
+        self._all = llama_cpp._internals.LlamaTokenDataArray(n_vocab=self._n_vocab)
+
+    def sample(self, ctx: Any, idx: int = -1) -> int:
+        """Draw the next token at ``idx`` and advance the grammar past it."""
+        api = self._api
+        token = int(api.llama_sampler_sample(self._chain.sampler, ctx.ctx, idx))
+        self._one[0].id, self._one[0].logit, self._one[0].p = token, 1.0, 0.0
+        self._one_array.size, self._one_array.selected = 1, -1
+        api.llama_sampler_apply(self._grammar.sampler, ctypes.byref(self._one_array))
+        if math.isinf(self._one[0].logit):
+            logits = api.llama_get_logits_ith(ctx.ctx, idx)
+            self._all.copy_logits(self._as_array(logits, shape=(self._n_vocab,)))
+            candidates = ctypes.byref(self._all.candidates)
+            api.llama_sampler_apply(self._grammar.sampler, candidates)
+            api.llama_sampler_apply(self._chain.sampler, candidates)
+            token = int(self._all.candidates_data.id[self._all.candidates.selected])
+        self._grammar.accept(token)
+        return token
 
 
 @functools.lru_cache(maxsize=64)

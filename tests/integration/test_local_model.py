@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+from pathlib import Path
 
 import pytest
 
 from promptkit import compile_prompt, load_task
 from promptkit.backends import GenerationParams
-from promptkit.backends.local import LocalBackend
+from promptkit.backends.local import LocalBackend, _grammar, _load
 from promptkit.run import run_many
 
 pytestmark = pytest.mark.integration
@@ -53,3 +56,28 @@ def test_the_few_shot_task_runs_end_to_end(local_backend: LocalBackend) -> None:
     assert results[0].value.colour == "red"
     assert all(result.usage.prompt_tokens > 0 for result in results)
     assert all(result.to_record()["attempts"] >= 1 for result in results)
+
+
+def test_checking_the_grammar_last_draws_what_grammar_first_draws(
+    model_path: Path, local_backend: LocalBackend
+) -> None:
+    import llama_cpp
+
+    ours = _load(str(model_path), local_backend.n_ctx, local_backend.n_threads).llama
+    with contextlib.redirect_stderr(io.StringIO()):
+        stock = llama_cpp.Llama(model_path=str(model_path), n_ctx=2048, n_threads=2, verbose=False)
+    few_shot = compile_prompt(TASK, "mens v neck sweater", layout="completion", shots=4)
+    grammar = _grammar(json.dumps(few_shot.json_schema, sort_keys=True))
+    # The second text asks for prose: its first tokens break the grammar, so the
+    # whole-vocabulary fallback has to step in for the reply to be JSON at all.
+    for text in (few_shot.text or "", "Write a long poem about summer dresses.\n\n"):
+        tokens = ours.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        ours.reset()  # the same prompt evaluated from scratch gives the very same logits
+        replies = [
+            llama.create_completion(tokens, grammar=grammar, temperature=0.0, max_tokens=40)
+            for llama in (ours, stock)
+        ]
+        ours_text, stock_text = (reply["choices"][0]["text"] for reply in replies)
+        assert ours_text == stock_text
+        assert ours_text.lstrip().startswith("{")
+    stock.close()
