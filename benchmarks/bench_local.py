@@ -104,7 +104,9 @@ def main() -> None:
         )
     base, fast = runs["cache defeated"], runs["warm KV cache"]
     share = fast["from cache"] / fast["prompt tokens"] if fast["prompt tokens"] else 0.0
-    print(f"warm cache: {fast['items/s'] / base['items/s']:.2f}x; {share:.0%} of prompt tokens cached")
+    print(
+        f"warm cache: {fast['items/s'] / base['items/s']:.2f}x; {share:.0%} of prompt tokens cached"
+    )
     stock = runs["grammar first"]
     print(f"checking the grammar last: {fast['items/s'] / stock['items/s']:.2f}x grammar first")
 

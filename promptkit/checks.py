@@ -9,6 +9,9 @@ replaces the field with null (reported), ``warning`` is only reported.
 ``grounded("colour")`` catches the failure of a zero-shot model that invents
 a colour for a search naming none: the value must occur in the input text.
 Without a source it cannot judge; it then reports a warning and passes.
+``grounded(..., constrain=True)`` also narrows the reply's JSON Schema for
+each input to the phrases of that input, so that a backend decoding with a
+grammar (the local one, a llama.cpp server) can only write a grounded value.
 """
 
 from __future__ import annotations
@@ -51,12 +54,39 @@ class Check(Protocol):
         ...
 
 
+MAX_PHRASE_WORDS = 6
+"""The longest phrase, in words, a constrained field may take from its input."""
+
+MAX_CONSTRAINED_WORDS = 256
+"""Inputs with more words than this are not constrained (the check still runs on the reply)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Grounded:
     """The check :func:`grounded` builds: each named string field must occur in the input."""
 
     fields: tuple[str, ...]
     on_fail: Literal["error", "null"] = "error"
+    constrain: bool = False
+
+    def phrases(self, source: BaseModel) -> tuple[str, ...] | None:
+        """The values a constrained field may take for this input, or None not to constrain.
+
+        Every run of 1 to :data:`MAX_PHRASE_WORDS` consecutive words of the
+        input (words split on whitespace, so "3/4" and "t-shirts" stay whole),
+        as written and lower-cased; ``None`` when the input has more than
+        :data:`MAX_CONSTRAINED_WORDS` words.
+        """
+        lines = [line.split() for line in source_text(source).splitlines()]
+        if sum(len(words) for words in lines) > MAX_CONSTRAINED_WORDS:
+            return None
+        found: dict[str, None] = {}
+        for words in lines:
+            for start in range(len(words)):
+                for end in range(start + 1, min(len(words), start + MAX_PHRASE_WORDS) + 1):
+                    phrase = " ".join(words[start:end])
+                    found[phrase] = found[phrase.lower()] = None
+        return tuple(found)
 
     def __call__(self, output: BaseModel, source: BaseModel | None, /) -> Sequence[Finding]:
         """Return a finding for each named field whose value the input does not contain."""
@@ -82,7 +112,9 @@ class Grounded:
         return findings
 
 
-def grounded(*fields: str, on_fail: Literal["error", "null"] = "error") -> Grounded:
+def grounded(
+    *fields: str, on_fail: Literal["error", "null"] = "error", constrain: bool = False
+) -> Grounded:
     """Check that each named string field's value occurs in the input text.
 
     The comparison ignores case, punctuation, hyphens and spacing
@@ -93,12 +125,17 @@ def grounded(*fields: str, on_fail: Literal["error", "null"] = "error") -> Groun
         *fields: names of top-level ``str`` (or ``list[str]``) fields of the output.
         on_fail: ``error`` fails the parse; ``null`` replaces the value with null,
             for optional fields, and reports it.
+        constrain: also narrow each prompt's reply schema so the fields may only
+            take phrases of the input (see :meth:`Grounded.phrases`), written as
+            the input writes them or lower-cased. Backends that decode with a
+            grammar then cannot write an ungrounded value; others are unaffected
+            (a provider's strict ``response_format`` stays one schema per task).
     """
     if not fields:
         raise ValueError("grounded() needs at least one field name")
     if on_fail not in ("error", "null"):
         raise ValueError(f"on_fail must be 'error' or 'null', not {on_fail!r}")
-    return Grounded(tuple(fields), on_fail)
+    return Grounded(tuple(fields), on_fail, constrain)
 
 
 def source_text(source: BaseModel) -> str:

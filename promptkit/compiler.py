@@ -24,8 +24,16 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
+from promptkit.checks import Grounded
 from promptkit.prompt import Message, Prompt
-from promptkit.schema import batch_schema, json_schema, render_schema, response_format
+from promptkit.schema import (
+    batch_schema,
+    exact_batch_schema,
+    json_schema,
+    narrowed,
+    render_schema,
+    response_format,
+)
 from promptkit.selection import TokenCounter, select_examples
 from promptkit.task import Example, Layout, SchemaStyleName, SelectorName, Task
 
@@ -127,6 +135,7 @@ def _compile(
     query = _render_items(items) if batch else _render_input(items[0])
     label = f"{task.output_label}:"
     schema, fmt = _contract(task, batch)
+    schema = _reply_schema(task, items, batch, schema)
     ids = tuple(range(1, len(items) + 1)) if batch else ()
     stop = ("\n\n",)
 
@@ -153,6 +162,29 @@ def _contract(task: Task, batch: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     shape = task.output_shape
     schema = batch_schema(shape) if batch else json_schema(shape)
     return schema, response_format(shape, task.name, batch=batch)
+
+
+def _reply_schema(
+    task: Task, items: tuple[BaseModel, ...], batch: bool, shared: dict[str, Any]
+) -> dict[str, Any]:
+    """The JSON Schema these inputs' reply must match.
+
+    A batch reply must hold every item once, in order, with its id; fields of
+    a ``grounded(..., constrain=True)`` check may only take the phrases of
+    their own input. Otherwise the task's shared schema.
+    """
+    constrained = [c for c in task.checks if isinstance(c, Grounded) and c.constrain]
+    if not batch and not constrained:
+        return shared
+    per_item = []
+    for item in items:
+        schema = shared["items"] if batch else shared
+        for check in constrained:
+            phrases = check.phrases(item)
+            if phrases is not None:
+                schema = narrowed(schema, dict.fromkeys(check.fields, phrases))
+        per_item.append(schema)
+    return exact_batch_schema(per_item) if batch else per_item[0]
 
 
 @functools.lru_cache(maxsize=256)

@@ -57,6 +57,11 @@ class Report:
         """Return the actions of one kind (``extract``, ``repair``, ``coerce``, ``check``...)."""
         return tuple(action for action in self.actions if action.kind == kind)
 
+    @property
+    def changes(self) -> tuple[Action, ...]:
+        """The actions that changed the reply: all but warnings (which only inform)."""
+        return tuple(action for action in self.actions if action.kind != "warning")
+
     def __str__(self) -> str:
         if not self.actions:
             return "no changes: the reply was valid JSON for the output"

@@ -15,7 +15,7 @@ import functools
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -187,6 +187,51 @@ def _property_schema(spec: FieldSpec, strict: bool) -> dict[str, Any]:
 def batch_schema(item: Shape, *, strict: bool = False) -> dict[str, Any]:
     """JSON Schema of a batch reply: an array of outputs, each tagged with its item id."""
     return {"type": "array", "items": json_schema(_tagged(item), strict=strict)}
+
+
+def exact_batch_schema(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """JSON Schema of a batch reply holding exactly these items, in order, ids 1, 2, ...
+
+    Each item schema is a tagged object schema (from :func:`batch_schema`'s
+    ``items``); its ``id`` is pinned to the item's number. A grammar built
+    from it cannot leave an item out, repeat one or number one wrongly.
+    """
+    pinned = [
+        {**schema, "properties": {**schema["properties"], "id": {"const": number}}}
+        for number, schema in enumerate(items, start=1)
+    ]
+    count = len(pinned)
+    return {
+        "type": "array",
+        "prefixItems": pinned,
+        "items": False,
+        "minItems": count,
+        "maxItems": count,
+    }
+
+
+def narrowed(schema: dict[str, Any], allowed: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """An object schema whose named string fields may take only the given values.
+
+    A nullable field may still be null; a list of strings may hold only the
+    given values. The schema given is left as it is.
+    """
+    properties = dict(schema["properties"])
+    for name, values in allowed.items():
+        properties[name] = _only(properties[name], list(values))
+    return {**schema, "properties": properties}
+
+
+def _only(schema: dict[str, Any], values: list[Any]) -> dict[str, Any]:
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    notes = {"description": schema["description"]} if "description" in schema else {}
+    if "array" in kinds:
+        narrowed_list = {"type": "array", "items": _only(schema["items"], values)}
+        if "null" in kinds:
+            return {"anyOf": [narrowed_list, {"type": "null"}], **notes}
+        return {**narrowed_list, **notes}
+    return {"enum": values + ([None] if "null" in kinds else []), **notes}
 
 
 def _tagged(item: Shape) -> Shape:

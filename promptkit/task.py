@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic import Field as _PydanticField
 
-from promptkit.checks import Check
+from promptkit.checks import Check, Grounded
 from promptkit.errors import TaskDefinitionError, TaskNotFoundError
 from promptkit.prompt import Prompt
 from promptkit.schema import Shape, UnsupportedType, field_metadata, shape_of
@@ -198,6 +198,7 @@ class Task:
                 problems.append(f"{role} {error}")
         examples: tuple[Example, ...] = ()
         if not problems:
+            problems += _grounding_problems(self.checks, shape_of(self.output_model))
             examples = tuple(self._validated(input_model, self.examples, problems))
         if problems:
             raise TaskDefinitionError(self.name, problems)
@@ -260,6 +261,24 @@ class Task:
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r}, examples={len(self.examples)})"
+
+
+def _grounding_problems(checks: Sequence[Check], output: Shape) -> list[str]:
+    """Name every field a ``grounded`` check asks for that is not a string field of the output."""
+    kinds = {spec.name: spec.shape for spec in output.fields}
+    problems = []
+    for check in checks:
+        if not isinstance(check, Grounded):
+            continue
+        for name in check.fields:
+            shape = kinds.get(name)
+            if shape is not None and shape.kind == "array":
+                shape = shape.item
+            if shape is None or shape.kind != "string":
+                problems.append(
+                    f"check grounded({name!r}): the output has no str or list[str] field {name!r}"
+                )
+    return problems
 
 
 def _single_field_model(task: str, name: str) -> type[BaseModel]:

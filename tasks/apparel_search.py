@@ -4,14 +4,15 @@ The task of a retail search team that wants to see what customers ask for
 and the shop lacks. Every attribute is written as the search writes it
 (misspellings corrected), and is null when the search does not name it: a
 zero-shot model tends to invent a colour for every search, which the
-labelled examples below are there to prevent.
+labelled examples below are there to prevent, and which the grounded check
+makes impossible.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 
-from promptkit import Example, Strategy, Task
+from promptkit import Example, Strategy, Task, grounded
 
 
 class Attributes(BaseModel):
@@ -86,4 +87,7 @@ apparel_search = Task(
     output_model=Attributes,
     examples=EXAMPLES,
     strategy=Strategy(shots=8, layout="inline"),
+    # A colour or type must be words of the search: a model that decodes with a grammar
+    # can write nothing else, and a reply that does anyway has the value set to null.
+    checks=(grounded("colour", "type", on_fail="null", constrain=True),),
 )

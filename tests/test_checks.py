@@ -114,3 +114,24 @@ def test_grounded_is_a_check_and_a_frozen_value():
     assert check == grounded("colour")
     with pytest.raises(AttributeError):
         check.fields = ("type",)  # type: ignore[misc]
+
+
+def test_phrases_are_every_run_of_up_to_six_words_as_written_and_lower_cased():
+    phrases = grounded("type", constrain=True).phrases(Search(search="Red T-Shirts 3/4 sleeve"))
+    assert phrases is not None
+    assert {"Red", "red", "T-Shirts", "t-shirts", "3/4 sleeve", "Red T-Shirts 3/4 sleeve"} <= set(
+        phrases
+    )
+    assert "red t shirts" not in phrases  # words are split on whitespace only
+    assert len(phrases) == len(set(phrases))
+    long_run = " ".join(f"w{n}" for n in range(8))
+    phrases = grounded("type", constrain=True).phrases(Search(search=long_run))
+    assert phrases is not None
+    assert "w0 w1 w2 w3 w4 w5" in phrases
+    assert "w0 w1 w2 w3 w4 w5 w6" not in phrases
+
+
+def test_phrases_cover_every_string_of_the_input_and_give_up_on_long_texts():
+    source = Nested(search="white tights", filters={"brand": ["Hanes"]})
+    assert set(grounded("type").phrases(source) or ()) >= {"white tights", "Hanes", "hanes"}
+    assert grounded("type").phrases(Search(search="word " * 257)) is None

@@ -31,7 +31,7 @@ def test_corpus_reply_parses_to_its_expected_value(row):
     task = promptkit.load_task(row["task"])
     parsed = parse_with_report(row["reply"], task)
     assert parsed.value.model_dump(mode="json") == row["expected"]
-    assert bool(parsed.report.actions) == (row["class"] != "valid")
+    assert bool(parsed.report.changes) == (row["class"] != "valid")
     assert parsed.report.truncated == (row["class"] == "truncated")
 
 

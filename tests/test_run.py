@@ -127,7 +127,8 @@ def test_a_reply_cut_off_at_the_cap_is_a_truncation_error() -> None:
 def test_a_reply_that_parses_but_lost_fields_to_the_cut_is_not_accepted() -> None:
     cut = Completion('{"colour": "red", "sleeve": "long sleeve", "typ', "length", 10, 8)
     backend = ScriptedBackend([cut, RED])
-    result = run(TASK, "red", backend=backend, params=GenerationParams(max_tokens=8))
+    search = "red t shirts long sleeve"
+    result = run(TASK, search, backend=backend, params=GenerationParams(max_tokens=8))
     assert result.value.type == "t shirts"
     assert len(backend.calls) == 2
 

@@ -21,6 +21,7 @@ from promptkit import (
     load_task,
     registered_tasks,
 )
+from promptkit.checks import grounded
 
 
 class Colour(BaseModel):
@@ -105,6 +106,17 @@ def test_name_must_be_kebab_case_and_instructions_present() -> None:
     with pytest.raises(TaskDefinitionError) as caught:
         make([], name="Colour Task", instructions=" ")
     assert len(caught.value.problems) == 2
+
+
+def test_a_grounded_check_must_name_string_fields_of_the_output() -> None:
+    with pytest.raises(TaskDefinitionError) as caught:
+        make([], checks=[grounded("colour", "size", "shade", constrain=True)])
+    problems = caught.value.problems
+    assert list(problems) == [
+        "check grounded('size'): the output has no str or list[str] field 'size'",
+        "check grounded('shade'): the output has no str or list[str] field 'shade'",
+    ]
+    assert make([], checks=[grounded("colour", constrain=True)]).checks
 
 
 def test_strategy_rejects_impossible_settings() -> None:

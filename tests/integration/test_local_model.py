@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from promptkit import compile_prompt, load_task
+from promptkit import compile_batch, compile_prompt, load_task
 from promptkit.backends import GenerationParams
 from promptkit.backends.local import LocalBackend, _grammar, _load
 from promptkit.run import run_many
@@ -81,3 +81,26 @@ def test_checking_the_grammar_last_draws_what_grammar_first_draws(
         assert ours_text == stock_text
         assert ours_text.lstrip().startswith("{")
     stock.close()
+
+
+def test_a_constrained_field_holds_only_words_of_its_own_search(
+    local_backend: LocalBackend,
+) -> None:
+    # Zero-shot, the 270M model invents attributes; the grammar leaves it only the
+    # search's own phrases (or null) for colour and type.
+    searches = ["gifts for dad", "navy crewneck sweater", "kids socks size 10"]
+    for search in searches:
+        prompt = compile_prompt(TASK, search, layout="completion", shots=0)
+        value = json.loads(local_backend.complete(prompt, PARAMS).text)
+        for name in ("colour", "type"):
+            assert value.get(name) is None or value[name].lower() in search, (search, value)
+
+
+def test_a_batch_reply_holds_every_item_once_in_order(local_backend: LocalBackend) -> None:
+    searches = ["red dress", "mens v neck sweater", "kids socks", "black jeans", "white top"]
+    prompt = compile_batch(TASK, searches, layout="completion", shots=8)
+    reply = local_backend.complete(prompt, GenerationParams(max_tokens=200, seed=0))
+    items = json.loads(reply.text)
+    assert [item["id"] for item in items] == [1, 2, 3, 4, 5]
+    for search, item in zip(searches, items, strict=True):
+        assert item.get("type") is None or item["type"].lower() in search
