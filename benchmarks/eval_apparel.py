@@ -1,17 +1,18 @@
 """apparel-search on the QueryNER dev set with the embedded model: zero-shot against few-shot.
 
 Runs each configuration on the same 91 dev searches with one local backend
-(the model is loaded once; one llama.cpp thread by default, as the
-machine's 2 cores are shared) and prints a markdown row per configuration
-as it finishes: micro precision, recall and F1, per-field accuracy, items
+(the model is loaded once) and prints a markdown row per configuration as
+it finishes: micro precision, recall and F1, per-field accuracy, items
 with all fields right, items per second and tokens per item. The
 configurations are the steps of docs/evaluation.md, each changing one
-thing from the step it names. The training pool is read from ../shared at
-run time, never copied into the project.
+thing from the step above it; ``bundled`` steps are the task as shipped.
+The training pool is read from ../shared at run time, never copied into
+the project.
 
-Run: ``python benchmarks/eval_apparel.py`` (the measured steps), ``--only a,b``
-for others or some, in that order, ``--limit 10`` for a smoke run, ``--out DIR`` to keep each
-configuration's full comparison (every item and raw reply) as JSON.
+Run: ``python benchmarks/eval_apparel.py`` (every step), ``--only a,b`` for
+some, in that order, ``--limit 10`` for a smoke run, ``--threads N``
+(default 2), ``--out DIR`` to keep each configuration's full comparison
+(every item and raw reply) as JSON.
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ from pydantic import BaseModel
 from promptkit import Example, Task, load_task
 from promptkit.backends.base import GenerationParams
 from promptkit.backends.local import LocalBackend
-from promptkit.checks import grounded
+from promptkit.checks import Check, grounded
 from promptkit.evaluation import Configuration, ItemRun, evaluate, item_run_of, load_labelled
 from promptkit.run import run
-from promptkit.task import Layout
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "queryner-apparel"
 
@@ -45,116 +45,57 @@ class Step:
     configuration: Configuration
     pool: bool = False  # select examples from train.jsonl instead of the task's own
     temperature: float | None = None  # None: GenerationParams' default (0.05)
-    grammar: bool = True
-    layout: Layout | None = None  # None: the backend's (completion for the base model)
     change: Callable[[Task], Task] | None = None
 
 
-WORDING = (
-    "Clean ecommerce retail searches into attributes, each written as the search names it; "
-    "the type is the product noun. Leave out any attribute the search does not name; never guess."
-)
-
-
-# The task's instructions before the wording step (the steps above it are measured with them).
-BEFORE = (
+# The blog's instructions, which the task had before the wording step.
+BLOG = (
     "We are trying to clean the ecommerce retail searches into a clear set of attributes, "
     "each written as the search names it. "
     "Leave out any attribute the search does not name; never guess."
 )
+AFTER = grounded("colour", "type", on_fail="null")
+WHILE = grounded("colour", "type", on_fail="null", constrain=True)
 
 
-def _checked(task: Task) -> Task:
-    checks = (grounded("colour", "type", on_fail="null"),)
-    return dataclasses.replace(task, checks=checks, instructions=BEFORE)
+def variant(checks: tuple[Check, ...], instructions: str | None = None) -> Callable[[Task], Task]:
+    """The bundled task with these checks, and these instructions (its own when None)."""
 
+    def change(task: Task) -> Task:
+        return dataclasses.replace(
+            task, checks=checks, instructions=instructions or task.instructions
+        )
 
-def _unchecked(task: Task) -> Task:
-    return dataclasses.replace(task, checks=(), instructions=BEFORE)
-
-
-def _worded(task: Task) -> Task:
-    return dataclasses.replace(_checked(task), instructions=WORDING)
-
-
-def _reasked(task: Task) -> Task:
-    """An ungrounded colour becomes null; an ungrounded type is sent back to the model."""
-    checks = (grounded("colour", on_fail="null"), grounded("type", on_fail="error"))
-    return dataclasses.replace(task, checks=checks, instructions=BEFORE)
-
-
-def _worded_reasked(task: Task) -> Task:
-    return dataclasses.replace(_reasked(task), instructions=WORDING)
+    return change
 
 
 S8, S12, S16 = (Configuration(shots, "similar") for shots in (8, 12, 16))
+# Each step changes one thing from the step above it; "bundled" is the task as shipped.
 STEPS = [
-    Step("zero", Configuration(0), change=_unchecked),
-    Step("zero_grounded", Configuration(0), change=_checked),
-    Step("first8", Configuration(8), change=_unchecked),
-    Step("similar8_train", S8, pool=True, change=_unchecked),
-    Step("similar8_train_grounded", S8, pool=True, change=_checked),
-    Step("similar8_train_grounded_t0", S8, pool=True, temperature=0.0, change=_checked),
-    Step("similar8_train_grounded_wording_t0", S8, pool=True, temperature=0.0, change=_worded),
-    Step(
-        "similar10_train_grounded_t0",
-        Configuration(10, "similar"),
-        pool=True,
-        temperature=0.0,
-        change=_checked,
-    ),
-    Step("similar12_train_grounded_t0", S12, pool=True, temperature=0.0, change=_checked),
-    Step(
-        "similar14_train_grounded_t0",
-        Configuration(14, "similar"),
-        pool=True,
-        temperature=0.0,
-        change=_checked,
-    ),
-    Step("similar12_train_grounded_wording_t0", S12, pool=True, temperature=0.0, change=_worded),
-    Step("similar8_train_grounded_reask", S8, pool=True, change=_reasked),
-    Step("similar8_train_grounded_wording", S8, pool=True, change=_worded),
-    Step("similar8_train_grounded_wording_reask", S8, pool=True, change=_worded_reasked),
-    Step("similar16_train_grounded", S16, pool=True, change=_checked),
-    Step("similar16_train_grounded_wording", S16, pool=True, change=_worded),
-    Step("similar16_train_grounded_wording_t0", S16, pool=True, temperature=0.0, change=_worded),
-    Step("similar12_train_grounded_wording", S12, pool=True, change=_worded),
-    Step(
-        "similar16_train_grounded_wording_nogrammar", S16, pool=True, grammar=False, change=_worded
-    ),
-    Step(
-        "similar16_train_grounded_wording_inline", S16, pool=True, layout="inline", change=_worded
-    ),
+    Step("zero", Configuration(0), change=variant((), BLOG)),
+    Step("first8", Configuration(8), change=variant((), BLOG)),
+    Step("similar8_train", S8, pool=True, change=variant((), BLOG)),
+    Step("grounded_after", S8, pool=True, change=variant((AFTER,), BLOG)),
+    Step("grounded_while", S8, pool=True, change=variant((WHILE,), BLOG)),
+    Step("similar12", S12, pool=True, change=variant((WHILE,), BLOG)),
+    Step("bundled_similar12", S12, pool=True),
+    Step("bundled_similar12_t0", S12, pool=True, temperature=0.0),
+    Step("bundled_similar8", S8, pool=True),
+    Step("bundled_similar16", S16, pool=True),
+    Step("bundled_zero", Configuration(0)),
+    Step("bundled_first8", Configuration(8)),
+    Step("bundled_own_similar8", S8),
 ]
 
 
-# The steps of the table in docs/evaluation.md, run when --only is not given; the others
-# are there to try (--only NAME) and were not measured.
-MEASURED = (
-    "zero",
-    "similar8_train",
-    "similar8_train_grounded",
-    "similar8_train_grounded_t0",
-    "similar8_train_grounded_wording_t0",
-    "similar10_train_grounded_t0",
-    "similar12_train_grounded_t0",
-    "similar14_train_grounded_t0",
-    "similar12_train_grounded_wording_t0",
-    "similar16_train_grounded_wording_t0",
-    "similar8_train_grounded_reask",
-    "similar8_train_grounded_wording",
-    "similar16_train_grounded",
-)
-
-
 def runner_for(step: Step) -> Callable[[Task, BaseModel, Any], ItemRun]:
-    """Run one input with the step's sampling and layout."""
+    """Run one input with the step's sampling."""
     params = GenerationParams()
     if step.temperature is not None:
         params = params.replace(temperature=step.temperature)
 
     def run_one(task: Task, value: BaseModel, backend: Any) -> ItemRun:
-        return item_run_of(run(task, value, backend=backend, params=params, layout=step.layout))
+        return item_run_of(run(task, value, backend=backend, params=params))
 
     return run_one
 
@@ -163,10 +104,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated step names, run in that order")
     parser.add_argument("--limit", type=int, help="the first N dev items only")
-    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
     parser.add_argument("--out", type=Path, help="write each comparison as JSON here")
     args = parser.parse_args()
-    steps = [step for step in STEPS if step.name in MEASURED]
+    steps = STEPS
     if args.only:
         wanted = args.only.split(",")
         unknown = set(wanted) - {step.name for step in STEPS}
@@ -179,10 +120,8 @@ def main() -> None:
     train = tuple(
         Example(item.input, item.expected) for item in load_labelled(task, DATA / "train.jsonl")
     )
-    backends = {
-        grammar: LocalBackend(n_threads=args.threads, grammar=grammar) for grammar in (True, False)
-    }
-    backends[True].load()  # both share one loaded model (same file and settings)
+    backend = LocalBackend(n_threads=args.threads)
+    backend.load()
     fields = tuple(task.output_model.model_fields)
     print(
         "| step | configuration | micro P | micro R | micro F1 | "
@@ -199,7 +138,7 @@ def main() -> None:
         comparison = evaluate(
             variant,
             items,
-            backends[step.grammar],
+            backend,
             [step.configuration],
             runner=runner_for(step),
             data=str(DATA / "dev.jsonl"),

@@ -78,11 +78,8 @@ def test_chat_layout_alternates_example_turns() -> None:
     prompt = compile_prompt(APPAREL, "x", shots=4, layout="chat")
     roles = [m.role for m in prompt.messages]
     assert roles == ["system"] + ["user", "assistant"] * 4 + ["user"]
-    assert prompt.messages[1].content == 'Search: "Long Sleeve polo shirts for men"'
-    assert json.loads(prompt.messages[2].content) == {
-        "sleeve": "long sleeve",
-        "type": "polo shirts",
-    }
+    assert prompt.messages[1].content == 'Search: "girls 16 party dress"'
+    assert json.loads(prompt.messages[2].content) == {"type": "party dress"}
 
 
 def test_every_example_reply_satisfies_the_schema_its_own_input_is_compiled_with() -> None:

@@ -26,7 +26,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        asked = body["messages"][-1]["content"]
+        asked = body["messages"][-1]["content"].rsplit("Search:", 1)[-1]  # the input, not examples
         text = '{"colour": "red", "type": "shirt"}' if "red" in asked else "no idea"
         reply = {
             "model": "fake",
