@@ -28,7 +28,15 @@ from promptkit.repair import Action
 from promptkit.result import Result
 from promptkit.run import arun, arun_many, run, run_many
 from promptkit.selection import select_examples
-from promptkit.task import Example, Strategy, Task, field, load_task, registered_tasks
+from promptkit.task import (
+    Example,
+    GenerationParams,
+    Strategy,
+    Task,
+    field,
+    load_task,
+    registered_tasks,
+)
 
 __all__ = [
     "Action",
@@ -39,6 +47,7 @@ __all__ = [
     "ErrorDetail",
     "Example",
     "Finding",
+    "GenerationParams",
     "JobFileError",
     "JobOptions",
     "JobSummary",
