@@ -32,7 +32,8 @@ def test_one_input_becomes_a_typed_output_with_report_and_usage() -> None:
     assert result.usage.calls == 1
     assert result.usage.completion_tokens == len(RED.split())
     (call,) = backend.calls
-    assert call.params == GenerationParams()
+    assert call.params == TASK.generation  # the task's own sampling when the call gives none
+    assert call.params.temperature == 0.0
     assert "red t shirts long sleeve 10yrs boy" in call.prompt.render_text()
 
 

@@ -40,9 +40,7 @@ def test_the_few_shot_apparel_task_end_to_end(llama_server: str) -> None:
     backend = OpenAIBackend(
         "gemma-3-270m", base_url=llama_server, dialect="llama-cpp-python", layout="completion"
     )
-    result = run(
-        TASK, "red t shirts long sleeve 10yrs boy", backend=backend, params=PARAMS, shots=6
-    )
+    result = run(TASK, "red t shirts long sleeve 10yrs boy", backend=backend, params=PARAMS)
     assert result.ok, result.error
     assert result.value.colour == "red"
     assert result.attempts[0].completion is not None
