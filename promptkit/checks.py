@@ -69,25 +69,6 @@ class Grounded:
     on_fail: Literal["error", "null"] = "error"
     constrain: bool = False
 
-    def phrases(self, source: BaseModel) -> tuple[str, ...] | None:
-        """The values a constrained field may take for this input, or None not to constrain.
-
-        Every run of 1 to :data:`MAX_PHRASE_WORDS` consecutive words of the
-        input (words split on whitespace, so "3/4" and "t-shirts" stay whole),
-        as written and lower-cased; ``None`` when the input has more than
-        :data:`MAX_CONSTRAINED_WORDS` words.
-        """
-        lines = [line.split() for line in source_text(source).splitlines()]
-        if sum(len(words) for words in lines) > MAX_CONSTRAINED_WORDS:
-            return None
-        found: dict[str, None] = {}
-        for words in lines:
-            for start in range(len(words)):
-                for end in range(start + 1, min(len(words), start + MAX_PHRASE_WORDS) + 1):
-                    phrase = " ".join(words[start:end])
-                    found[phrase] = found[phrase.lower()] = None
-        return tuple(found)
-
     def __call__(self, output: BaseModel, source: BaseModel | None, /) -> Sequence[Finding]:
         """Return a finding for each named field whose value the input does not contain."""
         names = ", ".join(self.fields)
@@ -126,7 +107,7 @@ def grounded(
         on_fail: ``error`` fails the parse; ``null`` replaces the value with null,
             for optional fields, and reports it.
         constrain: also narrow each prompt's reply schema so the fields may only
-            take phrases of the input (see :meth:`Grounded.phrases`), written as
+            take phrases of the input (see :func:`input_phrases`), written as
             the input writes them or lower-cased. Backends that decode with a
             grammar then cannot write an ungrounded value; others are unaffected
             (a provider's strict ``response_format`` stays one schema per task).
@@ -136,6 +117,26 @@ def grounded(
     if on_fail not in ("error", "null"):
         raise ValueError(f"on_fail must be 'error' or 'null', not {on_fail!r}")
     return Grounded(tuple(fields), on_fail, constrain)
+
+
+def input_phrases(source: BaseModel) -> tuple[str, ...] | None:
+    """The values a constrained field may take for this input, or None not to constrain.
+
+    Every run of 1 to :data:`MAX_PHRASE_WORDS` consecutive words of the
+    input's text (words split on whitespace, so "3/4" and "t-shirts" stay
+    whole), as written and lower-cased; ``None`` when the input has more than
+    :data:`MAX_CONSTRAINED_WORDS` words.
+    """
+    lines = [line.split() for line in source_text(source).splitlines()]
+    if sum(len(words) for words in lines) > MAX_CONSTRAINED_WORDS:
+        return None
+    found: dict[str, None] = {}
+    for words in lines:
+        for start in range(len(words)):
+            for end in range(start + 1, min(len(words), start + MAX_PHRASE_WORDS) + 1):
+                phrase = " ".join(words[start:end])
+                found[phrase] = found[phrase.lower()] = None
+    return tuple(found)
 
 
 def source_text(source: BaseModel) -> str:

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
-from promptkit.checks import Grounded
+from promptkit.checks import Grounded, input_phrases
 from promptkit.prompt import Message, Prompt
 from promptkit.schema import (
     batch_schema,
@@ -173,16 +173,18 @@ def _reply_schema(
     a ``grounded(..., constrain=True)`` check may only take the phrases of
     their own input. Otherwise the task's shared schema.
     """
-    constrained = [c for c in task.checks if isinstance(c, Grounded) and c.constrain]
+    constrained = [
+        name for check in task.checks if isinstance(check, Grounded) and check.constrain
+        for name in check.fields
+    ]  # fmt: skip
     if not batch and not constrained:
         return shared
     per_item = []
     for item in items:
         schema = shared["items"] if batch else shared
-        for check in constrained:
-            phrases = check.phrases(item)
-            if phrases is not None:
-                schema = narrowed(schema, dict.fromkeys(check.fields, phrases))
+        phrases = input_phrases(item) if constrained else None
+        if phrases is not None:
+            schema = narrowed(schema, dict.fromkeys(constrained, phrases))
         per_item.append(schema)
     return exact_batch_schema(per_item) if batch else per_item[0]
 

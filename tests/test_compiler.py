@@ -122,6 +122,9 @@ def test_constrained_grounded_fields_may_take_only_phrases_of_their_own_input() 
     assert "red top" in first
     assert "jeans" in second
     assert "jeans" not in first
+    # Two constrained checks on one field narrow it once, and it stays nullable.
+    twice = dataclasses.replace(task, checks=(*task.checks, grounded("type", constrain=True)))
+    assert compile_prompt(twice, "Red top").json_schema["properties"]["type"]["enum"][-1] is None
     # Unconstrained, single prompts share the task's one schema.
     unconstrained = dataclasses.replace(task, checks=(grounded("colour", on_fail="null"),))
     one, other = (compile_prompt(unconstrained, s).json_schema for s in ("red top", "jeans"))
