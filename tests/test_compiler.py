@@ -181,7 +181,7 @@ def assert_input_is_data(prompt: Prompt, text: str, layout: str) -> None:
     expected = reference.text if reference.text is not None else reference.messages[0].content
     assert sent is not None
     assert expected is not None
-    assert sent.count(literal) == 1
+    assert sent.count(f"Search: {literal}") == 1  # an example's reply may hold the same text
     assert sent == expected.replace(placeholder, literal)
 
 
