@@ -173,10 +173,7 @@ def _reply_schema(
     a ``grounded(..., constrain=True)`` check may only take the phrases of
     their own input. Otherwise the task's shared schema.
     """
-    constrained = [
-        name for check in task.checks if isinstance(check, Grounded) and check.constrain
-        for name in check.fields
-    ]  # fmt: skip
+    constrained = _constrained_fields(task)
     if not batch and not constrained:
         return shared
     per_item = []
@@ -187,6 +184,19 @@ def _reply_schema(
             schema = narrowed(schema, dict.fromkeys(constrained, phrases))
         per_item.append(schema)
     return exact_batch_schema(per_item) if batch else per_item[0]
+
+
+@functools.lru_cache(maxsize=256)
+def _constrained_fields(task: Task) -> tuple[str, ...]:
+    """The fields a ``grounded(..., constrain=True)`` check of the task names, once each."""
+    return tuple(
+        dict.fromkeys(
+            name
+            for check in task.checks
+            if isinstance(check, Grounded) and check.constrain
+            for name in check.fields
+        )
+    )
 
 
 @functools.lru_cache(maxsize=256)

@@ -272,7 +272,7 @@ class _GrammarLastSampler:
         """Draw the next token at ``idx`` and advance the grammar past it."""
         api, numpy = self._api, self._numpy
         token = int(api.llama_sampler_sample(self._chain.sampler, ctx.ctx, idx))
-        self._fill(self._one, numpy.array([token]), numpy.ones(1, dtype=numpy.single))
+        self._fill(self._one, token, 1.0)
         api.llama_sampler_apply(self._grammar.sampler, ctypes.byref(self._one.candidates))
         if math.isinf(self._one.candidates_data.logit[0]):
             pointer = api.llama_get_logits_ith(ctx.ctx, idx)
@@ -293,7 +293,7 @@ class _GrammarLastSampler:
         data.id[:] = ids
         data.logit[:] = logits
         data.p[:] = 0.0
-        array.candidates.size = len(ids)
+        array.candidates.size = self._numpy.size(ids)  # a token id alone counts as one
         array.candidates.sorted = False
         array.candidates.selected = -1
 
