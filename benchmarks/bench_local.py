@@ -2,16 +2,15 @@
 
 apparel-search, 6-shot, completion layout (instructions and examples first,
 the search last), the first ``--items`` searches of the QueryNER apparel dev
-set, on the bundled Gemma 3 270M. Two runs of the same searches in one
+set, on the bundled Gemma 3 270M. Five runs of the same searches in one
 process, on one loaded model:
 
 - ``cache defeated`` (baseline): the KV cache is reset before every call, so
   every prompt token is evaluated;
 - ``warm KV cache``: llama.cpp reuses the prefix the previous prompt shares.
-- ``grammar first``: warm KV cache, but sampled by llama-cpp-python's own
-  chain, which matches every token of the vocabulary against the grammar at
-  every step (promptkit checks the sampled token first, and the whole
-  vocabulary only when that token breaks the grammar).
+- ``no fast-forward``: warm KV cache, but every token sampled, the ones the
+  grammar forces too (``LocalBackend(fast_forward=False)``);
+- ``batch 8`` and ``batch 8, no ff``: the same, eight searches per prompt.
 
 Prints items per second, prompt tokens served from the cache, and the
 ratios; never asserts. Run: ``python benchmarks/bench_local.py [--items 50]``.
@@ -20,16 +19,13 @@ ratios; never asserts. Run: ``python benchmarks/bench_local.py [--items 50]``.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
-import threading
 import time
 from pathlib import Path
 
 from promptkit import load_task
 from promptkit.backends import GenerationParams
-from promptkit.backends.local import LocalBackend, _Loaded, default_model_path
+from promptkit.backends.local import LocalBackend
 from promptkit.run import run_many
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "queryner-apparel" / "dev.jsonl"
@@ -43,31 +39,15 @@ def searches(count: int) -> list[str]:
     return found[:count]
 
 
-class GrammarFirstBackend(LocalBackend):
-    """The local backend on a stock ``llama_cpp.Llama``: llama-cpp-python's own sampler."""
-
-    def __init__(self, n_threads: int | None) -> None:
-        super().__init__(n_threads=n_threads)
-        import llama_cpp
-
-        with contextlib.redirect_stderr(io.StringIO()):
-            llama = llama_cpp.Llama(
-                model_path=str(default_model_path()),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                verbose=False,
-            )
-        self._stock = _Loaded(llama, threading.Lock())
-
-    def _loaded(self) -> _Loaded:
-        return self._stock
-
-
-def measure(backend: LocalBackend, items: list[str], max_tokens: int) -> dict[str, float]:
+def measure(
+    backend: LocalBackend, items: list[str], max_tokens: int, batch_size: int = 1
+) -> dict[str, float]:
     task = load_task("apparel-search")
-    params = GenerationParams(max_tokens=max_tokens, seed=0)
+    params = GenerationParams(max_tokens=max_tokens * batch_size, seed=0)
     started = time.perf_counter()
-    results = run_many(task, items, backend=backend, params=params, shots=6, reasks=0)
+    results = run_many(
+        task, items, backend=backend, params=params, shots=6, reasks=0, batch_size=batch_size
+    )
     elapsed = time.perf_counter() - started
     prompt = sum(result.usage.prompt_tokens for result in results)
     cached = sum(result.usage.cached_tokens for result in results)
@@ -89,11 +69,14 @@ def main() -> None:
     items = searches(args.items)
     warm = LocalBackend(n_threads=args.threads)
     cold = LocalBackend(n_threads=args.threads, cache_prompt=False)
-    warm.load()  # the same model for both: loading is not measured
+    sampled = LocalBackend(n_threads=args.threads, fast_forward=False)
+    warm.load()  # the same model for all: loading is not measured
     runs = {
         "cache defeated": measure(cold, items, args.max_tokens),
         "warm KV cache": measure(warm, items, args.max_tokens),
-        "grammar first": measure(GrammarFirstBackend(args.threads), items, args.max_tokens),
+        "no fast-forward": measure(sampled, items, args.max_tokens),
+        "batch 8": measure(warm, items, args.max_tokens, batch_size=8),
+        "batch 8, no ff": measure(sampled, items, args.max_tokens, batch_size=8),
     }
     print(f"apparel-search 6-shot, {args.items} dev searches, local {warm.model}")
     print(f"{'run':<16}{'items/s':>9}{'seconds':>9}{'prompt tok':>12}{'from cache':>12}{'ok':>5}")
@@ -107,8 +90,9 @@ def main() -> None:
     print(
         f"warm cache: {fast['items/s'] / base['items/s']:.2f}x; {share:.0%} of prompt tokens cached"
     )
-    stock = runs["grammar first"]
-    print(f"checking the grammar last: {fast['items/s'] / stock['items/s']:.2f}x grammar first")
+    for with_ff, without in (("warm KV cache", "no fast-forward"), ("batch 8", "batch 8, no ff")):
+        ratio = runs[with_ff]["items/s"] / runs[without]["items/s"]
+        print(f"fast-forward, {with_ff}: {ratio:.2f}x sampling every token")
 
 
 if __name__ == "__main__":

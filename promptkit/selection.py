@@ -31,6 +31,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain, zip_longest
 from typing import Any, get_args
 
 from pydantic import BaseModel
@@ -86,17 +87,27 @@ def select_examples(
         ranked = _sample(len(pool), wanted, seed)
     else:
         index = example_index(task)
-        query = " ".join(_text(item) for item in items)
         if selector == "similar":
-            ranked = index.nearest(query, wanted)
+            ranked = _nearest_in_turn([index.nearest(_text(item), wanted) for item in items])
         else:
-            ranked = index.diverse(query, wanted)
+            ranked = index.diverse(" ".join(_text(item) for item in items), wanted)
     chosen = [pool[i] for i in ranked if not _is_among(pool[i].input, items)][:limit]
     if token_budget is not None:
         chosen = _within_budget(chosen, token_budget, count_tokens or estimate_tokens)
     if selector in ("similar", "diverse"):
         chosen.reverse()  # the closest example sits next to the input
     return tuple(chosen)
+
+
+def _nearest_in_turn(rankings: list[list[int]]) -> list[int]:
+    """Merge each input's ranking: every input's nearest example, then every second nearest...
+
+    A batch's examples are then close to each of its inputs, not only to the
+    words most of them share.
+    """
+    merged = dict.fromkeys(chain.from_iterable(zip_longest(*rankings)))
+    merged.pop(None, None)
+    return [index for index in merged if index is not None]
 
 
 def estimate_tokens(text: str) -> int:

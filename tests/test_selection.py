@@ -101,6 +101,17 @@ def test_similar_puts_the_closest_example_next_to_the_input() -> None:
     assert "long sleeve polo shirts" in chosen
 
 
+def test_a_batch_gets_each_of_its_inputs_nearest_example() -> None:
+    # Joined into one query, the long search's words would outweigh the short one's.
+    items = [TASK.make_input("long sleeve polo shirts long sleeve t shirts"),
+             TASK.make_input("turtlenek sweatr")]  # fmt: skip
+    chosen = searches(select_examples(TASK, items, shots=2, selector="similar"))
+    assert sorted(chosen) == ["long sleeve polo shirts", "navy turtleneck sweater"]
+    joined = example_index(TASK).nearest("long sleeve polo shirts long sleeve t shirts "
+                                         "turtlenek sweatr", 2)  # fmt: skip
+    assert SEARCHES.index("navy turtleneck sweater") not in joined
+
+
 def test_similar_matches_misspellings_through_character_trigrams() -> None:
     chosen = pick("turtlenek sweatr", selector="similar", shots=1)
     assert chosen == ["navy turtleneck sweater"]

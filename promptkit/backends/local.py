@@ -13,12 +13,13 @@ taken by path.
   ``cached_tokens`` in each completion counts the prompt tokens reused.
 - A base model (no chat template in the file) gets the ``completion``
   layout; a chat-tuned model gets its chat template.
-- The reply is constrained to the task's JSON Schema with a llama.cpp
-  grammar; the schema is still shown in the prompt. The grammar is checked
-  against the sampled token first, then against the 64 most likely tokens,
-  and against the whole vocabulary only when it allows none of those:
-  Gemma's vocabulary has 262,144 tokens, and matching every one of them
-  against the grammar at every step made generation more than twice slower.
+- The reply is constrained to the prompt's JSON Schema (the schema is
+  still shown in the prompt) by llguidance, as compact JSON with its keys in
+  the schema's order. What the schema fixes is not sampled: keys, a batch
+  item's pinned id, separators are fast-forwarded, evaluated as one batch of
+  tokens like prompt text, which costs a fraction of a sampling step. The
+  sampled token is checked against the grammar first; the grammar's mask
+  over Gemma's 262,144 tokens is computed only when it refuses that token.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import ctypes
 import functools
 import io
 import json
-import math
 import os
+import random
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,13 @@ _INSTALL_HINT = "pip install 'promptkit[local]'"
 
 @dataclass(frozen=True, slots=True)
 class _Loaded:
-    """A loaded model and the lock that serialises calls to it (llama.cpp is not thread-safe)."""
+    """A loaded model, its reply grammars, and the lock that serialises calls to it.
+
+    llama.cpp is not thread-safe; nor are a model's KV cache and sampler state.
+    """
 
     llama: Any
+    grammar: _Grammars
     lock: threading.Lock
 
 
@@ -66,6 +71,8 @@ class LocalBackend:
             affinity), at most 4.
         grammar: constrain replies to the task's JSON Schema.
         cache_prompt: keep the KV cache across calls (turn off only to measure it).
+        fast_forward: take the tokens the grammar forces without sampling them (turn off
+            only to measure it).
     """
 
     def __init__(
@@ -77,6 +84,7 @@ class LocalBackend:
         n_threads: int | None = None,
         grammar: bool = True,
         cache_prompt: bool = True,
+        fast_forward: bool = True,
     ) -> None:
         self._path = Path(model_path).expanduser() if model_path is not None else None
         if self._path is not None and not self._path.is_file():
@@ -87,6 +95,7 @@ class LocalBackend:
         self.n_threads = n_threads or min(4, _usable_cores())
         self.grammar = grammar
         self.cache_prompt = cache_prompt
+        self.fast_forward = fast_forward
 
     def __repr__(self) -> str:
         return f"LocalBackend(model={self.model!r}, n_ctx={self.n_ctx})"
@@ -124,54 +133,63 @@ class LocalBackend:
         with loaded.lock:
             started = time.perf_counter()
             try:
-                result, cached = self._generate(loaded.llama, prompt, params)
-            except ValueError as error:  # llama-cpp-python's "exceeds context window" and kin
+                reply = self._generate(loaded, prompt, params)
+            except ValueError as error:  # a prompt longer than the context window
                 raise BackendError(
                     f"{self.name}: {error}; shorten the prompt (fewer shots, smaller batches) "
                     f"or raise n_ctx (now {self.n_ctx})",
                     retryable=False,
                 ) from error
             latency = time.perf_counter() - started
-        choice = result["choices"][0]
-        text = choice.get("text")
-        if text is None:
-            text = choice["message"].get("content") or ""
-        usage = result.get("usage") or {}
         return Completion(
-            text=text,
-            finish_reason=choice.get("finish_reason"),
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            text=reply.text,
+            finish_reason=reply.finish_reason,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
             model=self.model,
             latency=latency,
-            cached_tokens=cached,
+            cached_tokens=reply.cached_tokens,
         )
 
     async def acomplete(self, prompt: Prompt, params: GenerationParams) -> Completion:
         """Generate in a worker thread so that the event loop stays free."""
         return await asyncio.to_thread(self.complete, prompt, params)
 
-    def _generate(self, llama: Any, prompt: Prompt, params: GenerationParams) -> tuple[Any, int]:
+    def _generate(self, loaded: _Loaded, prompt: Prompt, params: GenerationParams) -> _Reply:
+        llama = loaded.llama
         if not self.cache_prompt:
             llama.reset()
-        sampling: dict[str, Any] = {
-            "max_tokens": params.max_tokens,
-            "temperature": params.temperature if params.temperature is not None else 0.8,
-            "top_p": params.top_p if params.top_p is not None else 0.95,
-            "top_k": params.top_k if params.top_k is not None else 40,
-            "seed": params.seed,
-            "stop": list(params.stops_for(prompt)),
-        }
-        if self.grammar:
-            sampling["grammar"] = _grammar(json.dumps(prompt.json_schema, sort_keys=True))
         if prompt.text is not None:
-            # Tokenized here, not by llama-cpp-python, so that text in an input can never
-            # become a control token, and so that the reused prefix can be counted.
+            # Tokenized here with special=False, so that text in an input can never become a
+            # control token.
             tokens = llama.tokenize(prompt.text.encode("utf-8"), add_bos=True, special=False)
-            cached = _reused_prefix(llama, tokens)
-            return llama.create_completion(tokens, **sampling), cached
-        messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
-        return llama.create_chat_completion(messages, **sampling), 0
+            stops = list(params.stops_for(prompt))
+        else:
+            # The chat template's own markers must become control tokens, as llama-cpp-python
+            # does for its chat completions.
+            formatted = _chat_formatter(llama)(
+                messages=[{"role": m.role, "content": m.content} for m in prompt.messages]
+            )
+            tokens = llama.tokenize(
+                formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+            )
+            stops = [*params.stops_for(prompt), *_as_list(formatted.stop)]
+        if len(tokens) >= self.n_ctx:
+            raise ValueError(
+                f"the prompt has {len(tokens)} tokens, more than the context window allows"
+            )
+        matcher = None
+        if self.grammar:
+            matcher = loaded.grammar.matcher(json.dumps(prompt.json_schema))
+        return _decode(
+            llama,
+            tokens,
+            _Sampler(llama, params),
+            matcher,
+            max_tokens=min(params.max_tokens, self.n_ctx - len(tokens)),
+            stops=stops,
+            fast_forward=self.fast_forward,
+        )
 
     def _loaded(self) -> _Loaded:
         path = self._path or default_model_path()
@@ -203,115 +221,187 @@ def _load(path: str, n_ctx: int, n_threads: int) -> _Loaded:
     # llama-cpp-python prints llama.cpp's log through Python's sys.stderr, and with
     # verbose=False it still prints error-level notes about cache layout on every load.
     with contextlib.redirect_stderr(io.StringIO()):
-        llama = _grammar_last_llama()(
-            model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False
-        )
+        llama = _llama_cpp().Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
     # Free the model while the interpreter is whole: left to Llama.__del__ at shutdown, it
     # finds llama.cpp's bindings already torn down and prints a TypeError.
     atexit.register(llama.close)
-    return _Loaded(llama, threading.Lock())
+    return _Loaded(llama, _Grammars(llama), threading.Lock())
 
 
-@functools.cache
-def _grammar_last_llama() -> Any:
-    """``llama_cpp.Llama`` with grammar-constrained sampling that checks the grammar last."""
-    llama_cpp = _llama_cpp()
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """What one generation produced, before it becomes a :class:`Completion`."""
 
-    class GrammarLastLlama(llama_cpp.Llama):  # type: ignore[misc,name-defined]
-        def _init_sampler(self, **options: Any) -> Any:
-            grammar = options.get("grammar")
-            plain = not options.get("mirostat_mode") and options.get("logits_processor") is None
-            if grammar is None or not plain:
-                return super()._init_sampler(**options)
-            return _GrammarLastSampler(self, grammar, options)
-
-    return GrammarLastLlama
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    forced_tokens: int
+    cached_tokens: int
 
 
-_SHORTLIST = 64
-"""How many of the most likely tokens are matched against the grammar before all of them."""
+def _decode(
+    llama: Any,
+    tokens: list[int],
+    sampler: Any,
+    matcher: Any | None,
+    *,
+    max_tokens: int,
+    stops: list[str],
+    fast_forward: bool = True,
+) -> _Reply:
+    """Generate after ``tokens``, constrained by ``matcher`` (an ``llguidance.LLMatcher``) if given.
+
+    Each step first takes every token the grammar forces (fast-forward), then
+    evaluates the pending tokens in one batch and samples the next token:
+    drawn as if unconstrained, kept if the grammar accepts it, otherwise drawn
+    again with the grammar's mask applied to the logits. Ends when the
+    grammar is complete, at an end-of-generation token, a stop string, or
+    ``max_tokens``.
+    """
+    api = _llama_cpp()
+    cached = _reused_prefix(llama, tokens)
+    llama.n_tokens = cached  # the next eval drops whatever the KV cache holds beyond this
+    pending, forced = tokens[cached:], 0
+    produced: list[int] = []
+    finish = "length"
+    while len(produced) < max_tokens:
+        if matcher is not None and fast_forward:
+            ahead = matcher.compute_ff_tokens()[: max_tokens - len(produced)]
+            if ahead and matcher.consume_tokens(ahead):
+                produced += ahead
+                pending += ahead
+                forced += len(ahead)
+        if matcher is not None and matcher.is_stopped():
+            finish = "stop"
+            break
+        if len(produced) >= max_tokens:
+            break
+        llama.eval(pending)
+        token = sampler.sample(llama, matcher)
+        if api.llama_vocab_is_eog(llama._model.vocab, token):
+            finish = "stop"
+            break
+        if matcher is not None:
+            matcher.consume_token(token)
+        produced.append(token)
+        pending = [token]
+        if stops and _stopped(llama, produced, stops):
+            finish = "stop"
+            break
+    text = llama.detokenize(produced).decode("utf-8", errors="replace")
+    if finish == "stop" and stops:
+        text = _cut_at_stop(text, stops)
+    return _Reply(text, finish, len(tokens), len(produced), forced, cached)
 
 
-class _GrammarLastSampler:
-    """Sample without the grammar, then check the one token; widen only when it is refused.
+def _stopped(llama: Any, produced: list[int], stops: list[str]) -> bool:
+    tail = llama.detokenize(produced[-8:]).decode("utf-8", errors="replace")
+    return any(stop in tail for stop in stops)
 
-    The chain is llama-cpp-python's own (top-k, top-p, min-p, temperature,
-    seeded draw; greedy at temperature 0). A sampled token the grammar
-    accepts is kept. When the grammar refuses it, the grammar is matched
-    against the :data:`_SHORTLIST` most likely tokens and the chain draws
-    from those it allows; only when it allows none of them is every token
-    of the vocabulary matched. At temperature 0 this draws exactly the
-    tokens grammar-first sampling draws; sampled, the draw is among the 64
-    most likely allowed tokens rather than all of them.
+
+def _cut_at_stop(text: str, stops: list[str]) -> str:
+    found = [text.find(stop) for stop in stops if stop in text]
+    return text[: min(found)] if found else text
+
+
+class _Sampler:
+    """llama-cpp-python's sampler chain, with the grammar's mask applied only when needed.
+
+    The chain is top-k, top-p, min-p, temperature and a seeded draw, or
+    greedy at temperature 0. A token drawn from the unconstrained logits is
+    kept when the grammar accepts it; otherwise the logits the grammar
+    refuses are set to minus infinity and the chain draws again. Kept or
+    drawn again, the draw follows the masked distribution, and at
+    temperature 0 it is the most likely allowed token; but computing the
+    mask over Gemma's 262,144 tokens is needed only on the few steps where
+    the model strays.
     """
 
-    def __init__(self, llama: Any, grammar: Any, options: dict[str, Any]) -> None:
-        import numpy  # llama-cpp-python's own dependency
-
+    def __init__(self, llama: Any, params: GenerationParams) -> None:
         llama_cpp = _llama_cpp()
-        self._api = llama_cpp
-        self._numpy = numpy
         self._chain = llama_cpp._internals.LlamaSampler()
-        temperature = options.get("temp", 0.8)
+        temperature = params.temperature if params.temperature is not None else 0.8
         if temperature <= 0:
             self._chain.add_greedy()
         else:
-            self._chain.add_top_k(options.get("top_k", 40))
-            self._chain.add_top_p(options.get("top_p", 0.95), 1)
-            self._chain.add_min_p(options.get("min_p", 0.05), 1)
+            # llama-cpp-python's create_completion derives an unset seed the same way.
+            seed = params.seed
+            if seed is None:
+                seed = random.Random(llama._seed).randint(0, 2**32)
+            llama.set_seed(seed)
+            self._chain.add_top_k(params.top_k if params.top_k is not None else 40)
+            self._chain.add_top_p(params.top_p if params.top_p is not None else 0.95, 1)
+            self._chain.add_min_p(0.05, 1)
             self._chain.add_temp(temperature)
-            self._chain.add_dist(llama._seed)
-        self._grammar = llama_cpp._internals.LlamaSampler()
-        self._grammar.add_grammar(llama._model, grammar)
-        self._n_vocab = llama.n_vocab()
-        self._one = llama_cpp._internals.LlamaTokenDataArray(n_vocab=1)
-        self._shortlist = llama_cpp._internals.LlamaTokenDataArray(n_vocab=_SHORTLIST)
-        self._all = llama_cpp._internals.LlamaTokenDataArray(n_vocab=self._n_vocab)
+            self._chain.add_dist(seed)
 
-    def sample(self, ctx: Any, idx: int = -1) -> int:
-        """Draw the next token at ``idx`` and advance the grammar past it."""
-        api, numpy = self._api, self._numpy
-        token = int(api.llama_sampler_sample(self._chain.sampler, ctx.ctx, idx))
-        self._fill(self._one, token, 1.0)
-        api.llama_sampler_apply(self._grammar.sampler, ctypes.byref(self._one.candidates))
-        if math.isinf(self._one.candidates_data.logit[0]):
-            pointer = api.llama_get_logits_ith(ctx.ctx, idx)
-            logits = numpy.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
-            likely = numpy.argpartition(logits, -_SHORTLIST)[-_SHORTLIST:]
-            self._fill(self._shortlist, likely, logits[likely])
-            drawn = self._draw(self._shortlist, allowed_only=True)
-            if drawn is None:
-                self._all.copy_logits(logits)
-                drawn = self._draw(self._all, allowed_only=False)
-            assert drawn is not None
-            token = drawn
-        self._grammar.accept(token)
-        return token
+    def sample(self, llama: Any, matcher: Any | None) -> int:
+        """Draw the next token from the logits of the last evaluated position."""
+        api = _llama_cpp()
+        context = llama._ctx.ctx
+        token = int(api.llama_sampler_sample(self._chain.sampler, context, -1))
+        if matcher is None or matcher.validate_tokens([token]) == 1:
+            return token
+        import numpy  # llama-cpp-python's own dependency
 
-    def _fill(self, array: Any, ids: Any, logits: Any) -> None:
-        data = array.candidates_data
-        data.id[:] = ids
-        data.logit[:] = logits
-        data.p[:] = 0.0
-        array.candidates.size = self._numpy.size(ids)  # a token id alone counts as one
-        array.candidates.sorted = False
-        array.candidates.selected = -1
-
-    def _draw(self, array: Any, *, allowed_only: bool) -> int | None:
-        """Match the grammar against these candidates and draw from what it allows."""
-        candidates = ctypes.byref(array.candidates)
-        self._api.llama_sampler_apply(self._grammar.sampler, candidates)
-        size = array.candidates.size
-        if allowed_only and not self._numpy.isfinite(array.candidates_data.logit[:size]).any():
-            return None
-        self._api.llama_sampler_apply(self._chain.sampler, candidates)
-        return int(array.candidates_data.id[array.candidates.selected])
+        n_vocab = llama.n_vocab()
+        bits = numpy.frombuffer(matcher.compute_bitmask(), dtype=numpy.uint8)
+        allowed = numpy.unpackbits(bits, bitorder="little")[:n_vocab].astype(bool)
+        logits = numpy.ctypeslib.as_array(api.llama_get_logits_ith(context, -1), shape=(n_vocab,))
+        logits[~allowed] = -numpy.inf
+        return int(api.llama_sampler_sample(self._chain.sampler, context, -1))
 
 
-@functools.lru_cache(maxsize=64)
-def _grammar(schema: str) -> Any:
-    """Build (once per schema) the grammar that only lets JSON matching the schema through."""
-    return _llama_cpp().LlamaGrammar.from_json_schema(schema, verbose=False)
+class _Grammars:
+    """Reply grammars for one model: its llguidance tokenizer, and one grammar per schema."""
+
+    def __init__(self, llama: Any) -> None:
+        import llguidance.llamacpp
+
+        self._llguidance = llguidance
+        # Reading the vocabulary takes about 2 s for Gemma's, so it is done with the loading.
+        # llguidance reads token attributes through a name llama-cpp-python has deprecated.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "llama_token_get_attr", DeprecationWarning)
+            self._tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(llama._model.vocab)
+        self._compiled = functools.lru_cache(maxsize=64)(self._compile)
+
+    def matcher(self, schema: str) -> Any:
+        """A fresh matcher for a reply to this JSON Schema (the schema as JSON text)."""
+        matcher = self._llguidance.LLMatcher(self._tokenizer, self._compiled(schema), log_level=0)
+        if matcher.is_error():
+            raise BackendError(
+                f"the reply's JSON Schema gives no grammar: {matcher.get_error()}", retryable=False
+            )
+        return matcher
+
+    def _compile(self, schema: str) -> str:
+        # Compact JSON as the prompts' examples write it: no whitespace between tokens, so
+        # that keys, ids and separators the schema fixes are forced and fast-forwarded.
+        # One space may come first, as it does after the output label in the examples.
+        compact = {**json.loads(schema), "x-guidance": {"whitespace_flexible": False}}
+        lark = f'start: " "? reply\nreply: %json {json.dumps(compact)}'
+        return str(self._llguidance.LLMatcher.grammar_from_lark(lark))
+
+
+@functools.cache
+def _chat_formatter(llama: Any) -> Any:
+    """The model's own chat template, as llama-cpp-python applies it."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    model = llama._model
+    return Jinja2ChatFormatter(
+        template=llama.metadata["tokenizer.chat_template"],
+        eos_token=model.token_get_text(model.token_eos()),
+        bos_token=model.token_get_text(model.token_bos()),
+    )
+
+
+def _as_list(stop: str | list[str] | None) -> list[str]:
+    if stop is None:
+        return []
+    return [stop] if isinstance(stop, str) else list(stop)
 
 
 @functools.cache

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-from pathlib import Path
+from typing import Any
 
 import pytest
 
 from promptkit import compile_batch, compile_prompt, load_task
 from promptkit.backends import GenerationParams
-from promptkit.backends.local import LocalBackend, _grammar, _load
+from promptkit.backends.local import LocalBackend, _decode, _load, _Sampler, default_model_path
 from promptkit.run import run_many
 
 pytestmark = pytest.mark.integration
@@ -58,29 +56,70 @@ def test_the_few_shot_task_runs_end_to_end(local_backend: LocalBackend) -> None:
     assert all(result.to_record()["attempts"] >= 1 for result in results)
 
 
-def test_checking_the_grammar_last_draws_what_grammar_first_draws(
-    model_path: Path, local_backend: LocalBackend
-) -> None:
-    import llama_cpp
+class _MaskEveryStep:
+    """The reference: the grammar's mask applied to the logits before every draw (greedy)."""
 
-    ours = _load(str(model_path), local_backend.n_ctx, local_backend.n_threads).llama
-    with contextlib.redirect_stderr(io.StringIO()):
-        stock = llama_cpp.Llama(model_path=str(model_path), n_ctx=2048, n_threads=2, verbose=False)
+    def sample(self, llama: Any, matcher: Any) -> int:
+        import llama_cpp
+        import numpy
+
+        vocab = llama.n_vocab()
+        logits = numpy.ctypeslib.as_array(
+            llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1), shape=(vocab,)
+        ).copy()
+        bits = numpy.frombuffer(matcher.compute_bitmask(), dtype=numpy.uint8)
+        allowed = numpy.unpackbits(bits, bitorder="little")[:vocab].astype(bool)
+        logits[~allowed] = -numpy.inf
+        return int(numpy.argmax(logits))
+
+
+def _generate(backend: LocalBackend, text: str, schema: dict[str, Any], **options: Any) -> Any:
+    loaded = _load(str(default_model_path()), backend.n_ctx, backend.n_threads)
+    llama = loaded.llama
+    llama.reset()  # the same prompt evaluated from scratch gives the very same logits
+    tokens = llama.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+    sampler = options.pop("sampler", None) or _Sampler(llama, GenerationParams(temperature=0.0))
+    matcher = loaded.grammar.matcher(json.dumps(schema))
+    return _decode(llama, tokens, sampler, matcher, max_tokens=80, stops=[], **options)
+
+
+def test_checking_the_sampled_token_first_draws_what_masking_first_draws(
+    local_backend: LocalBackend,
+) -> None:
     few_shot = compile_prompt(TASK, "mens v neck sweater", layout="completion", shots=4)
-    grammar = _grammar(json.dumps(few_shot.json_schema, sort_keys=True))
-    # The second text asks for prose: its first tokens break the grammar, so the
-    # whole-vocabulary fallback has to step in for the reply to be JSON at all.
+    # The second text asks for prose: its first tokens break the grammar, so the mask has
+    # to step in for the reply to be JSON at all.
     for text in (few_shot.text or "", "Write a long poem about summer dresses.\n\n"):
-        tokens = ours.tokenize(text.encode("utf-8"), add_bos=True, special=False)
-        ours.reset()  # the same prompt evaluated from scratch gives the very same logits
-        replies = [
-            llama.create_completion(tokens, grammar=grammar, temperature=0.0, max_tokens=40)
-            for llama in (ours, stock)
-        ]
-        ours_text, stock_text = (reply["choices"][0]["text"] for reply in replies)
-        assert ours_text == stock_text
-        assert ours_text.lstrip().startswith("{")
-    stock.close()
+        ours = _generate(local_backend, text, few_shot.json_schema, fast_forward=False)
+        reference = _generate(
+            local_backend, text, few_shot.json_schema, fast_forward=False, sampler=_MaskEveryStep()
+        )
+        assert ours.text == reference.text
+        assert set(json.loads(ours.text)) <= set(TASK.output_model.model_fields)
+
+
+def test_tokens_the_grammar_forces_are_fast_forwarded_not_sampled(
+    local_backend: LocalBackend,
+) -> None:
+    searches = ["red dress", "mens v neck sweater", "kids socks"]
+    prompt = compile_batch(TASK, searches, layout="completion", shots=4)
+    reply = _generate(local_backend, prompt.text or "", prompt.json_schema)
+    assert [item["id"] for item in json.loads(reply.text)] == [1, 2, 3]
+    # At least every item's opening and pinned id, '{"id":N', is forced.
+    assert reply.forced_tokens >= len(searches)
+    assert reply.forced_tokens < reply.completion_tokens
+    sampled = _generate(local_backend, prompt.text or "", prompt.json_schema, fast_forward=False)
+    assert sampled.forced_tokens == 0
+    assert [item["id"] for item in json.loads(sampled.text)] == [1, 2, 3]
+
+
+def test_keys_come_in_the_order_of_the_output_model(local_backend: LocalBackend) -> None:
+    order = list(TASK.output_model.model_fields)
+    searches = ["red long sleeve v neck t shirt", "black crew neck sweatshirt", "white tank top"]
+    for search in searches:
+        prompt = compile_prompt(TASK, search, layout="completion", shots=8)
+        keys = list(json.loads(local_backend.complete(prompt, PARAMS).text))
+        assert keys == sorted(keys, key=order.index), (search, keys)
 
 
 def test_a_constrained_type_is_words_of_its_own_search_and_invented_colours_are_nulled(
