@@ -379,10 +379,11 @@ class _Grammars:
     def _compile(self, schema: str) -> str:
         # Compact JSON as the prompts' examples write it: no whitespace between tokens, so
         # that keys, ids and separators the schema fixes are forced and fast-forwarded.
-        # One space may come first, as it does after the output label in the examples.
-        compact = {**json.loads(schema), "x-guidance": {"whitespace_flexible": False}}
-        lark = f'start: " "? reply\nreply: %json {json.dumps(compact)}'
-        return str(self._llguidance.LLMatcher.grammar_from_lark(lark))
+        return str(
+            self._llguidance.LLMatcher.grammar_from_json_schema(
+                schema, overrides={"whitespace_flexible": False}
+            )
+        )
 
 
 @functools.cache
@@ -390,9 +391,15 @@ def _chat_formatter(llama: Any) -> Any:
     """The model's own chat template, as llama-cpp-python applies it."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise BackendError(
+            "the model file has no chat template: use chat=False (the completion layout)",
+            retryable=False,
+        )
     model = llama._model
     return Jinja2ChatFormatter(
-        template=llama.metadata["tokenizer.chat_template"],
+        template=template,
         eos_token=model.token_get_text(model.token_eos()),
         bos_token=model.token_get_text(model.token_bos()),
     )
