@@ -106,7 +106,6 @@ def _nearest_in_turn(rankings: list[list[int]]) -> list[int]:
     words most of them share.
     """
     merged = dict.fromkeys(chain.from_iterable(zip_longest(*rankings)))
-    merged.pop(None, None)
     return [index for index in merged if index is not None]
 
 
