@@ -17,6 +17,7 @@ last complete record ends so that a line torn by a kill is cut off and redone.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterator, Mapping
@@ -260,11 +261,7 @@ def format_record(record: Mapping[str, Any], task: Task, fmt: OutputFormat) -> s
     """Return one output record as the exact text written for it, newline included."""
     if fmt == "jsonl":
         return json.dumps(record, ensure_ascii=False) + "\n"
-    source = record["input"] if isinstance(record["input"], Mapping) else {}
-    if isinstance(record["input"], str) and len(task.input_model_class.model_fields) == 1:
-        source = {next(iter(task.input_model_class.model_fields)): record["input"]}
-    row: list[Any] = [record["index"]]
-    row += [_cell(source.get(name)) for name in task.input_model_class.model_fields]
+    row: list[Any] = [record["index"], *_input_cells(record["input"], task)]
     _flatten(record["output"], task.output_shape, "", row)
     error = record["error"] or {}
     usage = record["usage"]
@@ -273,6 +270,28 @@ def format_record(record: Mapping[str, Any], task: Task, fmt: OutputFormat) -> s
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(row)
     return buffer.getvalue()
+
+
+def _input_cells(shown: Any, task: Task) -> list[Any]:
+    """The CSV cells of a record's input, one per input field."""
+    fields = task.input_model_class.model_fields
+    source = shown if isinstance(shown, Mapping) else {}
+    if isinstance(shown, str) and len(fields) == 1:
+        source = {next(iter(fields)): shown}
+    return [_cell(source.get(name)) for name in fields]
+
+
+def input_digest(index: int, shown: Any, task: Task, fmt: OutputFormat) -> int:
+    """A 64-bit digest of a record's index and input, as its output file keeps the input.
+
+    A JSONL record keeps the input as JSON; a CSV record as text cells.
+    """
+    if fmt == "jsonl":
+        kept = json.dumps(shown, ensure_ascii=False, sort_keys=True)
+    else:
+        kept = json.dumps([str(cell) for cell in _input_cells(shown, task)], ensure_ascii=False)
+    data = f"{index}\n{kept}".encode()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
 def _cell(value: Any) -> Any:
@@ -289,6 +308,8 @@ class Checkpoint:
     """What an existing output file already holds, and where its complete records end."""
 
     done: IndexSet = field(default_factory=IndexSet)
+    inputs: int = 0
+    """The sum (mod 2**64) of :func:`input_digest` over the records: what was run, in short."""
     failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -310,7 +331,7 @@ def scan_output(path: Path, task: Task) -> Checkpoint:
     if not path.exists():
         return checkpoint
     fmt = output_format(path)
-    records = _jsonl_records(path) if fmt == "jsonl" else _csv_records(path, task)
+    records = _jsonl_records(path, task) if fmt == "jsonl" else _csv_records(path, task)
     pending: tuple[int, int, Exception] | None = None
     for start, stop, parsed in records:
         if pending is not None:
@@ -325,8 +346,9 @@ def scan_output(path: Path, task: Task) -> Checkpoint:
         if parsed is None:  # the CSV header
             checkpoint.end = stop
             continue
-        index, failed, prompt_tokens, completion_tokens = parsed
+        index, digest, failed, prompt_tokens, completion_tokens = parsed
         if checkpoint.done.add(index):
+            checkpoint.inputs = (checkpoint.inputs + digest) % 2**64
             checkpoint.failed += failed
             checkpoint.prompt_tokens += prompt_tokens
             checkpoint.completion_tokens += completion_tokens
@@ -335,10 +357,10 @@ def scan_output(path: Path, task: Task) -> Checkpoint:
     return checkpoint
 
 
-_Parsed = tuple[int, int, int, int] | Exception | None
+_Parsed = tuple[int, int, int, int, int] | Exception | None
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[int, int, _Parsed]]:
+def _jsonl_records(path: Path, task: Task) -> Iterator[tuple[int, int, _Parsed]]:
     offset = 0
     with path.open("rb") as handle:
         for line in handle:
@@ -349,8 +371,10 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, int, _Parsed]]:
             try:
                 record = json.loads(line)
                 usage = record["usage"]
+                index = int(record["index"])
                 parsed: _Parsed = (
-                    int(record["index"]),
+                    index,
+                    input_digest(index, record["input"], task, "jsonl"),
                     int(record["error"] is not None),
                     int(usage["prompt_tokens"]),
                     int(usage["completion_tokens"]),
@@ -387,17 +411,20 @@ def _csv_records(path: Path, task: Task) -> Iterator[tuple[int, int, _Parsed]]:
                     )
                 yield start, offset, None
             else:
-                yield start, offset, _csv_parsed(row, header)
+                yield start, offset, _csv_parsed(row, header, task)
             start = offset
     if chunk:
         yield start, offset, ValueError("incomplete last record")
 
 
-def _csv_parsed(row: list[str], header: list[str]) -> tuple[int, int, int, int] | Exception:
+def _csv_parsed(row: list[str], header: list[str], task: Task) -> _Parsed:
     if len(row) != len(header):
         return ValueError(f"{len(row)} cells, expected {len(header)}")
     try:
-        return (int(row[0]), int(bool(row[-6])), int(row[-2]), int(row[-1]))
+        index = int(row[0])
+        shown = dict(zip(task.input_model_class.model_fields, row[1:], strict=False))
+        digest = input_digest(index, shown, task, "csv")
+        return (index, digest, int(bool(row[-6])), int(row[-2]), int(row[-1]))
     except ValueError as error:
         return error
 

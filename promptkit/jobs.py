@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from promptkit.backends.base import Backend, GenerationParams
+from promptkit.errors import JobFileError
 from promptkit.files import (
     Checkpoint,
     InputItem,
     format_record,
+    input_digest,
     open_output,
     output_format,
     prepare_output,
@@ -114,7 +116,7 @@ def run_items(
         reporter.skip(len(checkpoint.done))
     tally = _Tally()
     window = 4 * options.concurrency
-    todo = (item for item in items if item.index not in checkpoint.done)
+    todo = _unfinished(items, checkpoint, task, output)
     with (
         open_output(output, task) as handle,
         ThreadPoolExecutor(options.concurrency, thread_name_prefix="promptkit-job") as pool,
@@ -137,6 +139,40 @@ def run_items(
         finally:
             handle.flush()
     return tally, checkpoint
+
+
+def _unfinished(
+    items: Iterable[InputItem], checkpoint: Checkpoint, task: Task, output: Path
+) -> Iterator[InputItem]:
+    """Yield the items the output does not hold yet, after checking the ones it holds.
+
+    The records already written must be of these inputs at these indices: a
+    digest of the written ones is compared with the same digest of the
+    input's items at those indices, as soon as the last of them is read.
+    Records are written in input order, so that is before any new one.
+
+    Raises:
+        JobFileError: the input is not the one the output was written from.
+    """
+    fmt = output_format(output)
+    expected, seen, digest = len(checkpoint.done), 0, 0
+    for item in items:
+        if item.index not in checkpoint.done:
+            yield item
+            continue
+        digest = (digest + input_digest(item.index, _record_input(item), task, fmt)) % 2**64
+        seen += 1
+        if seen == expected and digest != checkpoint.inputs:
+            raise JobFileError(
+                f"output file {str(output)!r} holds records of other inputs than this input "
+                f"file has at the same lines; resume with the input the run started from, "
+                "or write to a new output file"
+            )
+    if seen < expected:
+        raise JobFileError(
+            f"output file {str(output)!r} holds {expected} records, but the input file has "
+            f"only {seen} of their lines; resume with the input the run started from"
+        )
 
 
 def _schedule(
@@ -197,6 +233,11 @@ def _shown(item: InputItem) -> Any:
     return next(iter(data.values())) if len(data) == 1 else data
 
 
+def _record_input(item: InputItem) -> Any:
+    """Return the input a record shows: the validated input, or the row as read if invalid."""
+    return item.raw if item.value is None else _shown(item)
+
+
 def _ready(group: list[_Slot]) -> bool:
     """Whether every outcome of a group is known, so writing it will not wait."""
     for slot in group:
@@ -230,7 +271,7 @@ def _write(
 ) -> None:
     """Write a slot's record, waiting for its outcome."""
     item = slot.item
-    source: Any = item.raw
+    source = _record_input(item)
     if slot.primary is not None:
         primary = slot.primary
         assert primary.future is not None  # a primary is submitted before its follower is written
@@ -239,7 +280,6 @@ def _write(
         source = _shown(primary.item)
     elif slot.future is not None:
         outcome = slot.future.result()[slot.position]
-        source = _shown(item)
     else:
         error = {"type": "InputError", "message": item.problem, "raw": None}
         outcome = Outcome(None, error, 0, _NO_USAGE)

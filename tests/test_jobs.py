@@ -14,7 +14,7 @@ from promptkit import Task, compile_prompt
 from promptkit.backends.base import Completion, GenerationParams
 from promptkit.backends.scripted import ScriptedBackend
 from promptkit.cache import ResponseCache
-from promptkit.errors import BackendError
+from promptkit.errors import BackendError, JobFileError
 from promptkit.jobs import JobOptions, run_file
 from promptkit.limits import RateLimiter
 from promptkit.packing import JobBackend, Outcome, job_backend
@@ -148,6 +148,33 @@ def test_resume_redoes_a_torn_line_and_counts_earlier_failures(tmp_path: Path) -
     assert solver.batches == [["b"], ["c"]]
     assert out.read_text(encoding="utf-8").splitlines(keepends=True) == whole
     assert (summary.items, summary.failed, summary.resumed) == (4, 1, 2)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_resume_refuses_an_output_written_from_other_inputs(tmp_path: Path, suffix: str) -> None:
+    lines = ["red", "bad", '{"search": 5}', "dup", "dup", "s5", "s6"]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"search": "{line}"}}\n' for line in lines[:2])
+                      + lines[2] + "\n"
+                      + "".join(f'{{"search": "{line}"}}\n' for line in lines[3:]),
+                      encoding="utf-8")  # fmt: skip
+    out = tmp_path / f"out{suffix}"
+    with pytest.raises(BackendError):
+        run_file(TASK, source, out, EchoSolver(fail_on="s5"), options=JobOptions(batch_size=1))
+    written = out.read_bytes()
+    changed = source.read_text(encoding="utf-8").replace('"dup"', '"blue"', 1)
+    other = tmp_path / "other.jsonl"
+    other.write_text(changed, encoding="utf-8")
+    with pytest.raises(JobFileError, match="other inputs than this input file"):
+        run_file(TASK, other, out, EchoSolver(), options=JobOptions(resume=True))
+    shorter = tmp_path / "shorter.jsonl"
+    shorter.write_text("".join(source.read_text(encoding="utf-8").splitlines(True)[:2]))
+    with pytest.raises(JobFileError, match="only 2 of their lines"):
+        run_file(TASK, shorter, out, EchoSolver(), options=JobOptions(resume=True))
+    assert out.read_bytes() == written  # refused before anything was written
+    # The input the run started from (an unreadable row and a duplicate among it) resumes.
+    summary = run_file(TASK, source, out, EchoSolver(), options=JobOptions(resume=True))
+    assert (summary.items, summary.resumed) == (7, 5)
 
 
 def test_an_existing_output_needs_resume(tmp_path: Path) -> None:
