@@ -34,6 +34,7 @@ from promptkit.errors import JobFileError
 from promptkit.files import (
     Checkpoint,
     InputItem,
+    OutputFormat,
     format_record,
     input_digest,
     open_output,
@@ -116,7 +117,7 @@ def run_items(
         reporter.skip(len(checkpoint.done))
     tally = _Tally()
     window = 4 * options.concurrency
-    todo = _unfinished(items, checkpoint, task, output)
+    todo = _unfinished(items, checkpoint, task, output, fmt)
     with (
         open_output(output, task) as handle,
         ThreadPoolExecutor(options.concurrency, thread_name_prefix="promptkit-job") as pool,
@@ -142,7 +143,11 @@ def run_items(
 
 
 def _unfinished(
-    items: Iterable[InputItem], checkpoint: Checkpoint, task: Task, output: Path
+    items: Iterable[InputItem],
+    checkpoint: Checkpoint,
+    task: Task,
+    output: Path,
+    fmt: OutputFormat,
 ) -> Iterator[InputItem]:
     """Yield the items the output does not hold yet, after checking the ones it holds.
 
@@ -154,7 +159,6 @@ def _unfinished(
     Raises:
         JobFileError: the input is not the one the output was written from.
     """
-    fmt = output_format(output)
     expected, seen, digest = len(checkpoint.done), 0, 0
     for item in items:
         if item.index not in checkpoint.done:
@@ -250,7 +254,7 @@ def _ready(group: list[_Slot]) -> bool:
 def _write_group(
     group: list[_Slot],
     task: Task,
-    fmt: Any,
+    fmt: OutputFormat,
     handle: TextIO,
     tally: _Tally,
     reporter: Reporter | None,
@@ -264,20 +268,18 @@ def _write_group(
 def _write(
     slot: _Slot,
     task: Task,
-    fmt: Any,
+    fmt: OutputFormat,
     handle: TextIO,
     tally: _Tally,
     reporter: Reporter | None,
 ) -> None:
     """Write a slot's record, waiting for its outcome."""
     item = slot.item
-    source = _record_input(item)
     if slot.primary is not None:
         primary = slot.primary
         assert primary.future is not None  # a primary is submitted before its follower is written
         outcome = primary.future.result()[primary.position]
         outcome = dataclasses.replace(outcome, attempts=0, usage=_NO_USAGE)
-        source = _shown(primary.item)
     elif slot.future is not None:
         outcome = slot.future.result()[slot.position]
     else:
@@ -285,7 +287,7 @@ def _write(
         outcome = Outcome(None, error, 0, _NO_USAGE)
     record = {
         "index": item.index,
-        "input": source,
+        "input": _record_input(item),
         "output": outcome.output,
         "error": outcome.error,
         "attempts": outcome.attempts,
