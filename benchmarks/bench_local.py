@@ -74,19 +74,18 @@ def step_costs(backend: LocalBackend, repeats: int = 20) -> dict[int, float]:
     text = "Search: red t shirts long sleeve\nAttributes: " * 25
     prompt = model.tokenize(text.encode("utf-8"), add_bos=True, special=False)
     context.forget()
-    context.hold(prompt)
     costs = {}
     for streams in (1, 8, 16):
-        sequences = range(1, streams + 1)
+        sequences = range(streams)
         spent = 0.0
         for _ in range(repeats):
-            for sequence in sequences:
-                context.fork(sequence)
+            _, rows = context.start(prompt, sequences)  # all held: the last token again
+            context.decode(rows)
+            step = [(prompt[-1], len(prompt), (sequence,), True) for sequence in sequences]
             started = time.perf_counter()
-            context.decode([(prompt[-1], len(prompt), sequence, True) for sequence in sequences])
+            context.decode(step)
             spent += time.perf_counter() - started
-            for sequence in sequences:
-                context.drop(sequence)
+            context.end(sequences)
         costs[streams] = spent / repeats
     context.forget()
     return costs

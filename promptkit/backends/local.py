@@ -21,10 +21,11 @@ taken by path.
   sampled token is checked against the grammar first; the grammar's mask
   over Gemma's 262,144 tokens is computed only when it refuses that token.
 - A batch prompt's items are decoded side by side: each item's reply
-  starts from the prompt and the array's ``[``, as if it were the first,
+  starts from the prompt and the array's `` [``, as if it were the first,
   in a KV cache sequence of its own that shares the prompt's cells; each
   step evaluates one token of every unfinished item in one batch. The
-  items are joined into the array the batch grammar would give.
+  items are joined into the array the batch grammar would give; an item
+  cut off at its equal share of ``max_tokens`` is left out.
 """
 
 from __future__ import annotations
@@ -229,8 +230,7 @@ class LocalBackend:
             if finish == "stop" and stops:
                 text = _cut_at_stop(text, stops)
         produced = len(opener) + sum(len(stream.produced) for stream in streams)
-        forced = sum(stream.forced for stream in streams)
-        return _Reply(text, finish, len(tokens), produced, forced, cached)
+        return _Reply(text, finish, len(tokens), produced, cached)
 
     def _loaded(self) -> _Loaded:
         path = self._path or default_model_path()
@@ -289,15 +289,21 @@ def _backend_init() -> None:
     _llama_cpp().llama_backend_init()
 
 
+_Row = tuple[int, int, tuple[int, ...], bool]
+"""A token to evaluate: the token, its position, its sequences, whether its logits are kept."""
+
+
 class _Context:
     """A llama.cpp context in which replies are decoded side by side.
 
-    Sequence 0 holds the last prompt but its final token: the warm KV cache,
-    of which the next prompt evaluates only what differs. Each reply stream
-    decodes in a sequence of its own that starts as sequence 0 (the unified
-    KV cache shares the prompt's cells rather than copying them) and is
-    dropped when the call ends. Every step's rows go to llama.cpp as one
-    batch, so rows of different streams are evaluated together.
+    Sequence 0 holds the last prompt: the warm KV cache, of which the next
+    prompt evaluates only what differs. Each reply stream decodes in a
+    sequence of its own: the first in sequence 0, cut back to the prompt
+    when the call ends; the others in sequences that start as copies of it
+    (the unified KV cache shares the prompt's cells rather than copying
+    them) and are freed when the call ends. Every step's rows go to
+    llama.cpp as one batch, so rows of different streams are evaluated
+    together.
     """
 
     def __init__(self, model: Any, n_ctx: int, n_threads: int, streams: int) -> None:
@@ -310,49 +316,64 @@ class _Context:
         params.n_threads = params.n_threads_batch = n_threads
         self.model = model
         self.native = api._internals.LlamaContext(model=model, params=params, verbose=False)
-        self._batch = api._internals.LlamaBatch(n_tokens=n_ctx, embd=0, n_seq_max=1, verbose=False)
+        self._batch = api._internals.LlamaBatch(
+            n_tokens=n_ctx, embd=0, n_seq_max=streams + 1, verbose=False
+        )
         self.native._exit_stack.callback(self._batch.close)
         self.streams = streams
         self._n_vocab = model.n_vocab()
         self._held: list[int] = []
 
-    def hold(self, tokens: list[int]) -> int:
-        """Make sequence 0 hold ``tokens``, evaluating what differs; return the tokens reused."""
+    def start(self, tokens: list[int], sequences: range) -> tuple[int, list[_Row]]:
+        """Set up ``sequences`` (``range(n)``) to continue the prompt ``tokens``.
+
+        Sequence 0 keeps the prompt; the others start as copies of it.
+        Returns how many of the prompt's tokens the KV cache already holds,
+        and the rows that evaluate the rest in every one of ``sequences`` at
+        once; the last prompt token's logits are kept (it is evaluated again
+        when the whole prompt is held). The caller decodes the rows, with its
+        streams' first tokens, and calls :meth:`end` when they are done.
+        """
         api = _llama_cpp()
-        shared = _reused_prefix(self._held, tokens)
-        api.llama_memory_seq_rm(self.native.memory, 0, shared, -1)
-        self._held = self._held[:shared]
-        if shared < len(tokens):
-            self.decode([(token, shared + i, 0, False) for i, token in enumerate(tokens[shared:])])
-            self._held = list(tokens)
-        return shared
+        reused = min(_reused_prefix(self._held, tokens), len(tokens) - 1)
+        api.llama_memory_seq_rm(self.native.memory, 0, reused, -1)
+        for sequence in sequences[1:]:
+            api.llama_memory_seq_cp(self.native.memory, 0, sequence, -1, -1)
+        self._held = list(tokens)
+        every = tuple(sequences)
+        last = len(tokens) - 1
+        return reused, [
+            (token, position, every, position == last)
+            for position, token in enumerate(tokens[reused:], start=reused)
+        ]
+
+    def end(self, sequences: range) -> None:
+        """Cut sequence 0 back to the prompt and free the other sequences' own cells."""
+        api = _llama_cpp()
+        api.llama_memory_seq_rm(self.native.memory, 0, len(self._held), -1)
+        for sequence in sequences[1:]:
+            api.llama_memory_seq_rm(self.native.memory, sequence, -1, -1)
 
     def forget(self) -> None:
         """Empty the KV cache."""
         _llama_cpp().llama_memory_clear(self.native.memory, True)
         self._held = []
 
-    def fork(self, sequence: int) -> None:
-        """Start ``sequence`` as a copy of sequence 0."""
-        _llama_cpp().llama_memory_seq_cp(self.native.memory, 0, sequence, -1, -1)
-
-    def drop(self, sequence: int) -> None:
-        """Free ``sequence``'s cells (those it shares with sequence 0 stay)."""
-        _llama_cpp().llama_memory_seq_rm(self.native.memory, sequence, -1, -1)
-
-    def decode(self, rows: list[tuple[int, int, int, bool]]) -> None:
-        """Evaluate rows of (token, position, sequence, whether its logits are wanted)."""
+    def decode(self, rows: list[_Row]) -> None:
+        """Evaluate the rows in one llama.cpp batch."""
         api = _llama_cpp()
         batch = self._batch.batch
         batch.n_tokens = len(rows)
-        for index, (token, position, sequence, logits) in enumerate(rows):
+        for index, (token, position, sequences, logits) in enumerate(rows):
             batch.token[index] = token
             batch.pos[index] = position
-            batch.n_seq_id[index] = 1
-            batch.seq_id[index][0] = sequence
+            batch.n_seq_id[index] = len(sequences)
+            for slot, sequence in enumerate(sequences):
+                batch.seq_id[index][slot] = sequence
             batch.logits[index] = logits
         status = api.llama_decode(self.native.ctx, batch)
         if status != 0:
+            self.forget()  # what the cache holds is no longer known
             raise BackendError(
                 f"llama.cpp could not evaluate the tokens (status {status})", retryable=False
             )
@@ -373,7 +394,6 @@ class _Reply:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
-    forced_tokens: int
     cached_tokens: int
 
 
@@ -412,16 +432,17 @@ def _decode(
     when it has produced its share of ``max_tokens`` (an equal share each).
     """
     api = _llama_cpp()
-    cached = context.hold(tokens[:-1])
-    streams = [_Stream(matcher, [tokens[-1], *opener], len(tokens) - 1) for matcher in matchers]
+    streams = [_Stream(matcher, list(opener), len(tokens)) for matcher in matchers]
     share = max(1, max_tokens // len(streams))
+    cached = 0
     for start in range(0, len(streams), context.streams):
         members = streams[start : start + context.streams]
-        for sequence in range(1, len(members) + 1):
-            context.fork(sequence)
-        group = list(enumerate(members, start=1))
+        sequences = range(len(members))
+        reused, rows = context.start(tokens, sequences)
+        cached = cached if start else reused
+        prompt_end = len(rows) - 1  # the row whose logits give every stream's first draw
+        group = list(zip(sequences, members, strict=True))
         while group:
-            rows: list[tuple[int, int, int, bool]] = []
             drawing: list[tuple[_Stream, int]] = []
             for sequence, stream in group:
                 matcher = stream.matcher
@@ -433,33 +454,35 @@ def _decode(
                         stream.forced += len(ahead)
                 if matcher is not None and matcher.is_stopped():
                     stream.finish = "stop"
-                    continue
-                if len(stream.produced) >= share:
+                elif len(stream.produced) >= share:
                     stream.finish = "length"
-                    continue
-                last = len(stream.pending) - 1
-                rows += [
-                    (token, stream.position + i, sequence, i == last)
-                    for i, token in enumerate(stream.pending)
-                ]
-                stream.position += len(stream.pending)
-                drawing.append((stream, len(rows) - 1))
-            if drawing:
+                elif not stream.pending:  # only before the first draw: the prompt's logits
+                    drawing.append((stream, prompt_end))
+                else:
+                    last = len(stream.pending) - 1
+                    rows += [
+                        (token, stream.position + i, (sequence,), i == last)
+                        for i, token in enumerate(stream.pending)
+                    ]
+                    stream.position += len(stream.pending)
+                    stream.pending = []
+                    drawing.append((stream, len(rows) - 1))
+            if rows:
                 context.decode(rows)
+                rows = []
             for stream, row in drawing:
                 token = sampler.sample(context, row, stream.matcher)
                 if api.llama_vocab_is_eog(context.model.vocab, token):
                     stream.finish = "stop"
-                else:
-                    if stream.matcher is not None:
-                        stream.matcher.consume_token(token)
-                    stream.produced.append(token)
-                    stream.pending = [token]
-                    if stops and _stopped(context.model, stream.produced, stops):
-                        stream.finish = "stop"
+                    continue
+                if stream.matcher is not None:
+                    stream.matcher.consume_token(token)
+                stream.produced.append(token)
+                stream.pending = [token]
+                if stops and _stopped(context.model, stream.produced, stops):
+                    stream.finish = "stop"
             group = [(sequence, stream) for sequence, stream in group if not stream.finish]
-        for sequence in range(1, len(members) + 1):
-            context.drop(sequence)
+        context.end(sequences)
     return streams, cached
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from promptkit import compile_batch, compile_prompt, load_task
+from promptkit import compile_batch, compile_prompt, grounded, load_task
 from promptkit.backends import GenerationParams
 from promptkit.backends.local import LocalBackend, _decode, _load, _Sampler, default_model_path
 from promptkit.errors import BackendError
@@ -54,7 +54,10 @@ def test_the_few_shot_task_runs_end_to_end(local_backend: LocalBackend) -> None:
     results = run_many(TASK, searches, backend=local_backend, params=PARAMS)
     assert all(result.ok for result in results), [result.error for result in results]
     assert all(isinstance(result.value, TASK.output_model) for result in results)
-    assert results[0].value.colour == "red"
+    # Which attributes a 270M model finds varies with llama.cpp's arithmetic (how the KV cache
+    # was laid out by earlier calls); that every one it keeps is words of its search does not.
+    every_field = grounded(*TASK.output_model.model_fields)
+    assert all(every_field(result.value, result.input) == [] for result in results)
     assert all(result.usage.prompt_tokens > 0 for result in results)
     assert all(result.to_record()["attempts"] >= 1 for result in results)
 
