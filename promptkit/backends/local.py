@@ -212,7 +212,7 @@ class LocalBackend:
         streams, cached = _decode(
             context,
             tokens,
-            _Sampler(params),
+            _Sampler(params, context),
             matchers,
             opener=opener,
             max_tokens=min(params.max_tokens, room),
@@ -313,6 +313,9 @@ class _Context:
         params.n_batch = n_ctx  # a step is one decode call, so each row's logits stay readable
         params.n_seq_max = streams + 1
         params.kv_unified = True
+        # llama.cpp's flash attention on the CPU accumulates in half precision, and measured
+        # worse here (64 evaluation replies changed, 41 for the worse); Llama() turns it off too.
+        params.flash_attn_type = api.LLAMA_FLASH_ATTN_TYPE_DISABLED
         params.n_threads = params.n_threads_batch = n_threads
         self.model = model
         self.native = api._internals.LlamaContext(model=model, params=params, verbose=False)
@@ -323,6 +326,7 @@ class _Context:
         self.streams = streams
         self._n_vocab = model.n_vocab()
         self._held: list[int] = []
+        self.seed = api.LLAMA_DEFAULT_SEED  # the last seed a sampler used
 
     def start(self, tokens: list[int], sequences: range) -> tuple[int, list[_Row]]:
         """Set up ``sequences`` (``range(n)``) to continue the prompt ``tokens``.
@@ -509,17 +513,19 @@ class _Sampler:
     the model strays.
     """
 
-    def __init__(self, params: GenerationParams) -> None:
+    def __init__(self, params: GenerationParams, context: _Context) -> None:
         llama_cpp = _llama_cpp()
         self._chain = llama_cpp._internals.LlamaSampler()
         temperature = params.temperature if params.temperature is not None else 0.8
         if temperature <= 0:
             self._chain.add_greedy()
         else:
-            # llama-cpp-python's create_completion derives an unset seed the same way.
+            # As llama-cpp-python's create_completion: an unset seed is drawn from the last
+            # seed used, so a process's sequence of calls is repeatable.
             seed = params.seed
             if seed is None:
-                seed = random.Random(llama_cpp.LLAMA_DEFAULT_SEED).randint(0, 2**32)
+                seed = random.Random(context.seed).randint(0, 2**32)
+            context.seed = seed
             self._chain.add_top_k(params.top_k if params.top_k is not None else 40)
             self._chain.add_top_p(params.top_p if params.top_p is not None else 0.95, 1)
             self._chain.add_min_p(0.05, 1)

@@ -87,7 +87,9 @@ def _generate(backend: LocalBackend, text: str, schema: dict[str, Any], **option
     loaded = _load(str(default_model_path()), backend.n_ctx, backend.n_threads)
     loaded.context.forget()
     tokens = loaded.model.tokenize(text.encode("utf-8"), add_bos=True, special=False)
-    sampler = options.pop("sampler", None) or _Sampler(GenerationParams(temperature=0.0))
+    sampler = options.pop("sampler", None) or _Sampler(
+        GenerationParams(temperature=0.0), loaded.context
+    )
     matcher = loaded.grammar.matcher(json.dumps(schema))
     streams, _ = _decode(
         loaded.context, tokens, sampler, [matcher], opener=[], max_tokens=80, stops=[], **options
