@@ -203,8 +203,8 @@ class LocalBackend:
             matchers = [
                 loaded.grammar.matcher(json.dumps(prompt.json_schema)) if self.grammar else None
             ]
-        # Each stream evaluates the prompt's last token and the opener in cells of its own.
-        room = self.n_ctx - len(tokens) - len(matchers) * (1 + len(opener))
+        # The streams share the prompt's cells; each writes the opener and its reply in its own.
+        room = self.n_ctx - len(tokens) - len(matchers) * len(opener)
         if room <= 0:
             raise ValueError(
                 f"the prompt has {len(tokens)} tokens, more than the context window allows"

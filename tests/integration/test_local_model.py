@@ -195,6 +195,19 @@ def test_items_cut_off_by_their_share_of_the_token_limit_are_left_out(
     assert [result.index for result in results] == [0, 1, 2]
 
 
+def test_a_prompt_longer_than_the_context_window_is_a_clear_error(
+    local_backend: LocalBackend,
+) -> None:
+    prompt = compile_prompt(TASK, "red dress " * 1500, layout="completion", shots=1)
+    with pytest.raises(BackendError, match="more than the context window allows") as raised:
+        local_backend.complete(prompt, PARAMS)
+    assert not raised.value.retryable
+    # The backend is left usable.
+    after = local_backend.complete(compile_prompt(TASK, "red dress", layout="completion"), PARAMS)
+    assert after.finish_reason == "stop"
+    assert set(json.loads(after.text)) <= set(TASK.output_model.model_fields)
+
+
 def test_a_chat_prompt_for_a_model_without_a_chat_template_is_a_clear_error(
     model_path: Path, local_backend: LocalBackend
 ) -> None:
