@@ -311,7 +311,7 @@ class _Context:
         params = api.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = n_ctx  # a step is one decode call, so each row's logits stay readable
-        params.n_seq_max = streams + 1
+        params.n_seq_max = streams  # the first stream decodes in sequence 0, the prompt's
         params.kv_unified = True
         # Off, as Llama() has it. On (llama.cpp's default where supported), the evaluation's
         # greedy replies changed: 19 items scored worse, 10 better.
@@ -320,7 +320,7 @@ class _Context:
         self.model = model
         self.native = api._internals.LlamaContext(model=model, params=params, verbose=False)
         self._batch = api._internals.LlamaBatch(
-            n_tokens=n_ctx, embd=0, n_seq_max=streams + 1, verbose=False
+            n_tokens=n_ctx, embd=0, n_seq_max=streams, verbose=False
         )
         self.native._exit_stack.callback(self._batch.close)
         self.streams = streams
