@@ -33,7 +33,7 @@ from openai import OpenAI
 from promptkit import compile_prompt, load_task
 from promptkit.backends import GenerationParams, RetryPolicy
 from promptkit.backends.openai import OpenAIBackend
-from promptkit.run import run
+from promptkit.execution import run
 
 SEARCH = "red t shirts long sleeve 10yrs boy"
 REPLY_TEXT = '{"colour": "red", "sleeve": "long sleeve", "type": "t shirts", "neck": null}'

@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from promptkit import Example, load_task
+from promptkit._types import Layout
 from promptkit.backends.base import Completion, GenerationParams
-from promptkit.evaluation import load_labelled
-from promptkit.jobs import JobOptions, run_job
+from promptkit.evaluation.comparison import load_labelled
+from promptkit.jobs.runner import JobOptions, run_job
 from promptkit.prompt import Prompt
-from promptkit.task import Layout
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "queryner-apparel"
 FIELDS = ("colour", "sleeve", "type", "neck")

@@ -33,7 +33,7 @@ from pathlib import Path
 from promptkit import load_task
 from promptkit.backends import GenerationParams
 from promptkit.backends.local import LocalBackend
-from promptkit.run import run_many
+from promptkit.execution import run_many
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "queryner-apparel" / "dev.jsonl"
 

@@ -1,7 +1,7 @@
 """Benchmark: promptkit.parse against json_repair.loads + pydantic and pydantic's model_validate_json.
 
 Run on demand: ``python benchmarks/bench_parsing.py``. For every reply of the
-corpus (tests/corpus/replies.jsonl) it measures, in one run:
+corpus (tests/output/corpus/replies.jsonl) it measures, in one run:
 
 - recovery per class: the share of replies each contender turns into the
   expected value (pydantic alone recovers only valid JSON);
@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 import promptkit
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus" / "replies.jsonl"
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "output" / "corpus" / "replies.jsonl"
 ROUNDS = 15
 SAMPLE_SECONDS = 0.002
 

@@ -31,8 +31,14 @@ from promptkit import Example, Task, load_task
 from promptkit.backends.base import GenerationParams
 from promptkit.backends.local import LocalBackend
 from promptkit.checks import Check, grounded
-from promptkit.evaluation import Configuration, ItemRun, evaluate, item_run_of, load_labelled
-from promptkit.run import run
+from promptkit.evaluation.comparison import (
+    Configuration,
+    ItemRun,
+    evaluate,
+    item_run_of,
+    load_labelled,
+)
+from promptkit.execution import run
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "queryner-apparel"
 

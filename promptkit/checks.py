@@ -16,16 +16,15 @@ grammar (the local one, a llama.cpp server) can only write a grounded value.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-FindingAction = Literal["error", "null", "warning"]
+from promptkit.words import words
 
-_WORD = re.compile(r"[^\W_]+")
+FindingAction = Literal["error", "null", "warning"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +73,7 @@ class Grounded:
         names = ", ".join(self.fields)
         if source is None:
             return [Finding((), f"grounded({names}) skipped: no input was given", None, "warning")]
-        haystack = _tokens(source_text(source))
+        haystack = words(source_text(source))
         findings = []
         for name in self.fields:
             if name not in type(output).model_fields:
@@ -128,13 +127,13 @@ def input_phrases(source: BaseModel) -> tuple[str, ...] | None:
     :data:`MAX_CONSTRAINED_WORDS` words.
     """
     lines = [line.split() for line in source_text(source).splitlines()]
-    if sum(len(words) for words in lines) > MAX_CONSTRAINED_WORDS:
+    if sum(len(line) for line in lines) > MAX_CONSTRAINED_WORDS:
         return None
     found: dict[str, None] = {}
-    for words in lines:
-        for start in range(len(words)):
-            for end in range(start + 1, min(len(words), start + MAX_PHRASE_WORDS) + 1):
-                phrase = " ".join(words[start:end])
+    for line in lines:
+        for start in range(len(line)):
+            for end in range(start + 1, min(len(line), start + MAX_PHRASE_WORDS) + 1):
+                phrase = " ".join(line[start:end])
                 found[phrase] = found[phrase.lower()] = None
     return tuple(found)
 
@@ -164,7 +163,7 @@ def occurs(value: str, haystack: Sequence[str]) -> bool:
     singularized; the value matches when its tokens, joined without spaces,
     equal a run of consecutive text tokens joined the same way.
     """
-    needle = "".join(_tokens(value))
+    needle = "".join(words(value))
     if not needle:
         return True
     for start in range(len(haystack)):
@@ -176,17 +175,3 @@ def occurs(value: str, haystack: Sequence[str]) -> bool:
             if len(joined) >= len(needle) or not needle.startswith(joined):
                 break
     return False
-
-
-def _tokens(text: str) -> list[str]:
-    return [_singular(word) for word in _WORD.findall(text.casefold())]
-
-
-def _singular(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes", "zes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word

@@ -22,10 +22,17 @@ from rich.table import Table
 from rich.text import Text
 
 from promptkit.compiler import compile_batch, compile_prompt
-from promptkit.errors import DefinitionError, JobFileError, PromptkitError, TaskDefinitionError
-from promptkit.files import read_inputs
+from promptkit.errors import (
+    DefinitionError,
+    JobFileError,
+    PromptkitError,
+    TaskDefinitionError,
+    validation_problems,
+)
+from promptkit.jobs.files import read_inputs
 from promptkit.prompt import Prompt
-from promptkit.task import Task, load_task, registered_tasks
+from promptkit.registry import load_task, registered_tasks
+from promptkit.task import Task
 
 app = typer.Typer(
     name="promptkit",
@@ -177,7 +184,7 @@ def _show(prompts: Sequence[Prompt]) -> None:
 def _inputs(task: Task, given: Sequence[str], path: Path | None) -> Iterator[Any]:
     """Yield the inputs from --input values, then from --input-file; at least one is required.
 
-    The file is read by the batch-run reader (:func:`promptkit.files.read_inputs`); here a
+    The file is read by the batch-run reader (:func:`promptkit.jobs.files.read_inputs`); here a
     row that is not a valid input is a usage error, since nothing has been sent yet.
     """
     yield from given
@@ -235,7 +242,7 @@ def run_(
     cached, concurrent, resumable; a .csv output has one column per field.
     """
     from promptkit.backends import GenerationParams, create_backend
-    from promptkit.run import iter_results
+    from promptkit.execution import iter_results
 
     loaded = load_task(task)
     try:
@@ -244,7 +251,7 @@ def run_(
         raise typer.BadParameter(str(error), param_hint="--backend") from None
     params = GenerationParams(max_tokens=max_tokens) if max_tokens else None
     if input_file is not None and output is not None and not input_:
-        from promptkit.jobs import JobOptions, default_cache_path
+        from promptkit.jobs.runner import JobOptions, default_cache_path
 
         options = JobOptions(batch_size or 1, concurrency, rpm, tpm, resume)
         cache_path = None if no_cache else cache or default_cache_path()
@@ -290,9 +297,9 @@ def _run_file(
 ) -> None:
     """Run a file job with a progress bar on a terminal; print the summary; exit 1 on failures."""
     from promptkit.errors import BackendError, JobFileError
-    from promptkit.files import count_inputs
-    from promptkit.jobs import run_job
-    from promptkit.progress import Reporter, load_prices, price_for
+    from promptkit.jobs.files import count_inputs
+    from promptkit.jobs.progress import Reporter, load_prices, price_for
+    from promptkit.jobs.runner import run_job
 
     console = Console(stderr=True)
     try:
@@ -358,14 +365,14 @@ def eval_(
     import dataclasses
 
     from promptkit.backends import create_backend
-    from promptkit.evaluation import (
+    from promptkit.evaluation.comparison import (
         Configuration,
         evaluate,
         labelled_examples,
         load_labelled,
         parse_shots,
     )
-    from promptkit.report import comparison_table, html_report
+    from promptkit.evaluation.report import comparison_table, html_report
     from promptkit.task import Example
 
     loaded = load_task(task)
@@ -419,9 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"promptkit: error: {error}", file=sys.stderr)
         return 2
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(validation_problems(error))
         print(f"promptkit: error: invalid input: {problems}", file=sys.stderr)
         return 2
     except PromptkitError as error:

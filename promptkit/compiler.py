@@ -20,10 +20,11 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 from pydantic import BaseModel
 
+from promptkit._types import Layout, SchemaStyle, SelectorName
 from promptkit.checks import Grounded, input_phrases
 from promptkit.prompt import Message, Prompt
 from promptkit.schema import (
@@ -35,7 +36,35 @@ from promptkit.schema import (
     response_format,
 )
 from promptkit.selection import TokenCounter, select_examples
-from promptkit.task import Example, Layout, SchemaStyleName, SelectorName, Task
+from promptkit.task import Example, Task, shown_input
+
+
+class CompileOptions(TypedDict, total=False):
+    """How to compile a prompt, per call; every option left out takes the task's strategy.
+
+    The keyword arguments of :func:`compile_prompt` and :func:`compile_batch`,
+    and of the run functions, which pass them on.
+    """
+
+    shots: int | None
+    layout: Layout | None
+    schema_style: SchemaStyle | None
+    examples: Sequence[Example] | None
+    selector: SelectorName | None
+    seed: int | None
+    token_budget: int | None
+    count_tokens: TokenCounter | None
+
+
+COMPILE_OPTIONS: frozenset[str] = frozenset(CompileOptions.__annotations__)
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """Raise ``TypeError`` naming each unknown compile option and the valid ones."""
+    unknown = sorted(set(options) - COMPILE_OPTIONS)
+    if unknown:
+        valid = ", ".join(sorted(COMPILE_OPTIONS))
+        raise TypeError(f"unknown compile option {', '.join(map(repr, unknown))}; valid: {valid}")
 
 
 def compile_prompt(
@@ -44,7 +73,7 @@ def compile_prompt(
     *,
     shots: int | None = None,
     layout: Layout | None = None,
-    schema_style: SchemaStyleName | None = None,
+    schema_style: SchemaStyle | None = None,
     examples: Sequence[Example] | None = None,
     selector: SelectorName | None = None,
     seed: int | None = None,
@@ -78,7 +107,7 @@ def compile_batch(
     *,
     shots: int | None = None,
     layout: Layout | None = None,
-    schema_style: SchemaStyleName | None = None,
+    schema_style: SchemaStyle | None = None,
     examples: Sequence[Example] | None = None,
     selector: SelectorName | None = None,
     seed: int | None = None,
@@ -112,7 +141,7 @@ def _compile(
     batch: bool,
     shots: int | None,
     layout: Layout | None,
-    schema_style: SchemaStyleName | None,
+    schema_style: SchemaStyle | None,
     examples: Sequence[Example] | None,
     chosen: _Selection,
 ) -> Prompt:
@@ -200,7 +229,7 @@ def _constrained_fields(task: Task) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=256)
-def _header(task: Task, style: SchemaStyleName, batch: bool) -> str:
+def _header(task: Task, style: SchemaStyle, batch: bool) -> str:
     shape = render_schema(task.output_shape, style, batch=batch)
     ask = "Reply with a JSON array, one object per numbered item:" if batch else "Reply with JSON:"
     return f"{task.instructions.strip()}\n\n{ask}\n{shape}"
@@ -243,9 +272,7 @@ def _render_items(items: tuple[BaseModel, ...]) -> str:
     """
     lines = []
     for number, item in enumerate(items, start=1):
-        data = item.model_dump(mode="json")
-        value = next(iter(data.values())) if len(data) == 1 else data
-        lines.append(f"{number}. {_json(value)}")
+        lines.append(f"{number}. {_json(shown_input(item))}")
     return "\n".join(lines)
 
 

@@ -10,11 +10,18 @@ branches and always carries what is needed to act on it.
     PromptkitError
     ├── DefinitionError (ValueError)   task authoring mistakes
     │   ├── TaskDefinitionError        bad schema, bad example (every problem listed)
+    │   ├── UnsupportedType            a field type promptkit cannot describe (.path)
     │   └── TaskNotFoundError          unknown or ambiguous task reference
     ├── OutputError                    a reply that is not a valid output (.raw, .errors)
+    ├── ReplyReadError (ValueError)    internal to parsing: no JSON value could be read
+    │                                  (.offset); parse() turns it into an OutputError
     ├── BackendError                   transport or provider failure (.status, .retryable)
     ├── JobFileError (ValueError)      an input or output file of a batch run cannot be used
     └── DataError (ValueError)         a labelled-data file cannot be read as a task's items
+
+Every error survives ``pickle.loads(pickle.dumps(error))`` with its fields
+(a distributed run sends them across processes): the base class pickles the
+message and the instance's attributes, not the constructor's arguments.
 """
 
 from __future__ import annotations
@@ -23,9 +30,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+
+def _rebuild(cls: type[PromptkitError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class PromptkitError(Exception):
     """Base of every error promptkit raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class DefinitionError(PromptkitError, ValueError):
@@ -46,6 +65,28 @@ class TaskDefinitionError(DefinitionError):
 
 class TaskNotFoundError(DefinitionError, LookupError):
     """No task, or more than one, answers to a reference."""
+
+
+class UnsupportedType(DefinitionError):
+    """A model field has a type promptkit cannot describe; the task lists it as a problem."""
+
+    def __init__(self, path: str, annotation: Any, reason: str) -> None:
+        self.path = path
+        self.annotation = annotation
+        name = getattr(annotation, "__name__", repr(annotation))
+        super().__init__(f"field {path!r} has unsupported type {name}; {reason}")
+
+
+class ReplyReadError(PromptkitError, ValueError):
+    """No JSON value could be read from a reply; ``offset`` is where reading gave up.
+
+    Internal to parsing: :func:`promptkit.parse` turns it into an :class:`OutputError`.
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        self.offset = offset
+        where = "" if offset is None else f" (at character {offset})"
+        super().__init__(f"{message}{where}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +154,19 @@ class JobFileError(PromptkitError, ValueError):
 
 class DataError(PromptkitError, ValueError):
     """A labelled-data file for evaluation cannot be read as items of a task (line given)."""
+
+
+def validation_problems(error: ValidationError) -> list[str]:
+    """Write each problem of a pydantic ``ValidationError`` as ``field 'loc': message``.
+
+    The one formatter of pydantic errors: task definitions, input files,
+    labelled data and the CLI all show problems this way.
+    """
+    problems = []
+    for detail in error.errors():
+        location = ".".join(str(part) for part in detail["loc"]) or "<root>"
+        problem = f"field {location!r}: {detail['msg']}"
+        if "input" in detail and detail["type"] != "missing":
+            problem += f" (got {detail['input']!r})"
+        problems.append(problem)
+    return problems

@@ -1,10 +1,13 @@
-"""Prompt and Message: the exact request a backend sends, as frozen values."""
+"""Prompt, Message and GenerationParams: what crosses the backend boundary, as frozen values."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from promptkit._types import Layout
 
 Role = Literal["system", "user", "assistant"]
 
@@ -28,7 +31,7 @@ class Prompt:
     """
 
     task: str
-    layout: Literal["chat", "inline", "completion"]
+    layout: Layout
     messages: tuple[Message, ...]
     text: str | None
     json_schema: dict[str, Any]
@@ -68,3 +71,40 @@ class Prompt:
         if self.text is not None:
             return f"--- text ---\n{self.text}\n"
         return "".join(f"--- {m.role} ---\n{m.content}\n" for m in self.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    """Sampling settings for one call; the defaults are the source blog's.
+
+    A backend sends what its provider supports and leaves out the rest
+    (OpenAI's own API has no ``top_k``). ``None`` leaves a setting to the
+    provider's default.
+    """
+
+    temperature: float | None = 0.05
+    top_p: float | None = 0.8
+    top_k: int | None = 20
+    max_tokens: int = 500
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be 1 or more, not {self.max_tokens}")
+        if self.temperature is not None and self.temperature < 0:
+            raise ValueError(f"temperature must be 0 or more, not {self.temperature}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], not {self.top_p}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be 1 or more, not {self.top_k}")
+        object.__setattr__(self, "stop", tuple(self.stop))
+
+    def replace(self, **changes: object) -> GenerationParams:
+        """Return a copy with some settings changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def stops_for(self, prompt: Prompt) -> tuple[str, ...]:
+        """Return the stop sequences of the call: the prompt's, then any extra ones."""
+        extra = tuple(stop for stop in self.stop if stop not in prompt.stop)
+        return prompt.stop + extra

@@ -15,8 +15,9 @@ from pydantic import BaseModel
 
 from promptkit.backends.base import Completion, GenerationParams, Usage
 from promptkit.errors import BackendError, OutputError
-from promptkit.parsing import Report
+from promptkit.output.parse import Report
 from promptkit.prompt import Prompt
+from promptkit.task import shown_input
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
@@ -78,7 +79,6 @@ class Result(Generic[OutputT]):
 
     def to_record(self) -> dict[str, Any]:
         """Return the CLI's output record: index, input, output, error, attempts, usage."""
-        data = self.input.model_dump(mode="json")
         error = None
         if self.error is not None:
             raw = getattr(self.error, "raw", None)
@@ -86,7 +86,7 @@ class Result(Generic[OutputT]):
             error = {"type": type(self.error).__name__, "message": message, "raw": raw}
         return {
             "index": self.index,
-            "input": next(iter(data.values())) if len(data) == 1 else data,
+            "input": shown_input(self.input),
             "output": self.output.model_dump(mode="json") if self.output is not None else None,
             "error": error,
             "attempts": len(self.attempts),

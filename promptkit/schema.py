@@ -21,8 +21,10 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel
 
+from promptkit._types import SchemaStyle
+from promptkit.errors import UnsupportedType
+
 Kind = Literal["string", "integer", "number", "boolean", "enum", "array", "object"]
-SchemaStyle = Literal["compact", "jsonschema"]
 
 _SCALARS: dict[Any, Kind] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 _SUPPORTED = "str, int, float, bool, Literal, Enum, list, a nested model, or Optional of these"
@@ -51,16 +53,6 @@ class Shape:
     item: Shape | None = None
     fields: tuple[FieldSpec, ...] = ()
     title: str = ""
-
-
-class UnsupportedType(Exception):
-    """Raised while reading a model; the task turns it into a definition problem."""
-
-    def __init__(self, path: str, annotation: Any) -> None:
-        self.path = path
-        self.annotation = annotation
-        name = getattr(annotation, "__name__", repr(annotation))
-        super().__init__(f"field {path!r} has unsupported type {name}; use {_SUPPORTED}")
 
 
 def field_metadata(
@@ -118,7 +110,7 @@ def _shape(annotation: Any, path: str) -> Shape:
     if origin in (Union, types.UnionType):
         members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         if len(members) != 1:
-            raise UnsupportedType(path, annotation)
+            raise UnsupportedType(path, annotation, f"use {_SUPPORTED}")
         inner = _shape(members[0], path)
         return Shape(
             inner.kind, True, inner.values, inner.aliases, inner.item, inner.fields, inner.title
@@ -126,12 +118,12 @@ def _shape(annotation: Any, path: str) -> Shape:
     if origin is Literal:
         values = typing.get_args(annotation)
         if not all(isinstance(value, str | int) for value in values):
-            raise UnsupportedType(path, annotation)
+            raise UnsupportedType(path, annotation, f"use {_SUPPORTED}")
         return Shape("enum", values=values)
     if origin is list:
         (item,) = typing.get_args(annotation) or (None,)
         if item is None:
-            raise UnsupportedType(path, annotation)
+            raise UnsupportedType(path, annotation, f"use {_SUPPORTED}")
         return Shape("array", item=_shape(item, f"{path}[]"))
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):
@@ -143,7 +135,7 @@ def _shape(annotation: Any, path: str) -> Shape:
         kind = _SCALARS.get(annotation)
         if kind is not None:
             return Shape(kind)
-    raise UnsupportedType(path, annotation)
+    raise UnsupportedType(path, annotation, f"use {_SUPPORTED}")
 
 
 # -- JSON Schema -------------------------------------------------------------

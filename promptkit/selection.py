@@ -32,13 +32,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain, zip_longest
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import BaseModel
 
-from promptkit.task import Example, SelectorName, Task
+from promptkit._types import SELECTORS, SelectorName, check_choice
+from promptkit.task import Example, Task
 
-SELECTORS: tuple[str, ...] = get_args(SelectorName)
 TokenCounter = Callable[[str], int]
 
 _WORD = re.compile(r"[^\W_]+")
@@ -73,8 +73,7 @@ def select_examples(
     Returns:
         The examples, none of whose inputs equals one of ``items``.
     """
-    if selector not in SELECTORS:
-        raise ValueError(f"selector must be one of {', '.join(SELECTORS)}, not {selector!r}")
+    check_choice("selector", selector, SELECTORS)
     pool = task.examples
     limit = len(pool) if shots is None else min(shots, len(pool))
     if limit <= 0:

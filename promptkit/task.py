@@ -9,27 +9,28 @@ the example's index and the field named, not at the first call.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.metadata
-import importlib.util
-import pkgutil
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic
 
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic import Field as _PydanticField
+from typing_extensions import TypeVar
 
+from promptkit._types import (
+    LAYOUTS,
+    SCHEMA_STYLES,
+    SELECTORS,
+    Layout,
+    SchemaStyle,
+    SelectorName,
+    check_choice,
+)
 from promptkit.checks import Check, Grounded
-from promptkit.errors import TaskDefinitionError, TaskNotFoundError
-from promptkit.prompt import Prompt
-from promptkit.schema import Shape, UnsupportedType, field_metadata, shape_of
-
-Layout = Literal["chat", "inline", "completion"]
-SchemaStyleName = Literal["compact", "jsonschema"]
-SelectorName = Literal["first", "random", "similar", "diverse"]
+from promptkit.errors import TaskDefinitionError, UnsupportedType, validation_problems
+from promptkit.prompt import GenerationParams
+from promptkit.schema import Shape, field_metadata, shape_of
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -82,7 +83,7 @@ class Strategy:
 
     shots: int | None = None
     layout: Layout = "chat"
-    schema_style: SchemaStyleName = "compact"
+    schema_style: SchemaStyle = "compact"
     batch_size: int = 1
     selector: SelectorName = "first"
     seed: int = 0
@@ -91,65 +92,25 @@ class Strategy:
     def __post_init__(self) -> None:
         if self.shots is not None and self.shots < 0:
             raise ValueError(f"shots must be 0 or more, not {self.shots}")
-        if self.selector not in ("first", "random", "similar", "diverse"):
-            raise ValueError(
-                f"selector must be first, random, similar or diverse, not {self.selector!r}"
-            )
+        check_choice("selector", self.selector, SELECTORS)
         if self.token_budget is not None and self.token_budget < 0:
             raise ValueError(f"token_budget must be 0 or more, not {self.token_budget}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be 1 or more, not {self.batch_size}")
-        if self.layout not in ("chat", "inline", "completion"):
-            raise ValueError(f"layout must be chat, inline or completion, not {self.layout!r}")
-        if self.schema_style not in ("compact", "jsonschema"):
-            raise ValueError(
-                f"schema_style must be compact or jsonschema, not {self.schema_style!r}"
-            )
+        check_choice("layout", self.layout, LAYOUTS)
+        check_choice("schema_style", self.schema_style, SCHEMA_STYLES)
 
 
 Metric = Callable[[BaseModel, BaseModel | None], float | None]
 """A task's own evaluation metric: (expected, predicted or None) -> a score, or None to skip."""
 
 
-@dataclass(frozen=True, slots=True)
-class GenerationParams:
-    """Sampling settings for one call; the defaults are the source blog's.
-
-    A backend sends what its provider supports and leaves out the rest
-    (OpenAI's own API has no ``top_k``). ``None`` leaves a setting to the
-    provider's default.
-    """
-
-    temperature: float | None = 0.05
-    top_p: float | None = 0.8
-    top_k: int | None = 20
-    max_tokens: int = 500
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be 1 or more, not {self.max_tokens}")
-        if self.temperature is not None and self.temperature < 0:
-            raise ValueError(f"temperature must be 0 or more, not {self.temperature}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], not {self.top_p}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k must be 1 or more, not {self.top_k}")
-        object.__setattr__(self, "stop", tuple(self.stop))
-
-    def replace(self, **changes: object) -> GenerationParams:
-        """Return a copy with some settings changed."""
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
-
-    def stops_for(self, prompt: Prompt) -> tuple[str, ...]:
-        """Return the stop sequences of the call: the prompt's, then any extra ones."""
-        extra = tuple(stop for stop in self.stop if stop not in prompt.stop)
-        return prompt.stop + extra
+InT = TypeVar("InT", bound=BaseModel, default=BaseModel, covariant=True)
+OutT = TypeVar("OutT", bound=BaseModel, default=BaseModel, covariant=True)
 
 
 @dataclass(frozen=True, eq=False)
-class Task:
+class Task(Generic[InT, OutT]):
     """A typed LLM task: instructions, an input model, an output model and labelled examples.
 
     Args:
@@ -169,8 +130,8 @@ class Task:
 
     name: str
     instructions: str
-    input_model: type[BaseModel] | str
-    output_model: type[BaseModel]
+    input_model: type[InT] | str
+    output_model: type[OutT]
     examples: Sequence[Example] = ()
     description: str = ""
     strategy: Strategy = dataclasses.field(default_factory=Strategy)
@@ -185,7 +146,7 @@ class Task:
             problems.append(f"name {self.name!r} must be kebab-case, like 'apparel-search'")
         if not self.instructions.strip():
             problems.append("instructions are empty")
-        input_model = self.input_model
+        input_model: type[BaseModel] | str = self.input_model
         if isinstance(input_model, str):
             input_model = _single_field_model(self.name, input_model)
         for role, model in (("input", input_model), ("output", self.output_model)):
@@ -245,12 +206,12 @@ class Task:
         return shape_of(self.output_model)
 
     @property
-    def input_model_class(self) -> type[BaseModel]:
+    def input_model_class(self) -> type[InT]:
         """The input model (a plain-string input has become a one-field model)."""
         assert isinstance(self.input_model, type)
         return self.input_model
 
-    def make_input(self, value: Any) -> BaseModel:
+    def make_input(self, value: Any) -> InT:
         """Validate one input: a string for a one-field input, a mapping, or a model instance."""
         model = self.input_model_class
         if isinstance(value, model):
@@ -261,6 +222,12 @@ class Task:
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r}, examples={len(self.examples)})"
+
+
+def shown_input(item: BaseModel) -> Any:
+    """Return an input as prompts and records show it: a one-field input as its bare value."""
+    data = item.model_dump(mode="json")
+    return next(iter(data.values())) if len(data) == 1 else data
 
 
 def _grounding_problems(checks: Sequence[Check], output: Shape) -> list[str]:
@@ -307,96 +274,10 @@ def _validate(
     try:
         return model.model_validate(value)
     except ValidationError as error:
-        for detail in error.errors():
-            location = ".".join(str(part) for part in detail["loc"]) or "<root>"
-            problems.append(
-                f"{where}, field {location!r}: {detail['msg']} (got {detail.get('input')!r})"
-            )
+        problems += (f"{where}, {problem}" for problem in validation_problems(error))
         return None
 
 
 def _words(name: str) -> str:
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).split()
     return " ".join([words[0], *(word.lower() for word in words[1:])]) if words else name
-
-
-# -- lookup ----------------------------------------------------------------------
-
-BUNDLED_PACKAGE = "tasks"
-ENTRY_POINT_GROUP = "promptkit.tasks"
-
-
-def load_task(reference: str) -> Task:
-    """Find a task by kebab-case name, ``module:attr`` or ``path/to/file.py:attr``.
-
-    Names are looked up among the bundled tasks and those that installed
-    packages declare under the ``promptkit.tasks`` entry-point group; both
-    are imported on first lookup, never at import of promptkit.
-    """
-    if ":" in reference:
-        return _load_reference(reference)
-    found = registered_tasks()
-    if reference in found:
-        return found[reference]
-    known = ", ".join(sorted(found)) or "none"
-    raise TaskNotFoundError(
-        f"no task named {reference!r}; known tasks: {known} "
-        "(or give module:attr or path/to/file.py:attr)"
-    )
-
-
-def registered_tasks() -> dict[str, Task]:
-    """Return every findable task by name; two tasks with one name are an error."""
-    sources: dict[str, str] = {}
-    found: dict[str, Task] = {}
-    for origin, task in _discover():
-        if task.name in found and found[task.name] is not task:
-            raise TaskNotFoundError(
-                f"two tasks are named {task.name!r}: {sources[task.name]} and {origin}; rename one"
-            )
-        sources[task.name] = origin
-        found[task.name] = task
-    return found
-
-
-def _discover() -> Iterator[tuple[str, Task]]:
-    try:
-        package = importlib.import_module(BUNDLED_PACKAGE)
-    except ModuleNotFoundError:
-        package = None
-    if package is not None and hasattr(package, "__path__"):
-        for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            module_name = f"{BUNDLED_PACKAGE}.{module_info.name}"
-            module = importlib.import_module(module_name)
-            for attr, value in vars(module).items():
-                if isinstance(value, Task):
-                    yield f"{module_name}:{attr}", value
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        value = entry_point.load()
-        if isinstance(value, Task):
-            yield entry_point.value, value
-
-
-def _load_reference(reference: str) -> Task:
-    location, _, attr = reference.rpartition(":")
-    if location.endswith(".py"):
-        path = Path(location)
-        if not path.is_file():
-            raise TaskNotFoundError(f"no file {location!r} (from {reference!r})")
-        spec = importlib.util.spec_from_file_location(f"_promptkit_task_{path.stem}", path)
-        if spec is None or spec.loader is None:
-            raise TaskNotFoundError(f"cannot load {location!r} as a Python file")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(location)
-        except ModuleNotFoundError as error:
-            raise TaskNotFoundError(
-                f"cannot import module {location!r} (from {reference!r}): {error}"
-            ) from None
-    value = getattr(module, attr, None)
-    if not isinstance(value, Task):
-        what = "nothing" if value is None else type(value).__name__
-        raise TaskNotFoundError(f"{reference!r} names {what}, not a Task")
-    return value

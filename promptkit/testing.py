@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from promptkit.coerce import is_null_word
-from promptkit.repair import _LITERALS
+from promptkit.output.coerce import is_null_word
+from promptkit.output.repair import LITERAL_WORDS
 from promptkit.schema import Shape, shape_of
-from promptkit.task import Task
+from promptkit.task import InT, Task
 
 _SAFE_WORDS = re.compile(r"[A-Za-z][A-Za-z ]{0,30}[A-Za-z]")
 _NULL_SPELLINGS = ("N/A", "none", "-", "", "Not Applicable", "null")
@@ -35,7 +35,10 @@ _PREFIXES = ("", "Here is the JSON:\n", "Sure! ", "Answer: ", "<json>")
 _SUFFIXES = ("", "\nHope this helps.", " Let me know if you need anything else.", "</json>")
 
 
-def _model(into: Task | type[BaseModel]) -> type[BaseModel]:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _model(into: Task[Any, M] | type[M]) -> type[M]:
     return into.output_model if isinstance(into, Task) else into
 
 
@@ -66,23 +69,23 @@ def _non_null(shape: Shape) -> st.SearchStrategy[Any]:
     return text.filter(lambda value: not is_null_word(value)) if shape.nullable else text
 
 
-def valid_outputs(into: Task | type[BaseModel]) -> st.SearchStrategy[BaseModel]:
+def valid_outputs(into: Task[Any, M] | type[M]) -> st.SearchStrategy[M]:
     """Draw valid instances of a task's (or model's) output model."""
     model = _model(into)
     return json_values(shape_of(model)).map(model.model_validate)
 
 
-def inputs(task: Task) -> st.SearchStrategy[BaseModel]:
+def inputs(task: Task[InT, Any]) -> st.SearchStrategy[InT]:
     """Draw valid inputs of a task."""
     model = task.input_model_class
     return json_values(shape_of(model)).map(model.model_validate)
 
 
-def model_replies(into: Task | type[BaseModel]) -> st.SearchStrategy[tuple[str, BaseModel]]:
+def model_replies(into: Task[Any, M] | type[M]) -> st.SearchStrategy[tuple[str, M]]:
     """Draw ``(reply_text, expected)``: a valid output written messily, and its parse."""
     model = _model(into)
     shape = shape_of(model)
-    return _replies(model, shape)
+    return cast(st.SearchStrategy[tuple[str, M]], _replies(model, shape))
 
 
 @st.composite
@@ -165,7 +168,7 @@ def _scalar(value: Any, style: dict[str, Any]) -> str:
         if (
             style["unquoted_values"]
             and _SAFE_WORDS.fullmatch(value)
-            and value.split()[0] not in _LITERALS
+            and value.split()[0] not in LITERAL_WORDS
             and not is_null_word(value)
         ):
             return value

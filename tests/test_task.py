@@ -139,10 +139,10 @@ def test_unknown_task_name_lists_the_known_ones() -> None:
 
 
 def test_load_by_module_and_attribute() -> None:
-    task = load_task("tasks.search_intent:search_intent")
+    task = load_task("promptkit_tasks.search_intent:search_intent")
     assert task.name == "search-intent"
     with pytest.raises(TaskNotFoundError, match="names nothing"):
-        load_task("tasks.search_intent:missing")
+        load_task("promptkit_tasks.search_intent:missing")
     with pytest.raises(TaskNotFoundError, match="cannot import module"):
         load_task("no_such_module_here:task")
 
@@ -182,23 +182,62 @@ def test_bad_example_in_a_file_fails_at_import(tmp_path: Path) -> None:
 
 
 def test_two_tasks_with_one_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    package = tmp_path / "dupes"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
+    # Two installed distributions declare a task of one name under the entry-point group.
     body = (
         "from promptkit import Task\nfrom pydantic import BaseModel\n"
         "class Out(BaseModel):\n    answer: str\n"
         "task = Task(name='same', instructions='x', input_model='q', output_model=Out)\n"
     )
-    (package / "a.py").write_text(body)
-    (package / "b.py").write_text(body)
+    for name in ("dupe_a", "dupe_b"):
+        (tmp_path / f"{name}.py").write_text(body)
+        info = tmp_path / f"{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[promptkit.tasks]\nsame = {name}:task\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr("promptkit.task.BUNDLED_PACKAGE", "dupes")
 
     with pytest.raises(
-        TaskNotFoundError, match=r"two tasks are named 'same': dupes.a:task and dupes.b:task"
+        TaskNotFoundError, match=r"two tasks are named 'same': dupe_(a|b):task and dupe_(a|b):task"
     ):
         registered_tasks()
+
+
+def test_two_tasks_with_one_name_in_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "twins.py"
+    path.write_text(
+        "from promptkit import Task\nfrom pydantic import BaseModel\n"
+        "class Out(BaseModel):\n    answer: str\n"
+        "one = Task(name='same', instructions='x', input_model='q', output_model=Out)\n"
+        "two = Task(name='same', instructions='y', input_model='q', output_model=Out)\n"
+    )
+    with pytest.raises(TaskNotFoundError, match="two tasks are named 'same'"):
+        load_task(f"{path}:one")
+
+
+def test_a_file_with_one_task_loads_without_attr(tmp_path: Path) -> None:
+    path = tmp_path / "single.py"
+    path.write_text(
+        "from promptkit import Task\nfrom pydantic import BaseModel\n"
+        "class Out(BaseModel):\n    answer: str\n"
+        "only = Task(name='only', instructions='x', input_model='q', output_model=Out)\n"
+        "alias = only\n"
+    )
+    assert load_task(str(path)).name == "only"
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ("def broken(:\n", r"single.py:1: syntax error"),
+        ("import no_such_module_here\n", r"single.py failed to import: ModuleNotFoundError"),
+        ("x = 1\n", r"holds no task"),
+    ],
+)
+def test_a_task_file_that_fails_is_one_clear_error(tmp_path: Path, source: str, words: str) -> None:
+    path = tmp_path / "single.py"
+    path.write_text(source)
+    with pytest.raises(TaskNotFoundError, match=words):
+        load_task(str(path))
 
 
 def test_make_input_accepts_string_mapping_and_model() -> None:

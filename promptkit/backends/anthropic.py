@@ -21,6 +21,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
+from promptkit._types import Layout
 from promptkit.backends.base import (
     Completion,
     GenerationParams,
@@ -31,7 +32,6 @@ from promptkit.backends.base import (
 )
 from promptkit.errors import BackendError
 from promptkit.prompt import Prompt
-from promptkit.task import Layout
 
 if TYPE_CHECKING:
     import anthropic

@@ -13,7 +13,6 @@ with its status and whether trying again later may help.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import email.utils
 import random
@@ -22,10 +21,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from promptkit._types import Layout
 from promptkit.errors import BackendError
+from promptkit.prompt import GenerationParams as GenerationParams  # re-exported: a call's settings
 from promptkit.prompt import Prompt
-from promptkit.task import GenerationParams as GenerationParams  # re-exported: a call's settings
-from promptkit.task import Layout
 
 T = TypeVar("T")
 
@@ -235,10 +234,13 @@ async def acall_with_retries(
     policy: RetryPolicy,
     *,
     rng: random.Random | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> T:
-    """Async form of :func:`call_with_retries`."""
+    """Async form of :func:`call_with_retries` (``sleep`` defaults to ``asyncio.sleep``)."""
+    import asyncio  # here, not at module top: asyncio brings concurrent.futures and logging
+
     rng = rng or random.Random()
+    sleep = sleep or asyncio.sleep
     retry = 0
     while True:
         try:

@@ -19,6 +19,7 @@ import json
 import time
 from typing import Any
 
+from promptkit._types import Layout
 from promptkit.backends.anthropic import alternate
 from promptkit.backends.base import (
     Completion,
@@ -30,7 +31,6 @@ from promptkit.backends.base import (
 )
 from promptkit.errors import BackendError
 from promptkit.prompt import Prompt
-from promptkit.task import Layout
 
 _ANTHROPIC_FINISH = {"max_tokens": "length", "end_turn": "stop", "stop_sequence": "stop"}
 

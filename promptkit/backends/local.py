@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from promptkit._types import Layout
 from promptkit.backends.base import Completion, GenerationParams
 from promptkit.errors import BackendError
 from promptkit.prompt import Prompt
-from promptkit.task import Layout
 
 DEFAULT_MODEL = "gemma-3-270m-q4_k_m"
 _INSTALL_HINT = "pip install 'promptkit[local]'"

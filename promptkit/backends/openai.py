@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from promptkit._types import Layout
 from promptkit.backends.base import (
     Completion,
     GenerationParams,
@@ -30,7 +31,6 @@ from promptkit.backends.base import (
 )
 from promptkit.errors import BackendError
 from promptkit.prompt import Prompt
-from promptkit.task import Layout
 
 if TYPE_CHECKING:
     import httpx

@@ -14,10 +14,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from promptkit._types import Layout
 from promptkit.backends.base import Completion, GenerationParams
 from promptkit.errors import BackendError
 from promptkit.prompt import Prompt
-from promptkit.task import Layout
 
 Reply = str | Completion | BackendError | Callable[[Prompt, GenerationParams], "str | Completion"]
 

@@ -13,7 +13,7 @@ from openai import OpenAI
 from promptkit import load_task
 from promptkit.backends.instructor import InstructorBackend
 from promptkit.errors import BackendError
-from promptkit.run import run
+from promptkit.execution import run
 
 TASK = load_task("apparel-search")
 

@@ -24,7 +24,7 @@ from promptkit import compile_prompt, load_task
 from promptkit.backends import GenerationParams, RetryPolicy
 from promptkit.backends.openai import OpenAIBackend
 from promptkit.errors import BackendError
-from promptkit.run import run
+from promptkit.execution import run
 
 pytestmark = pytest.mark.integration
 

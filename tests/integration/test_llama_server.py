@@ -9,7 +9,7 @@ import pytest
 from promptkit import compile_prompt, load_task
 from promptkit.backends import GenerationParams
 from promptkit.backends.openai import OpenAIBackend
-from promptkit.run import run
+from promptkit.execution import run
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from promptkit import compile_batch, compile_prompt, grounded, load_task
 from promptkit.backends import GenerationParams
 from promptkit.backends.local import LocalBackend, _decode, _load, _Sampler, default_model_path
 from promptkit.errors import BackendError
-from promptkit.run import run_many
+from promptkit.execution import run_many
 
 pytestmark = pytest.mark.integration
 

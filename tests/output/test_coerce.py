@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from promptkit import field
-from promptkit.coerce import (
+from promptkit.output.coerce import (
     coerce,
     has_null_words,
     is_null_word,

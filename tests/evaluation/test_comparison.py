@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from promptkit import Example, Prompt, Strategy, Task
 from promptkit.backends import GenerationParams, ScriptedBackend
 from promptkit.errors import DataError
-from promptkit.evaluation import (
+from promptkit.evaluation.comparison import (
     Configuration,
     ItemRun,
     LabelledItem,

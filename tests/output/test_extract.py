@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from promptkit.extract import (
+from promptkit.errors import ReplyReadError
+from promptkit.output.extract import (
     MAX_CANDIDATES,
-    ExtractError,
     extract_items,
     extract_object,
     find_values,
@@ -106,7 +106,7 @@ def test_a_cut_off_reply_is_marked_truncated():
     [("", "empty"), ("  \n ", "empty"), ("no json here", "no JSON object or array")],
 )
 def test_no_json_is_an_extract_error(reply, words):
-    with pytest.raises(ExtractError, match=words):
+    with pytest.raises(ReplyReadError, match=words):
         extract_object(reply, SHAPE)
 
 
@@ -116,7 +116,7 @@ def test_find_values_reads_left_to_right_and_skips_what_fails():
 
 
 def test_find_values_raises_when_every_start_fails():
-    with pytest.raises(ExtractError, match="nests deeper"):
+    with pytest.raises(ReplyReadError, match="nests deeper"):
         find_values("[" * 10_000)  # every one of the MAX_CANDIDATES starts is too deep
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from promptkit import Task
 from promptkit.errors import JobFileError
-from promptkit.files import (
+from promptkit.jobs.files import (
     IndexSet,
     csv_header,
     format_record,
@@ -76,7 +76,7 @@ def test_jsonl_bad_lines_are_items_with_problems(tmp_path: Path) -> None:
     problems = [str(item.problem) for item in items[2:]]
     assert "line 4 is not JSON" in problems[0]
     assert "JSON list" in problems[1]
-    assert "invalid input: search: Field required" in problems[2]
+    assert "invalid input: field 'search': Field required" in problems[2]
 
 
 def test_csv_maps_columns_case_insensitively_and_flags_short_rows(tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, Literal
 
+from promptkit.errors import ReplyReadError
+
 MAX_DEPTH = 100
 """The deepest nesting of arrays and objects the parser reads."""
 
@@ -64,14 +66,6 @@ class Repaired:
     """``id()`` of each array or object the end of the text left open (still alive in value)."""
 
 
-class RepairError(ValueError):
-    """The text holds no JSON value the parser can read; ``offset`` is where it gave up."""
-
-    def __init__(self, message: str, offset: int) -> None:
-        self.offset = offset
-        super().__init__(f"{message} (at character {offset})")
-
-
 class _Cut:
     """Marks a value the end of the text cut off."""
 
@@ -89,7 +83,7 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _KEY = re.compile(r"[^:\s{}\[\],\"'`/]+(?:[ \t]+[^:\s{}\[\],\"'`/]+)*")
 _UNQUOTED = re.compile(r"[^,}\]\n\r]*")
-_LITERALS: dict[str, Any] = {
+LITERAL_WORDS: dict[str, Any] = {
     "true": True,
     "false": False,
     "null": None,
@@ -102,6 +96,7 @@ _LITERALS: dict[str, Any] = {
     "Infinity": None,
     "inf": None,
 }
+"""Bare words the repairer reads as values (Python's and JavaScript's literals among them)."""
 _JSON_LITERALS = frozenset({"true", "false", "null"})
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _CLOSERS = frozenset(",}]:")
@@ -142,7 +137,7 @@ def repair_json(text: str, start: int = 0) -> Repaired:
         text ended inside it.
 
     Raises:
-        RepairError: nothing readable starts there, it nests deeper than
+        ReplyReadError: nothing readable starts there, it nests deeper than
             :data:`MAX_DEPTH`, or the end of the text cut the whole value off.
     """
     if start < len(text) and text[start] in "{[":
@@ -153,9 +148,9 @@ def repair_json(text: str, start: int = 0) -> Repaired:
     parser.i = start
     value = parser.value()
     if value is _CUT:
-        raise RepairError("the reply ends before its JSON value does", parser.i)
+        raise ReplyReadError("the reply ends before its JSON value does", parser.i)
     if value is _MISSING:
-        raise RepairError("no JSON value here", start)
+        raise ReplyReadError("no JSON value here", start)
     if parser.truncated:
         parser.actions.append(
             Action(
@@ -274,7 +269,7 @@ class _Parser:
 
     def container(self, body: Any) -> Any:
         if self.depth >= MAX_DEPTH:
-            raise RepairError(f"the JSON nests deeper than {MAX_DEPTH} levels", self.i)
+            raise ReplyReadError(f"the JSON nests deeper than {MAX_DEPTH} levels", self.i)
         self.depth += 1
         self.i += 1
         result = body()
@@ -436,11 +431,11 @@ class _Parser:
             token = match.group()
             end = match.end()
             follower = _WS.match(s, end).end()  # type: ignore[union-attr]
-            if token in _LITERALS and _ends_value(s, follower):
+            if token in LITERAL_WORDS and _ends_value(s, follower):
                 self.i = end
                 if token not in _JSON_LITERALS:
-                    self.note(f"read {token} as {_literal_name(_LITERALS[token])}", token, None)
-                return _LITERALS[token]
+                    self.note(f"read {token} as {_literal_name(LITERAL_WORDS[token])}", token, None)
+                return LITERAL_WORDS[token]
         match = _UNQUOTED.match(s, self.i)
         assert match is not None
         raw = match.group()
@@ -624,7 +619,7 @@ def _looks_like_member(s: str, k: int) -> bool:
         rest = _WS.match(s, match.end()).end()  # type: ignore[union-attr]
         if rest >= len(s) or s[rest] == ":":
             return True
-        if match.group() in _LITERALS and _ends_value(s, rest):
+        if match.group() in LITERAL_WORDS and _ends_value(s, rest):
             return True  # an array item that is a literal: ["a", true], ["a", null]
     number = _NUMBER.match(s, k)
     if number is None:

@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from promptkit.metrics import FieldScore, field_outcome, item_outcomes, normalise, same_value
+from promptkit.evaluation.metrics import (
+    FieldScore,
+    field_outcome,
+    item_outcomes,
+    normalise,
+    same_value,
+)
 
 
 class Attributes(BaseModel):

@@ -23,15 +23,15 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 from pydantic import BaseModel, ValidationError
 
-from promptkit.errors import JobFileError
+from promptkit._types import OutputFormat
+from promptkit.errors import JobFileError, validation_problems
 from promptkit.schema import Shape
 from promptkit.task import Task
 
-OutputFormat = Literal["jsonl", "csv"]
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
 
 
@@ -138,9 +138,7 @@ def _item(task: Task, index: int, raw: Any, problem: str | None) -> InputItem:
     try:
         return InputItem(index, raw, value=task.make_input(raw))
     except ValidationError as error:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in error.errors()
-        )
+        details = "; ".join(validation_problems(error))
         return InputItem(index, raw, problem=f"invalid input: {details}")
 
 

@@ -15,7 +15,7 @@ Metrics: precision, recall and F1 on non-null values per field and micro
 over fields, field accuracy, accuracy on nulls, items with all fields
 right, validity, repairs, re-asks, tokens and latency per item, and any
 metric the task defines (``Task.metrics``). The comparison functions live in
-:mod:`promptkit.metrics`; :func:`evaluate` is the only function here that
+:mod:`promptkit.evaluation.metrics`; :func:`evaluate` is the only function here that
 does I/O, through the backend it is given.
 """
 
@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from promptkit.errors import DataError
-from promptkit.metrics import FieldScore, Outcome, item_outcomes
-from promptkit.task import SelectorName, Task
+from promptkit._types import SelectorName
+from promptkit.errors import DataError, validation_problems
+from promptkit.evaluation.metrics import FieldScore, Outcome, item_outcomes
+from promptkit.task import Task
 
 if TYPE_CHECKING:
     from promptkit.result import Result
@@ -101,9 +102,7 @@ def _item(task: Task, row: Mapping[str, Any], where: str, line: int) -> Labelled
             {name: row[name] for name in output_fields if name in row}
         )
     except ValidationError as error:
-        problem = error.errors()[0]
-        path = ".".join(str(part) for part in problem["loc"])
-        raise DataError(f"{where}: field {path!r}: {problem['msg']}") from None
+        raise DataError(f"{where}: {'; '.join(validation_problems(error))}") from None
     return LabelledItem(value, expected, line)
 
 
@@ -342,7 +341,7 @@ def evaluate(
         items: the labelled items.
         backend: the backend every call goes to.
         configurations: the ways to prompt, compared in the order given.
-        runner: runs one input; defaults to :func:`promptkit.run.run` through the backend.
+        runner: runs one input; defaults to :func:`promptkit.execution.run` through the backend.
         data: where the items came from, for the report.
         on_item: called after each item (for progress), with the configuration and item index.
     """
@@ -399,12 +398,12 @@ def _result(
 
 
 def run_item(task: Task, value: BaseModel, backend: Any) -> ItemRun:
-    """Run one input with :func:`promptkit.run.run` and keep what evaluation reports.
+    """Run one input with :func:`promptkit.execution.run` and keep what evaluation reports.
 
     Under a token budget, examples are counted with the backend's
     ``count_tokens`` when it has one.
     """
-    from promptkit.run import run  # the run layer imports backends; keep evaluation light
+    from promptkit.execution import run  # the run layer imports backends; keep evaluation light
 
     options: dict[str, Any] = {}
     counter = getattr(backend, "count_tokens", None)

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from promptkit import Task
 from promptkit.backends.base import Completion
 from promptkit.backends.scripted import ScriptedBackend
-from promptkit.packing import make_solver
+from promptkit.jobs.packing import make_solver
 
 
 class Out(BaseModel):

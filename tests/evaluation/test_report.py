@@ -7,8 +7,8 @@ import re
 from pydantic import BaseModel
 
 from promptkit import Example, Task
-from promptkit.evaluation import Configuration, ItemRun, evaluate, labelled_examples
-from promptkit.report import COLUMNS, comparison_table, html_report
+from promptkit.evaluation.comparison import Configuration, ItemRun, evaluate, labelled_examples
+from promptkit.evaluation.report import COLUMNS, comparison_table, html_report
 
 
 class Colour(BaseModel):

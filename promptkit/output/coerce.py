@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from promptkit.repair import Action
+from promptkit.output.repair import Action
 from promptkit.schema import Shape
 
 NULL_WORDS = frozenset(

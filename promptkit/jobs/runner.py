@@ -3,7 +3,7 @@
 :func:`run_file` reads inputs from a file one at a time, packs them into
 batches, has up to ``concurrency`` batches in flight, and writes one record
 per input to the output file, in input order. The run layer
-(:mod:`promptkit.run`) does the work for each batch: compile, call, parse,
+(:mod:`promptkit.execution`) does the work for each batch: compile, call, parse,
 retry items on their own; this module only schedules it and keeps the books.
 
 The output file is the checkpoint: a record is written whole, and
@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from promptkit._types import Layout, OutputFormat
 from promptkit.backends.base import Backend, GenerationParams
 from promptkit.errors import JobFileError
-from promptkit.files import (
+from promptkit.jobs.files import (
     Checkpoint,
     InputItem,
-    OutputFormat,
     format_record,
     input_digest,
     open_output,
@@ -42,9 +42,9 @@ from promptkit.files import (
     prepare_output,
     read_inputs,
 )
-from promptkit.packing import JobBackend, Outcome, Solve, job_backend, make_solver
-from promptkit.progress import JobSummary, Price, Reporter, cost
-from promptkit.task import Layout, Task
+from promptkit.jobs.packing import JobBackend, Outcome, Solve, job_backend, make_solver
+from promptkit.jobs.progress import JobSummary, Price, Reporter, cost
+from promptkit.task import Task, shown_input
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,8 +233,7 @@ _NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "ca
 def _shown(item: InputItem) -> Any:
     """Return an input as records show it: the bare value of a one-field input."""
     assert item.value is not None
-    data = item.value.model_dump(mode="json")
-    return next(iter(data.values())) if len(data) == 1 else data
+    return shown_input(item.value)
 
 
 def _record_input(item: InputItem) -> Any:
@@ -383,7 +382,7 @@ def run_job(
         layout: prompt layout (default: the backend's, then the task's).
         price: the model's price per million tokens, for the cost.
         reporter: progress and summary display, or None.
-        **run_options: passed on to :func:`promptkit.run.run_many` (``reasks``,
+        **run_options: passed on to :func:`promptkit.execution.run_many` (``reasks``,
             ``schema_style``, ``selector``...).
 
     Raises:

@@ -8,7 +8,7 @@
                           +-- cut off by the token limit --> more tokens, or a smaller batch
 
 A re-ask sends the model its own reply and every problem found in it
-(:func:`promptkit.parsing.reask_messages`), at most ``reasks`` times. In a
+(:func:`promptkit.output.reask.reask_messages`), at most ``reasks`` times. In a
 batch, only the items that failed are asked again. A reply cut off by the
 token limit is never re-asked as it was: a single input is sent again with
 a doubled budget (up to ``max_tokens_cap``), and a batch keeps its complete
@@ -21,22 +21,24 @@ the only module of the run path that does I/O, through the backend it is given.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from pydantic import BaseModel
 
 from promptkit.backends.base import Backend, Completion, GenerationParams, Usage
-from promptkit.compiler import compile_batch, compile_prompt
+from promptkit.compiler import CompileOptions, check_options, compile_batch, compile_prompt
 from promptkit.errors import BackendError, OutputError
-from promptkit.parsing import Parsed, parse_batch, parse_with_report, reask_messages
+from promptkit.output.parse import Parsed, parse_batch, parse_with_report
+from promptkit.output.reask import batch_correction, reask_messages, reask_prompt
 from promptkit.prompt import Prompt
-from promptkit.reask import batch_correction, reask_prompt
 from promptkit.result import Attempt, Reason, Result
-from promptkit.task import Layout, Task
+from promptkit.task import OutT, Task
+
+if TYPE_CHECKING:
+    import asyncio
 
 T = TypeVar("T")
 
@@ -52,7 +54,7 @@ class _Plan:
     params: GenerationParams
     reasks: int
     max_tokens_cap: int
-    compile_options: dict[str, Any]
+    compile_options: CompileOptions
 
     def single(self, item: BaseModel) -> Prompt:
         return compile_prompt(self.task, item, **self.compile_options)
@@ -69,20 +71,40 @@ class _Plan:
 # -- public API ------------------------------------------------------------------
 
 
-def run(task: Task, value: Any, *, backend: Backend | None = None, **options: Any) -> Result[Any]:
+def run(
+    task: Task[Any, OutT],
+    value: Any,
+    *,
+    backend: Backend | None = None,
+    params: GenerationParams | None = None,
+    reasks: int = 2,
+    max_tokens_cap: int | None = None,
+    **options: Unpack[CompileOptions],
+) -> Result[OutT]:
     """Run one input and return its :class:`Result` (``result.value`` is the typed output).
 
     Args:
         task: the task.
         value: the input: a string for a one-field input, a mapping, or an input model.
         backend: where calls go; the embedded local model when unset.
-        **options: see :func:`run_many`.
+        params, reasks, max_tokens_cap: see :func:`run_many`.
+        **options: compile options (:class:`promptkit.CompileOptions`).
     """
-    return run_many(task, [value], backend=backend, batch_size=1, **options)[0]
+    results = run_many(
+        task,
+        [value],
+        backend=backend,
+        params=params,
+        reasks=reasks,
+        batch_size=1,
+        max_tokens_cap=max_tokens_cap,
+        **options,
+    )
+    return results[0]
 
 
 def run_many(
-    task: Task,
+    task: Task[Any, OutT],
     values: Iterable[Any],
     *,
     backend: Backend | None = None,
@@ -90,10 +112,8 @@ def run_many(
     reasks: int = 2,
     batch_size: int | None = None,
     max_tokens_cap: int | None = None,
-    shots: int | None = None,
-    layout: Layout | None = None,
-    **compile_options: Any,
-) -> list[Result[Any]]:
+    **options: Unpack[CompileOptions],
+) -> list[Result[OutT]]:
     """Run many inputs, in order, one result each; failures are results too, never raised.
 
     Args:
@@ -105,10 +125,10 @@ def run_many(
         batch_size: inputs per call; the task's strategy when unset.
         max_tokens_cap: the largest token budget a cut-off reply may be retried with
             (four times the starting budget when unset).
-        shots: examples per prompt; the task's strategy when unset.
-        layout: the prompt layout; the backend's (a base model needs ``completion``),
+        **options: compile options (:class:`promptkit.CompileOptions`: ``shots``,
+            ``layout``, ``selector``...); the task's strategy for each one left out.
+            The layout defaults to the backend's (a base model needs ``completion``),
             else the task's.
-        **compile_options: passed to the compiler (``schema_style``, ``selector``, ``seed``...).
     """
     return list(
         iter_results(
@@ -119,15 +139,13 @@ def run_many(
             reasks=reasks,
             batch_size=batch_size,
             max_tokens_cap=max_tokens_cap,
-            shots=shots,
-            layout=layout,
-            **compile_options,
+            **options,
         )
     )
 
 
 def iter_results(
-    task: Task,
+    task: Task[Any, OutT],
     values: Iterable[Any],
     *,
     backend: Backend | None = None,
@@ -135,17 +153,15 @@ def iter_results(
     reasks: int = 2,
     batch_size: int | None = None,
     max_tokens_cap: int | None = None,
-    shots: int | None = None,
-    layout: Layout | None = None,
-    **compile_options: Any,
-) -> Iterator[Result[Any]]:
+    **options: Unpack[CompileOptions],
+) -> Iterator[Result[OutT]]:
     """Like :func:`run_many`, yielding each batch's results as soon as they are known.
 
     A backend error that no retry can fix (a bad key, an unknown model) ends
     the calls: the inputs after it get that error without being sent.
     """
     backend = backend if backend is not None else default_backend()
-    plan = _plan(task, backend, params, reasks, max_tokens_cap, shots, layout, compile_options)
+    plan = _plan(task, backend, params, reasks, max_tokens_cap, options)
     size = batch_size or task.strategy.batch_size
     fatal: BackendError | None = None
     for start, items in _chunks(task, values, size):
@@ -158,14 +174,31 @@ def iter_results(
 
 
 async def arun(
-    task: Task, value: Any, *, backend: Backend | None = None, **options: Any
-) -> Result[Any]:
+    task: Task[Any, OutT],
+    value: Any,
+    *,
+    backend: Backend | None = None,
+    params: GenerationParams | None = None,
+    reasks: int = 2,
+    max_tokens_cap: int | None = None,
+    **options: Unpack[CompileOptions],
+) -> Result[OutT]:
     """Async form of :func:`run`."""
-    return (await arun_many(task, [value], backend=backend, batch_size=1, **options))[0]
+    results = await arun_many(
+        task,
+        [value],
+        backend=backend,
+        params=params,
+        reasks=reasks,
+        batch_size=1,
+        max_tokens_cap=max_tokens_cap,
+        **options,
+    )
+    return results[0]
 
 
 async def arun_many(
-    task: Task,
+    task: Task[Any, OutT],
     values: Iterable[Any],
     *,
     backend: Backend | None = None,
@@ -173,20 +206,20 @@ async def arun_many(
     reasks: int = 2,
     batch_size: int | None = None,
     max_tokens_cap: int | None = None,
-    shots: int | None = None,
-    layout: Layout | None = None,
     concurrency: int = 4,
-    **compile_options: Any,
-) -> list[Result[Any]]:
+    **options: Unpack[CompileOptions],
+) -> list[Result[OutT]]:
     """Async form of :func:`run_many`, with up to ``concurrency`` calls in flight."""
+    import asyncio  # here, not at module top: asyncio brings concurrent.futures and logging
+
     if concurrency < 1:
         raise ValueError(f"concurrency must be 1 or more, not {concurrency}")
     backend = backend if backend is not None else default_backend()
-    plan = _plan(task, backend, params, reasks, max_tokens_cap, shots, layout, compile_options)
+    plan = _plan(task, backend, params, reasks, max_tokens_cap, options)
     size = batch_size or task.strategy.batch_size
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(start: int, items: list[BaseModel]) -> list[Result[Any]]:
+    async def one(start: int, items: list[BaseModel]) -> list[Result[OutT]]:
         return await _adrive(_solve(plan, items, start), backend, gate)
 
     chunks = list(_chunks(task, values, size))
@@ -328,21 +361,21 @@ def _split(
 
 
 def _plan(
-    task: Task,
+    task: Task[Any, Any],
     backend: Backend,
     params: GenerationParams | None,
     reasks: int,
     max_tokens_cap: int | None,
-    shots: int | None,
-    layout: Layout | None,
-    compile_options: dict[str, Any],
+    options: CompileOptions,
 ) -> _Plan:
+    check_options(dict(options))
     if reasks < 0:
         raise ValueError(f"reasks must be 0 or more, not {reasks}")
     chosen = params or task.generation
     cap = max_tokens_cap or 4 * chosen.max_tokens
-    options = {"shots": shots, "layout": layout or backend.layout, **compile_options}
-    return _Plan(task, chosen, reasks, max(cap, chosen.max_tokens), options)
+    compile_options = CompileOptions(**options)
+    compile_options["layout"] = options.get("layout") or backend.layout
+    return _Plan(task, chosen, reasks, max(cap, chosen.max_tokens), compile_options)
 
 
 def _chunks(task: Task, values: Iterable[Any], size: int) -> Iterable[tuple[int, list[BaseModel]]]:

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from promptkit.errors import JobFileError
-from promptkit.progress import JobSummary, Price, Reporter, cost, load_prices, price_for
+from promptkit.jobs.progress import JobSummary, Price, Reporter, cost, load_prices, price_for
 
 SUMMARY = JobSummary(
     items=10, succeeded=9, failed=1, resumed=4, cached=2, calls=3,

@@ -10,7 +10,7 @@ no coercion needed) takes a fast path through pydantic's JSON validator and
 has an empty report. Truncation (the reply ended inside its JSON, as at a
 token limit) is never hidden: ``Report.truncated`` and
 ``OutputError.truncated`` say so, so a caller can raise the budget or split
-the batch instead of asking again blindly. :func:`reask_messages` writes the
+the batch instead of asking again blindly. :func:`promptkit.output.reask.reask_messages` writes the
 correction request a run layer sends back to the model.
 """
 
@@ -18,22 +18,24 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
+from typing_extensions import TypeVar
 
 from promptkit.checks import Check
-from promptkit.coerce import NULL_WORDS, coerce, has_null_words, null_word_fields
-from promptkit.errors import ErrorDetail, OutputError
-from promptkit.extract import Extracted, ExtractError, extract_items, extract_object
-from promptkit.repair import Action
-from promptkit.schema import FieldSpec, Shape, UnsupportedType, shape_of
+from promptkit.errors import ErrorDetail, OutputError, ReplyReadError, UnsupportedType
+from promptkit.output.coerce import NULL_WORDS, coerce, has_null_words, null_word_fields
+from promptkit.output.extract import Extracted, extract_items, extract_object
+from promptkit.output.repair import Action
+from promptkit.schema import FieldSpec, Shape, shape_of
 from promptkit.task import Task
+
+M = TypeVar("M", bound=BaseModel, default=BaseModel)
 
 MAX_REPLY_CHARS = 1_000_000
 """Longer replies are refused with an OutputError before any parsing (no model writes that much)."""
@@ -73,10 +75,10 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
-class Parsed:
+class Parsed(Generic[M]):
     """A parsed reply: the validated output and the report of how it was obtained."""
 
-    value: BaseModel
+    value: M
     report: Report
 
 
@@ -101,9 +103,7 @@ class _Target:
         return Shape("object", fields=fields, title=self.model.__name__)
 
 
-def parse(
-    text: str | bytes, into: Task | type[BaseModel], *, source: BaseModel | None = None
-) -> BaseModel:
+def parse(text: str | bytes, into: Task[Any, M] | type[M], *, source: BaseModel | None = None) -> M:
     """Turn a reply into an instance of the output model, or raise :class:`OutputError`.
 
     Args:
@@ -119,17 +119,17 @@ def parse(
     raw = _text(text)
     value = _exact(raw, target)
     if value is not None and not target.checks and not _holds_null_words(value, target):
-        return value
-    return _parse(raw, target, source, value).value
+        return value  # type: ignore[return-value]  # target.model is into's output model
+    return _parse(raw, target, source, value).value  # type: ignore[return-value]
 
 
 def parse_with_report(
-    text: str | bytes, into: Task | type[BaseModel], *, source: BaseModel | None = None
-) -> Parsed:
+    text: str | bytes, into: Task[Any, M] | type[M], *, source: BaseModel | None = None
+) -> Parsed[M]:
     """Like :func:`parse`, and return the :class:`Report` of what was done with the value."""
     target = _target(into)
     raw = _text(text)
-    return _parse(raw, target, source, _exact(raw, target))
+    return _parse(raw, target, source, _exact(raw, target))  # type: ignore[return-value]
 
 
 def _exact(raw: str, target: _Target) -> BaseModel | None:
@@ -174,7 +174,7 @@ def _parse(raw: str, target: _Target, source: BaseModel | None, exact: BaseModel
     _screen(raw, target)
     try:
         extracted = extract_object(raw, target.fit_shape)
-    except ExtractError as error:
+    except ReplyReadError as error:
         raise _no_json(str(error), raw, target) from None
     return _finish(
         extracted.value, target, source, list(extracted.actions), extracted.truncated, raw
@@ -199,7 +199,7 @@ def parse_batch(
         extracted = extract_items(raw, target.fit_shape)
     except OutputError as error:
         return [error for _ in range(count)]
-    except ExtractError as error:
+    except ReplyReadError as error:
         failure = _no_json(str(error), _text(text), target)
         return [failure for _ in range(count)]
     shared = list(extracted.actions)
@@ -234,35 +234,6 @@ def parse_batch(
             except OutputError as error:
                 results.append(error)
     return results
-
-
-def reask_messages(error: OutputError) -> str:
-    """Write the message that asks a model to correct its reply, naming every problem.
-
-    The run layer sends the model's own reply back (as its turn) followed by
-    this text. Each problem gives the field path, what is wrong and the value
-    the model wrote. A truncated reply should not be re-asked with the same
-    token budget; the message still says it was cut off.
-    """
-    lines = ["Your reply could not be used."]
-    if error.truncated:
-        lines.append("It was cut off before the JSON ended; write it shorter and complete.")
-    if error.errors:
-        lines.append("Problems:")
-        for detail in error.errors:
-            where = "the reply" if not detail.path else f"field {detail.location}"
-            line = f"- {where}: {detail.message}"
-            if detail.value is not None:
-                written = json.dumps(detail.value, ensure_ascii=False, default=str)
-                line += f" (you wrote {written[:200]})"
-            lines.append(line)
-    else:
-        lines.append(f"Problem: {str(error).splitlines()[0]}")
-    lines.append(
-        "Reply again with only the corrected JSON, no other text: fix these problems "
-        "and keep every other value as it was."
-    )
-    return "\n".join(lines)
 
 
 # -- steps -----------------------------------------------------------------------

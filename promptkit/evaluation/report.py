@@ -11,8 +11,8 @@ import html
 import json
 from collections.abc import Sequence
 
-from promptkit.evaluation import Comparison, ConfigurationResult, ItemResult
-from promptkit.metrics import FieldScore
+from promptkit.evaluation.comparison import Comparison, ConfigurationResult, ItemResult
+from promptkit.evaluation.metrics import FieldScore
 
 COLUMNS = (
     "configuration",

@@ -1,7 +1,7 @@
 """Find the JSON in a reply: fences, prose around it, several values, wrapper objects.
 
 Every ``{`` or ``[`` outside a value already read starts a candidate, read
-by the tolerant parser of :mod:`promptkit.repair`; so code fences with any
+by the tolerant parser of :mod:`promptkit.output.repair`; so code fences with any
 language tag (or none, or nested), prose before and after, and XML-like tags
 need no special case. Among several candidates the one that fits the output
 shape best is chosen (most expected keys, fewest unknown keys, not cut off,
@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from promptkit.repair import Action, Repaired, RepairError, repair_json
+from promptkit.errors import ReplyReadError
+from promptkit.output.repair import Action, Repaired, repair_json
 from promptkit.schema import Shape
 
 MAX_CANDIDATES = 64
@@ -38,10 +39,6 @@ class Extracted:
     cut_ids: frozenset[int] = frozenset()
 
 
-class ExtractError(ValueError):
-    """A reply holds no JSON value that could be read."""
-
-
 def find_values(text: str) -> list[Repaired]:
     """Read every top-level JSON-like value in ``text``, left to right.
 
@@ -49,10 +46,10 @@ def find_values(text: str) -> list[Repaired]:
     where it gave up, so the work stays linear in the text.
 
     Raises:
-        ExtractError: values start in the text but none could be read (why the first failed).
+        ReplyReadError: values start in the text but none could be read (why the first failed).
     """
     found: list[Repaired] = []
-    failures: list[RepairError] = []
+    failures: list[ReplyReadError] = []
     position = 0
     for _ in range(MAX_CANDIDATES):
         match = _OPEN.search(text, position)
@@ -60,14 +57,14 @@ def find_values(text: str) -> list[Repaired]:
             break
         try:
             repaired = repair_json(text, match.start())
-        except RepairError as error:
+        except ReplyReadError as error:
             failures.append(error)
-            position = max(error.offset, match.start() + 1)
+            position = max(error.offset or 0, match.start() + 1)
             continue
         found.append(repaired)
         position = max(repaired.end, match.start() + 1)
     if not found and failures:
-        raise ExtractError(str(failures[0]))
+        raise ReplyReadError(str(failures[0]))
     return found
 
 
@@ -75,11 +72,11 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     """Choose the value in ``text`` that best fits the object ``shape``.
 
     Raises:
-        ExtractError: no JSON object or array was found.
+        ReplyReadError: no JSON object or array was found.
     """
     candidates = find_values(text)
     if not candidates:
-        raise ExtractError(_nothing_found(text))
+        raise ReplyReadError(_nothing_found(text))
     names = _names(shape)
     if len(candidates) == 1:
         chosen = candidates[0]
@@ -116,11 +113,11 @@ def extract_items(text: str, shape: Shape) -> Extracted:
     model wrote); matching items to inputs is left to the caller.
 
     Raises:
-        ExtractError: no JSON value was found.
+        ReplyReadError: no JSON value was found.
     """
     candidates = find_values(text)
     if not candidates:
-        raise ExtractError(_nothing_found(text))
+        raise ReplyReadError(_nothing_found(text))
     best: tuple[tuple[int, int], list[Any], Repaired] | None = None
     for order, candidate in enumerate(candidates):
         items = _as_items(candidate.value)

@@ -13,12 +13,12 @@ from pydantic import BaseModel
 from promptkit import Task, compile_prompt
 from promptkit.backends.base import Completion, GenerationParams
 from promptkit.backends.scripted import ScriptedBackend
-from promptkit.cache import ResponseCache
 from promptkit.errors import BackendError, JobFileError
-from promptkit.jobs import JobOptions, run_file
-from promptkit.limits import RateLimiter
-from promptkit.packing import JobBackend, Outcome, job_backend
-from promptkit.progress import Price
+from promptkit.jobs.cache import ResponseCache
+from promptkit.jobs.limits import RateLimiter
+from promptkit.jobs.packing import JobBackend, Outcome, job_backend
+from promptkit.jobs.progress import Price
+from promptkit.jobs.runner import JobOptions, run_file
 
 
 class Out(BaseModel):

@@ -2,7 +2,7 @@
 
 A :data:`Solve` function turns a batch of validated inputs into one
 :class:`Outcome` per input, in order. :func:`make_solver` builds one on a
-backend with :func:`promptkit.run.run_many`, which does the work: one input
+backend with :func:`promptkit.execution.run_many`, which does the work: one input
 is run on its own; several are compiled into one batch prompt whose reply is
 matched back by id; items the reply gets wrong (missing, duplicated,
 wrongly numbered, invalid) are asked again without the others, and items
@@ -30,14 +30,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from promptkit._types import Layout
 from promptkit.backends.base import Backend, Completion, GenerationParams
-from promptkit.cache import ResponseCache, cache_key
 from promptkit.errors import BackendError
-from promptkit.limits import RateLimiter, call_with_retries
+from promptkit.execution import run_many
+from promptkit.jobs.cache import ResponseCache, cache_key
+from promptkit.jobs.limits import RateLimiter, call_with_retries
 from promptkit.prompt import Prompt
 from promptkit.result import Result
-from promptkit.run import run_many
-from promptkit.task import Layout, Task
+from promptkit.selection import estimate_tokens
+from promptkit.task import Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ def make_solver(
         params: generation settings (the run layer's defaults when unset).
         shots: examples per prompt (the task's when unset).
         layout: the prompt layout (the backend's, then the task's, when unset).
-        **options: passed on to :func:`promptkit.run.run_many` (``reasks``, ``schema_style``...).
+        **options: passed on to :func:`promptkit.execution.run_many` (``reasks``, ``shots``...).
 
     The function raises :class:`~promptkit.errors.BackendError` when the backend
     failed for an input of the batch.
@@ -215,7 +217,7 @@ class JobBackend:
 def _estimate_tokens(prompt: Prompt) -> int:
     """Guess a prompt's tokens as a quarter of its characters, before the backend counts."""
     text = prompt.text if prompt.text is not None else "".join(m.content for m in prompt.messages)
-    return len(text) // 4 + 1
+    return estimate_tokens(text)
 
 
 @contextlib.contextmanager

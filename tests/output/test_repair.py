@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promptkit.repair import MAX_DEPTH, RepairError, repair_json
+from promptkit.errors import ReplyReadError
+from promptkit.output.repair import MAX_DEPTH, repair_json
 
 
 def _repaired(text: str) -> tuple[object, list[str]]:
@@ -103,7 +104,7 @@ def test_truncation_marks_the_containers_left_open():
     "text", ["[" * (MAX_DEPTH + 1), "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)]
 )
 def test_nesting_deeper_than_the_limit_is_a_repair_error(text):
-    with pytest.raises(RepairError, match="nests deeper"):
+    with pytest.raises(ReplyReadError, match="nests deeper"):
         repair_json(text)
 
 
@@ -114,7 +115,7 @@ def test_nesting_up_to_the_limit_is_read():
 
 @pytest.mark.parametrize(("text", "words"), [("", "ends before"), ("}", "no JSON value")])
 def test_nothing_readable_is_a_repair_error_with_an_offset(text, words):
-    with pytest.raises(RepairError, match=words) as caught:
+    with pytest.raises(ReplyReadError, match=words) as caught:
         repair_json(text)
     assert caught.value.offset == 0
 

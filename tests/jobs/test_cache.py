@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from promptkit import compile_prompt, load_task
-from promptkit.cache import ResponseCache, cache_key
+from promptkit.jobs.cache import ResponseCache, cache_key
 
 TASK = load_task("apparel-search")
 

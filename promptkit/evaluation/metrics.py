@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from promptkit.words import words
 
 Outcome = Literal["correct", "null", "wrong", "missed", "hallucinated", "invalid"]
 """How one field of one item came out.
@@ -25,8 +26,6 @@ Outcome = Literal["correct", "null", "wrong", "missed", "hallucinated", "invalid
 ``wrong``: a different value; ``missed``: null where the gold has a value;
 ``hallucinated``: a value where the gold is null; ``invalid``: no valid output.
 """
-
-_SPACE = re.compile(r"[\s\-_/.,;:!?'\"()]+")
 
 
 def normalise(value: Any) -> str | None:
@@ -48,18 +47,7 @@ def normalise(value: Any) -> str | None:
         return json.dumps(sorted(str(normalise(inner)) for inner in value))
     if isinstance(value, bool):
         return str(value).lower()
-    words = _SPACE.split(str(value).casefold())
-    return "".join(_singular(word) for word in words if word)
-
-
-def _singular(word: str) -> str:
-    if len(word) <= 3 or word.endswith(("ss", "us", "is")):
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "ches", "shes", "xes", "zes")):
-        return word[:-2]
-    return word[:-1] if word.endswith("s") else word
+    return "".join(words(str(value)))
 
 
 def same_value(predicted: Any, expected: Any) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from promptkit import load_task
 from promptkit.backends import Completion, GenerationParams, ScriptedBackend
 from promptkit.errors import BackendError, OutputError
-from promptkit.run import arun, arun_many, reask_prompt, run, run_many
+from promptkit.execution import arun, arun_many, reask_prompt, run, run_many
 
 TASK = load_task("apparel-search")
 RED = '{"colour": "red", "sleeve": "long sleeve", "type": "t shirts"}'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from promptkit.errors import BackendError
-from promptkit.limits import RateLimiter, call_with_retries
+from promptkit.jobs.limits import RateLimiter, call_with_retries
 
 
 class FakeClock:

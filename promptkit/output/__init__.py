@@ -1,0 +1,21 @@
+"""Reply -> typed value: extract, repair, coerce, validate and check; re-ask with precise errors.
+
+::
+
+    reply text --extract--> JSON candidates --repair--> JSON value --coerce--> shape-fitting value
+        --validate (pydantic)--> output --checks--> Parsed(value, report) | OutputError(raw, errors)
+"""
+
+from promptkit.output.parse import Parsed, Report, parse, parse_batch, parse_with_report
+from promptkit.output.reask import reask_messages
+from promptkit.output.repair import Action
+
+__all__ = [
+    "Action",
+    "Parsed",
+    "Report",
+    "parse",
+    "parse_batch",
+    "parse_with_report",
+    "reask_messages",
+]
