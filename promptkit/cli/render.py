@@ -1,0 +1,88 @@
+"""``promptkit render``: print exactly what would be sent, offline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from promptkit.cli.app import (
+    BatchSizeOpt,
+    FormatChoice,
+    InputFileOpt,
+    InputOpt,
+    LayoutOpt,
+    SchemaStyleOpt,
+    SeedOpt,
+    SelectorOpt,
+    ShotsOpt,
+    TaskArg,
+    app,
+    read_cli_inputs,
+)
+from promptkit.compiler import compile_batch, compile_prompt
+from promptkit.prompt import Prompt
+from promptkit.registry import load_task
+
+
+@app.command()
+def render(
+    task: TaskArg,
+    input_: InputOpt = None,
+    input_file: InputFileOpt = None,
+    shots: ShotsOpt = None,
+    layout: LayoutOpt = None,
+    batch_size: BatchSizeOpt = None,
+    schema_style: SchemaStyleOpt = None,
+    selector: SelectorOpt = None,
+    seed: SeedOpt = None,
+    format_: Annotated[
+        FormatChoice, typer.Option("--format", help="text for people, json for tools.")
+    ] = FormatChoice.TEXT,
+) -> None:
+    """Print exactly what would be sent for each prompt, roles included."""
+    loaded = load_task(task)
+    values = list(read_cli_inputs(loaded, input_ or [], input_file))
+    size = batch_size or loaded.strategy.batch_size
+    options: dict[str, Any] = {
+        "shots": shots,
+        "layout": layout,
+        "schema_style": schema_style,
+        "selector": selector,
+        "seed": seed,
+    }
+    prompts = [
+        compile_batch(loaded, values[start : start + size], **options)
+        if size > 1
+        else compile_prompt(loaded, values[start], **options)
+        for start in range(0, len(values), size)
+    ]
+    if format_ is FormatChoice.JSON:
+        for prompt in prompts:
+            print(prompt.to_json(indent=None))
+        return
+    _show(prompts)
+
+
+def _show(prompts: Sequence[Prompt]) -> None:
+    console = Console()
+    for number, prompt in enumerate(prompts, start=1):
+        heading = f"prompt {number} of {len(prompts)}" if len(prompts) > 1 else ""
+        if not console.is_terminal:
+            if heading:
+                print(f"=== {heading} ===")
+            print(prompt.render_text(), end="")
+            continue
+        if heading:
+            console.rule(heading)
+        turns = (
+            [("text", prompt.text)]
+            if prompt.text is not None
+            else [(message.role, message.content) for message in prompt.messages]
+        )
+        for role, content in turns:
+            console.print(Panel(Text(content), title=role, title_align="left"))

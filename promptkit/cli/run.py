@@ -1,0 +1,149 @@
+"""``promptkit run``: a task on each input, one record per input; file jobs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from promptkit.cli.app import (
+    BatchSizeOpt,
+    InputFileOpt,
+    InputOpt,
+    LayoutOpt,
+    ShotsOpt,
+    TaskArg,
+    app,
+    read_cli_inputs,
+)
+from promptkit.registry import load_task
+from promptkit.task import Task
+
+
+@app.command("run")
+def run_(
+    task: TaskArg,
+    input_: InputOpt = None,
+    input_file: InputFileOpt = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the records here instead of stdout.")
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="local (the embedded model, default), openai or anthropic.")
+    ] = "local",
+    model: Annotated[str | None, typer.Option(help="Model name, or a GGUF path.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="An OpenAI-compatible URL.")] = None,
+    shots: ShotsOpt = None,
+    layout: LayoutOpt = None,
+    batch_size: BatchSizeOpt = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Output token budget (default 500).")
+    ] = None,
+    reasks: Annotated[int, typer.Option(min=0, help="Correction requests per input.")] = 2,
+    concurrency: Annotated[int, typer.Option(min=1, help="Batches in flight at once.")] = 1,
+    rpm: Annotated[float | None, typer.Option(min=1, help="Requests per minute, at most.")] = None,
+    tpm: Annotated[float | None, typer.Option(min=1, help="Tokens per minute, at most.")] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Response cache (default ~/.cache/promptkit/).")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the cache.")] = False,
+    resume: Annotated[bool, typer.Option(help="Finish the run --output checkpoints.")] = False,
+    prices: Annotated[
+        Path | None, typer.Option(help="JSON prices per million tokens by model.")
+    ] = None,
+) -> None:
+    """Run a task on each input; write one JSON record per input, one per line.
+
+    Records: index, input, output (or null), error (null or type, message,
+    raw reply), attempts, usage. Exit 1 when any input failed. With
+    --input-file and --output the run is a file job (docs/jobs.md): streamed,
+    cached, concurrent, resumable; a .csv output has one column per field.
+    """
+    from promptkit.backends import GenerationParams, create_backend
+    from promptkit.execution import iter_results
+
+    loaded = load_task(task)
+    try:
+        chosen = create_backend(backend, model=model, base_url=base_url)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--backend") from None
+    params = GenerationParams(max_tokens=max_tokens) if max_tokens else None
+    if input_file is not None and output is not None and not input_:
+        from promptkit.jobs.runner import JobOptions, default_cache_path
+
+        options = JobOptions(batch_size or 1, concurrency, rpm, tpm, resume)
+        cache_path = None if no_cache else cache or default_cache_path()
+        _run_file(loaded, input_file, output, chosen, options, cache_path, prices,
+                  params=params, reasks=reasks, shots=shots,
+                  layout=layout)  # fmt: skip
+        return
+    if resume or concurrency > 1 or rpm or tpm:
+        raise typer.BadParameter("--resume, --concurrency, --rpm and --tpm need a file job")
+    if output is not None and output.suffix.lower() == ".csv":
+        raise typer.BadParameter("--output .csv needs --input-file (a file job); use .jsonl")
+    values = list(read_cli_inputs(loaded, input_ or [], input_file))
+    results = iter_results(
+        loaded,
+        values,
+        backend=chosen,
+        params=params,
+        reasks=reasks,
+        batch_size=batch_size,
+        shots=shots,
+        layout=layout,
+    )
+    failed = 0
+    with output.open("w", encoding="utf-8") if output else _stdout() as handle:
+        for result in results:
+            handle.write(json.dumps(result.to_record(), ensure_ascii=False) + "\n")
+            handle.flush()
+            failed += not result.ok
+    if failed:
+        print(f"promptkit: {failed} of {len(values)} inputs failed", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def _run_file(
+    task: Task,
+    source: Path,
+    output: Path,
+    backend: Any,
+    options: Any,
+    cache_path: Path | None,
+    prices: Path | None,
+    **run_options: Any,
+) -> None:
+    """Run a file job with a progress bar on a terminal; print the summary; exit 1 on failures."""
+    from promptkit.errors import BackendError, JobFileError
+    from promptkit.jobs.files import count_inputs
+    from promptkit.jobs.progress import Reporter, load_prices, price_for
+    from promptkit.jobs.runner import run_job
+
+    console = Console(stderr=True)
+    try:
+        price = price_for(load_prices(prices), backend.name) if prices else None
+        total = count_inputs(source) if console.is_terminal and source.is_file() else None
+        with Reporter(console, total) as reporter:
+            summary = run_job(task, source, output, backend, options=options,
+                              cache_path=cache_path, price=price, reporter=reporter,
+                              **run_options)  # fmt: skip
+    except JobFileError as error:
+        raise typer.BadParameter(str(error)) from None
+    except BackendError as error:
+        raise BackendError(f"{error}; the records written are kept: run again with --resume "
+                           "to finish", status=error.status) from None  # fmt: skip
+    reporter.summary(summary)
+    if summary.failed:
+        print(f"promptkit: {summary.failed} of {summary.items} inputs failed; see {output}",
+              file=sys.stderr)  # fmt: skip
+        raise typer.Exit(1)
+
+
+def _stdout() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext(sys.stdout)
