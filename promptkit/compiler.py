@@ -17,6 +17,7 @@ is ever interpreted.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 from collections.abc import Sequence
@@ -60,11 +61,12 @@ COMPILE_OPTIONS: frozenset[str] = frozenset(CompileOptions.__annotations__)
 
 
 def check_options(options: dict[str, Any]) -> None:
-    """Raise ``TypeError`` naming each unknown compile option and the valid ones."""
-    unknown = sorted(set(options) - COMPILE_OPTIONS)
-    if unknown:
+    """Raise ``TypeError`` naming an unknown compile option, a likely meaning and the valid ones."""
+    for name in sorted(set(options) - COMPILE_OPTIONS):
+        close = difflib.get_close_matches(name, COMPILE_OPTIONS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         valid = ", ".join(sorted(COMPILE_OPTIONS))
-        raise TypeError(f"unknown compile option {', '.join(map(repr, unknown))}; valid: {valid}")
+        raise TypeError(f"unknown option {name!r}{hint}; compile options are: {valid}")
 
 
 def compile_prompt(

@@ -37,6 +37,23 @@ def test_one_input_becomes_a_typed_output_with_report_and_usage() -> None:
     assert "red t shirts long sleeve 10yrs boy" in call.prompt.render_text()
 
 
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"shot": 3}, r"unknown option 'shot' \(did you mean 'shots'\?\); compile options are: "),
+        ({"layot": "chat"}, r"unknown option 'layot' \(did you mean 'layout'\?\)"),
+        ({"temperature": 0.2}, r"unknown option 'temperature'; compile options are: .*shots"),
+    ],
+)
+def test_a_misspelled_option_is_a_type_error_naming_the_valid_ones(
+    options: dict[str, object], words: str
+) -> None:
+    backend = ScriptedBackend([RED])
+    with pytest.raises(TypeError, match=words):
+        run(TASK, "red", backend=backend, **options)  # type: ignore[arg-type]
+    assert backend.calls == []  # refused before anything was sent
+
+
 def test_the_backends_layout_is_used_unless_one_is_given() -> None:
     base = ScriptedBackend([RED, RED], layout="completion")
     run(TASK, "red top", backend=base)
