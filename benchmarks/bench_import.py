@@ -64,7 +64,9 @@ def main() -> None:
     args = parser.parse_args()
     rows = [(label, median_ms(code, ROOT, args.rounds)) for label, code in STATEMENTS.items()]
     if args.before is not None:
-        rows.append(("import promptkit (before)", median_ms("import promptkit", args.before, args.rounds)))
+        rows.append(
+            ("import promptkit (before)", median_ms("import promptkit", args.before, args.rounds))
+        )
     baseline = rows[0][1]
     print(f"median of {args.rounds} fresh interpreters, -X importtime totals\n")
     print("| statement | ms | vs `import pydantic` |")

@@ -19,8 +19,10 @@ FORBIDDEN = {
     "backends": ("task", "compiler", "selection", "registry", "execution", "output", "jobs",
                  "evaluation", "cli", "testing"),
     # The definition layer and the pure compile know nothing of calls, replies or files.
-    **{name: ("backends", "execution", "output", "jobs", "evaluation", "cli", "testing")
-       for name in (*CORE, "compiler")},
+    **dict.fromkeys(
+        (*CORE, "compiler"),
+        ("backends", "execution", "output", "jobs", "evaluation", "cli", "testing"),
+    ),
     "output": ("backends", "execution", "jobs", "evaluation", "cli", "compiler"),
     "execution": ("jobs", "evaluation", "cli"),
     "result": ("jobs", "evaluation", "cli", "execution"),
