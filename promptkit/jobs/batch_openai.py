@@ -65,7 +65,7 @@ class OpenAIBatches:
 
     def request(self, prompt: Prompt, params: GenerationParams) -> dict[str, Any]:
         """Return one line of the batch file, all but its ``custom_id``."""
-        path, body = _wire_request(self.backend, prompt, params)
+        path, body = openai_request_body(self.backend, prompt, params)
         return {"method": "POST", "url": f"/v1{path}", "body": body}
 
     def create(self, lines: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
@@ -133,7 +133,7 @@ class OpenAIBatches:
                 detail = detail.get("message", detail)
             return status_error(int(status or 500), str(detail), provider="openai batch")
         try:
-            return _wire_completion(self.backend, body)
+            return openai_completion(self.backend, body)
         except BackendError as refused:
             return refused
         except (KeyError, IndexError, TypeError, AttributeError) as shape:
@@ -195,14 +195,14 @@ def _status(batch: Any) -> BatchStatus:
 # -- the wire: the one place this module uses the backend's request and reply format --
 
 
-def _wire_request(
+def openai_request_body(
     backend: OpenAIBackend, prompt: Prompt, params: GenerationParams
 ) -> tuple[str, dict[str, Any]]:
     """The API path and body of one call, as the backend sends it."""
     return backend.request_body(prompt, params)
 
 
-def _wire_completion(backend: OpenAIBackend, body: dict[str, Any]) -> Completion:
+def openai_completion(backend: OpenAIBackend, body: dict[str, Any]) -> Completion:
     """The completion the backend reads from a reply body."""
     from promptkit.backends.openai import _completion
 
