@@ -65,7 +65,11 @@ def _ray() -> Any:
 
 
 def _built(backend: BackendSource) -> Backend:
-    return backend if isinstance(backend, Backend) else backend()
+    """The backend itself, or what a factory (a function, a backend class) builds."""
+    if isinstance(backend, Backend) and not isinstance(backend, type):
+        return backend
+    built: Backend = backend()
+    return built
 
 
 def _failure(error: BaseException) -> dict[str, Any]:

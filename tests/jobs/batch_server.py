@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,6 +82,7 @@ class BatchServer:
     url: str = ""
     hold: bool = False
     fail_validation: bool = False
+    delay: float = 0.0  # seconds each normal call takes (requests are answered concurrently)
     calls: Counter[str] = field(default_factory=Counter)
     uploaded: int = 0
     requests_seen: int = 0
@@ -332,6 +334,8 @@ def batch_server() -> Iterator[BatchServer]:
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, method: str) -> None:
+            if state.delay and self.path.endswith(("/chat/completions", "/messages")):
+                time.sleep(state.delay)
             status, payload = _route(state, method, self.path, self)
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
