@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -55,6 +55,18 @@ def run_(
     prices: Annotated[
         Path | None, typer.Option(help="JSON prices per million tokens by model.")
     ] = None,
+    batch_api: Annotated[
+        bool, typer.Option("--batch-api", help="Send a file job as provider batches: half price.")
+    ] = False,
+    batch_poll: Annotated[
+        float, typer.Option(min=0.01, help="Seconds to the first poll of a batch (grows to 60).")
+    ] = 10.0,
+    engine: Annotated[
+        Literal["local", "ray"], typer.Option(help="Run a file job here, or on Ray workers.")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="The Ray cluster for --engine ray (default: a local Ray).")
+    ] = None,
 ) -> None:
     """Run a task on each input; write one JSON record per input, one per line.
 
@@ -62,6 +74,8 @@ def run_(
     raw reply), attempts, usage. Exit 1 when any input failed. With
     --input-file and --output the run is a file job (docs/jobs.md): streamed,
     cached, concurrent, resumable; a .csv output has one column per field.
+    --batch-api sends it as provider batches, --engine ray spreads it over
+    Ray workers (docs/scale.md).
     """
     from promptkit.backends import GenerationParams, create_backend
     from promptkit.execution import iter_results
@@ -77,12 +91,22 @@ def run_(
 
         options = JobOptions(batch_size or 1, concurrency, rpm, tpm, resume)
         cache_path = None if no_cache else cache or default_cache_path()
+        if batch_api or engine == "ray":
+            from promptkit.cli.batches import run_scaled_file
+
+            run_scaled_file(loaded, task, input_file, output, chosen, options, cache_path, prices,
+                            batch_api=batch_api, poll=batch_poll, engine=engine,
+                            ray_address=ray_address, params=params, reasks=reasks, shots=shots,
+                            layout=layout)  # fmt: skip
+            return
         _run_file(loaded, input_file, output, chosen, options, cache_path, prices,
                   params=params, reasks=reasks, shots=shots,
                   layout=layout)  # fmt: skip
         return
-    if resume or concurrency > 1 or rpm or tpm:
-        raise typer.BadParameter("--resume, --concurrency, --rpm and --tpm need a file job")
+    if resume or concurrency > 1 or rpm or tpm or batch_api or engine != "local":
+        raise typer.BadParameter(
+            "--resume, --concurrency, --rpm, --tpm, --batch-api and --engine need a file job"
+        )
     if output is not None and output.suffix.lower() == ".csv":
         raise typer.BadParameter("--output .csv needs --input-file (a file job); use .jsonl")
     values = list(read_cli_inputs(loaded, input_ or [], input_file))

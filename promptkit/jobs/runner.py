@@ -24,7 +24,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -124,7 +124,7 @@ def run_items(
     ):
         groups: deque[list[_Slot]] = deque()
         try:
-            for group in _schedule(todo, solve, pool, options.batch_size):
+            for group in schedule_batches(todo, solve, pool, options.batch_size):
                 groups.append(group)
                 # Write what is finished at once; wait for the oldest when the window is full.
                 while groups and (len(groups) >= window or _ready(groups[0])):
@@ -179,14 +179,16 @@ def _unfinished(
         )
 
 
-def _schedule(
-    items: Iterator[InputItem], solve: Solve, pool: ThreadPoolExecutor, size: int
+def schedule_batches(
+    items: Iterator[InputItem], solve: Solve, pool: Executor, size: int
 ) -> Iterator[list[_Slot]]:
     """Yield the slots of the items in input order, in groups each holding at most one batch.
 
     Inputs are packed into batches of ``size`` and submitted; an input already
     scheduled follows the first; an unreadable one needs no call. A group is
     yielded when its batch is submitted, or when it grows long without one.
+    The provider batch API (:mod:`promptkit.jobs.batch_api`) plans its requests
+    with this too, so that they are the very prompts a run of the same items sends.
     """
     scheduled: dict[str, _Slot] = {}
     group: list[_Slot] = []
@@ -220,7 +222,7 @@ def _schedule(
         yield group
 
 
-def _submit(batch: list[_Slot], solve: Solve, pool: ThreadPoolExecutor) -> None:
+def _submit(batch: list[_Slot], solve: Solve, pool: Executor) -> None:
     values = [slot.item.value for slot in batch if slot.item.value is not None]
     future = pool.submit(solve, values)
     for slot in batch:
