@@ -28,6 +28,7 @@ FORBIDDEN = {
     "result": ("jobs", "evaluation", "cli", "execution"),
     "jobs": ("evaluation", "cli"),
     "evaluation": ("jobs", "cli"),
+    "integrations": ("cli",),
     "testing": ("backends", "execution", "jobs", "evaluation", "cli"),
 }  # fmt: skip
 
