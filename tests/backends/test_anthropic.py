@@ -9,9 +9,9 @@ from typing import Any
 import httpx2 as httpx  # the HTTP package of anthropic 2.x
 import pytest
 
-from promptkit import Message, Prompt, compile_batch, compile_prompt, load_task
+from promptkit import compile_batch, compile_prompt, load_task
 from promptkit.backends import GenerationParams, RetryPolicy
-from promptkit.backends.anthropic import AnthropicBackend, alternate
+from promptkit.backends.anthropic import AnthropicBackend
 from promptkit.errors import BackendError
 
 TASK = load_task("apparel-search")
@@ -50,35 +50,6 @@ def backend(
 @pytest.fixture(autouse=True)
 def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-
-
-def test_system_is_lifted_out_and_turns_alternate() -> None:
-    prompt = Prompt(
-        "t",
-        "chat",
-        (
-            Message("system", "rules"),
-            Message("user", "a"),
-            Message("user", "b"),
-            Message("assistant", "c"),
-            Message("user", "d"),
-        ),
-        None,
-        {},
-        {},
-    )
-    system, turns = alternate(prompt)
-    assert system == "rules"
-    assert turns == [
-        {"role": "user", "content": "a\n\nb"},
-        {"role": "assistant", "content": "c"},
-        {"role": "user", "content": "d"},
-    ]
-
-
-def test_a_completion_prompt_is_one_user_turn() -> None:
-    prompt = compile_prompt(TASK, "red top", layout="completion")
-    assert alternate(prompt) == ("", [{"role": "user", "content": prompt.text}])
 
 
 def test_json_mode_request_and_reply() -> None:
@@ -139,8 +110,8 @@ def test_overloaded_is_retried_and_bad_requests_are_not() -> None:
     error = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
     ok = httpx.Response(200, json=message([{"type": "text", "text": REPLY}]))
     chosen = backend([httpx.Response(529, json=error), ok], seen)
-    assert chosen.complete(compile_prompt(TASK, "red"), GenerationParams()).text == REPLY
-    assert len(seen) == 2
+    reply = chosen.complete(compile_prompt(TASK, "red"), GenerationParams())
+    assert (reply.text, reply.requests, len(seen)) == (REPLY, 2, 2)
 
     seen.clear()
     bad = {"type": "error", "error": {"type": "invalid_request_error", "message": "no"}}
@@ -150,6 +121,33 @@ def test_overloaded_is_retried_and_bad_requests_are_not() -> None:
         )
     assert (raised.value.status, raised.value.retryable, len(seen)) == (400, False, 1)
     assert SECRET not in str(raised.value)
+
+
+def test_an_injected_client_has_its_retries_turned_off() -> None:
+    import anthropic
+
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(500, json={"type": "error", "error": {"type": "api_error"}})
+
+    client = anthropic.Anthropic(
+        api_key=SECRET,
+        max_retries=5,
+        http_client=httpx.Client(transport=httpx.MockTransport(handle)),
+    )
+    chosen = AnthropicBackend(
+        "c", client=client, retry=RetryPolicy(max_retries=1, base_delay=0.001)
+    )
+    with pytest.raises(BackendError) as raised:
+        chosen.complete(compile_prompt(TASK, "red"), GenerationParams())
+    assert (raised.value.status, raised.value.requests, len(seen)) == (500, 2, 2)
+
+
+def test_an_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="anthropic backend's mode must be json or tool"):
+        AnthropicBackend("c", mode="json_schema")  # type: ignore[arg-type]
 
 
 def test_missing_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
