@@ -22,6 +22,7 @@ from promptkit.backends.anthropic_wire import (
     AnthropicMode,
     MessagesOptions,
     alternate,
+    takes_sampling,
 )
 from promptkit.backends.base import GenerationParams, RetryPolicy
 from promptkit.backends.sdk import PostingBackend, WireRequest
@@ -79,7 +80,11 @@ class AnthropicBackend(PostingBackend):
         self.model = model
         self.mode: AnthropicMode = mode
         self.prefill = prefill
-        self._options = MessagesOptions(model, mode, prefill)
+        # The API version the client sends decides whether sampling parameters may be sent.
+        given = client or async_client
+        version = given.default_headers.get("anthropic-version") if given is not None else None
+        sampling = takes_sampling(version if isinstance(version, str) else None)
+        self._options = MessagesOptions(model, mode, prefill, sampling)
 
     def __repr__(self) -> str:
         url, mode = self._base_url, self.mode

@@ -13,14 +13,19 @@ one role are joined), and there is no ``response_format``. A reply is
 constrained either by the prompt alone (``json``; the schema is in the
 prompt) or by a forced tool whose input schema is the task's (``tool``).
 
-Newer Claude models refuse ``temperature`` and ``top_p`` together, so
-``top_p`` is sent only when ``temperature`` is unset. Stop sequences made
-only of white space are refused by the API and left out.
+Sampling parameters depend on the API version the client sends. Version
+2026-10-21 (the default of the anthropic SDK from 2.0 on) removed
+``temperature``, ``top_p`` and ``top_k``: a request with any of them is
+refused, so none is sent. Version 2023-06-01 takes them, but newer Claude
+models refuse ``temperature`` and ``top_p`` together, so ``top_p`` is sent
+only when ``temperature`` is unset. Stop sequences made only of white space
+are refused by the API and left out.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -36,6 +41,7 @@ AnthropicMode = Literal["json", "tool"]
 ANTHROPIC_MODES: tuple[AnthropicMode, ...] = get_args(AnthropicMode)
 
 PATH = "/v1/messages"
+SAMPLING_REMOVED = "2026-10-21"  # the API version without temperature, top_p and top_k
 
 # The API's stop reasons as promptkit's finish reasons ("length" means cut off).
 FINISH = {"max_tokens": "length", "end_turn": "stop", "stop_sequence": "stop", "tool_use": "stop"}
@@ -49,11 +55,14 @@ class MessagesOptions:
         model: the model name (``claude-haiku-4-5``).
         mode: ``json`` or ``tool``.
         prefill: start the assistant turn with ``{`` or ``[`` (json mode; older models only).
+        sampling: send ``temperature``, ``top_p`` and ``top_k`` (API version 2023-06-01
+            only; see :func:`takes_sampling`).
     """
 
     model: str
     mode: AnthropicMode = "json"
     prefill: bool = False
+    sampling: bool = False
 
 
 def request(prompt: Prompt, params: GenerationParams, options: MessagesOptions) -> WireRequest:
@@ -71,12 +80,13 @@ def request_body(
     body: dict[str, Any] = {"model": options.model, "max_tokens": params.max_tokens}
     if system:
         body["system"] = system
-    if params.temperature is not None:
-        body["temperature"] = min(params.temperature, 1.0)
-    elif params.top_p is not None:
-        body["top_p"] = params.top_p
-    if params.top_k is not None:
-        body["top_k"] = params.top_k
+    if options.sampling:
+        if params.temperature is not None:
+            body["temperature"] = min(params.temperature, 1.0)
+        elif params.top_p is not None:
+            body["top_p"] = params.top_p
+        if params.top_k is not None:
+            body["top_k"] = params.top_k
     stops = [stop for stop in params.stops_for(prompt) if stop.strip()]
     if stops:
         body["stop_sequences"] = stops
@@ -95,6 +105,21 @@ def request_body(
         turns.append({"role": "assistant", "content": opening})
     body["messages"] = turns
     return body, opening
+
+
+def takes_sampling(api_version: str | None) -> bool:
+    """Whether an API version takes sampling parameters (those before 2026-10-21 do).
+
+    ``None`` is the installed SDK's default: 2023-06-01 before anthropic 2.0,
+    2026-10-21 from it on.
+    """
+    if api_version is None:
+        try:
+            major = int(importlib.metadata.version("anthropic").split(".")[0])
+        except (importlib.metadata.PackageNotFoundError, ValueError):
+            return False
+        return major < 2
+    return api_version < SAMPLING_REMOVED
 
 
 def alternate(prompt: Prompt) -> tuple[str, list[dict[str, Any]]]:

@@ -34,9 +34,6 @@ _OPENAI_MODES: dict[str, OutputMode] = {
     "tool_call": "tool",
     "function_call": "tool",
 }
-_SAMPLING = ("temperature", "top_p", "top_k")
-
-
 class InstructorBackend(SDKBackend):
     """Send promptkit prompts through an instructor client.
 
@@ -57,6 +54,8 @@ class InstructorBackend(SDKBackend):
         self._anthropic = "anthropic" in str(getattr(client, "provider", "")).lower()
         mode = getattr(client, "mode", None)
         self._mode = str(getattr(mode, "value", mode) or "")
+        headers = getattr(getattr(client, "client", None), "default_headers", None) or {}
+        self._sampling = anthropic_wire.takes_sampling(headers.get("anthropic-version"))
 
     def __repr__(self) -> str:
         return f"InstructorBackend(model={self.model!r}, mode={self._mode!r})"
@@ -66,13 +65,8 @@ class InstructorBackend(SDKBackend):
         if self._anthropic:
             # tool_call (instructor 1.17's TOOLS for every provider), anthropic_tools, ...
             mode: Any = "tool" if "tool" in self._mode else "json"
-            options = anthropic_wire.MessagesOptions(self.model, mode)
-            wire = anthropic_wire.request(prompt, params, options)
-            # anthropic 2.x's typed create() takes no sampling fields; extra_body sends them.
-            sampling = {key: wire.body.pop(key) for key in _SAMPLING if key in wire.body}
-            if sampling:
-                wire.body["extra_body"] = sampling
-            return wire
+            options = anthropic_wire.MessagesOptions(self.model, mode, sampling=self._sampling)
+            return anthropic_wire.request(prompt, params, options)
         chat = ChatOptions(
             self.model, _OPENAI_MODES.get(self._mode, "text"), top_k=False, chat_only=True
         )

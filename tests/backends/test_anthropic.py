@@ -64,9 +64,10 @@ def test_json_mode_request_and_reply() -> None:
     assert body["system"] == prompt.messages[0].content
     assert [turn["role"] for turn in body["messages"]][:2] == ["user", "assistant"]
     assert body["messages"][-1] == {"role": "user", "content": prompt.messages[-1].content}
-    # Newer Claude models refuse temperature with top_p: temperature wins.
-    assert (body["temperature"], body["top_k"], body["max_tokens"]) == (0.05, 20, 500)
-    assert "top_p" not in body
+    # API version 2026-10-21 (anthropic 2.x's default) refuses every sampling parameter.
+    assert headers["anthropic-version"] >= "2026-10-21"
+    assert not {"temperature", "top_p", "top_k"} & set(body)
+    assert body["max_tokens"] == 500
     assert "tools" not in body
     assert (reply.text, reply.finish_reason, reply.model) == (REPLY, "stop", "claude-test")
     assert (reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens) == (200, 20, 150)
@@ -79,9 +80,9 @@ def test_tool_mode_forces_the_tool_and_reads_its_input() -> None:
     prompt = compile_batch(TASK, ["red top", "blue top"])
     reply = chosen.complete(prompt, GenerationParams(temperature=None))
     body = json.loads(seen[0].content)
+    assert "top_p" not in body
     assert body["tools"][0]["input_schema"]["type"] == "object"  # a batch array is wrapped
     assert body["tool_choice"] == {"type": "tool", "name": body["tools"][0]["name"]}
-    assert body["top_p"] == 0.8
     assert json.loads(reply.text) == json.loads(REPLY)
 
 
@@ -121,6 +122,30 @@ def test_overloaded_is_retried_and_bad_requests_are_not() -> None:
         )
     assert (raised.value.status, raised.value.retryable, len(seen)) == (400, False, 1)
     assert SECRET not in str(raised.value)
+
+
+def test_a_client_on_api_version_2023_06_01_sends_sampling_parameters() -> None:
+    import anthropic
+
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=message([{"type": "text", "text": REPLY}]))
+
+    client = anthropic.Anthropic(
+        api_key=SECRET,
+        default_headers={"anthropic-version": "2023-06-01"},
+        http_client=httpx.Client(transport=httpx.MockTransport(handle)),
+    )
+    chosen = AnthropicBackend("c", client=client)
+    chosen.complete(compile_prompt(TASK, "red"), GenerationParams())
+    chosen.complete(compile_prompt(TASK, "red"), GenerationParams(temperature=None))
+    first, second = (json.loads(request.content) for request in seen)
+    assert seen[0].headers["anthropic-version"] == "2023-06-01"
+    # Newer Claude models refuse temperature with top_p: temperature wins.
+    assert (first["temperature"], first["top_k"], "top_p" in first) == (0.05, 20, False)
+    assert (second["top_p"], "temperature" in second) == (0.8, False)
 
 
 def test_an_injected_client_has_its_retries_turned_off() -> None:

@@ -17,6 +17,7 @@ from promptkit.backends.anthropic_wire import (
     read_completion,
     request,
     request_body,
+    takes_sampling,
 )
 from promptkit.errors import BackendError
 
@@ -73,10 +74,29 @@ def test_a_completion_prompt_is_one_user_turn() -> None:
 def test_white_space_stops_are_left_out_and_temperature_is_capped() -> None:
     prompt = compile_prompt(TASK, "red top", layout="completion")
     params = GenerationParams(temperature=1.7, stop=("\n\n", " ", "END"))
-    body, opening = request_body(prompt, params, MessagesOptions("claude"))
+    body, opening = request_body(prompt, params, MessagesOptions("claude", sampling=True))
     assert body["stop_sequences"] == [s for s in params.stops_for(prompt) if s.strip()]
     assert "END" in body["stop_sequences"]
     assert (body["temperature"], opening) == (1.0, "")
+    unsampled, _ = request_body(prompt, params, MessagesOptions("claude"))
+    assert not {"temperature", "top_p", "top_k"} & set(unsampled)
+
+
+@pytest.mark.parametrize(
+    ("version", "takes"), [("2023-06-01", True), ("2026-10-21", False), ("2027-01-01", False)]
+)
+def test_sampling_parameters_go_only_to_api_versions_before_2026_10_21(
+    version: str, takes: bool
+) -> None:
+    assert takes_sampling(version) is takes
+
+
+def test_the_installed_sdks_default_version_decides_when_none_is_given() -> None:
+    import anthropic
+
+    default = anthropic.Anthropic(api_key="k").default_headers["anthropic-version"]
+    assert isinstance(default, str)
+    assert takes_sampling(None) is takes_sampling(default)
 
 
 def test_a_request_reads_its_reply_after_its_prefill() -> None:
