@@ -223,7 +223,8 @@ def call_with_retries(
     retry = 0
     while True:
         try:
-            return _counted(send(), retry + 1)
+            completion = send()
+            return _counted(completion, retry + 1) if retry else completion
         except BackendError as error:
             error.requests = retry + 1
             wait = _next_wait(error, retry, policy, rng)
@@ -248,7 +249,8 @@ async def acall_with_retries(
     retry = 0
     while True:
         try:
-            return _counted(await send(), retry + 1)
+            completion = await send()
+            return _counted(completion, retry + 1) if retry else completion
         except BackendError as error:
             error.requests = retry + 1
             wait = _next_wait(error, retry, policy, rng)
@@ -259,8 +261,6 @@ async def acall_with_retries(
 
 
 def _counted(completion: Completion, requests: int) -> Completion:
-    if requests == completion.requests:
-        return completion
     return dataclasses.replace(completion, requests=requests)
 
 

@@ -34,6 +34,8 @@ _OPENAI_MODES: dict[str, OutputMode] = {
     "tool_call": "tool",
     "function_call": "tool",
 }
+
+
 class InstructorBackend(SDKBackend):
     """Send promptkit prompts through an instructor client.
 

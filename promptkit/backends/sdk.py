@@ -12,10 +12,16 @@ The openai and anthropic SDKs are generated alike (Stainless): a client takes
 ``api_key``, ``base_url``, ``timeout``, ``max_retries`` and ``http_client``,
 posts a prepared body with ``client.post(path, body=..., cast_to=bytes)``, and
 raises the same error classes. :class:`PostingBackend` is written once for both.
+
+``cast_to`` is the Response class of the HTTP package the SDK is built on
+(httpx, or httpx2 from openai 3 and anthropic 2 on), which the SDK hands back
+as it is, without parsing: it is found through the SDK's public
+``DefaultHttpxClient``, a subclass of that package's client.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
@@ -24,7 +30,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from promptkit._types import Layout
 from promptkit.backends.base import (
@@ -133,19 +139,29 @@ class PostingBackend(SDKBackend):
         client = self._client(0)
         started = time.perf_counter()
         try:
-            raw = client.post(request.path, body=request.body, cast_to=bytes)
+            response = client.post(
+                request.path, body=request.body, cast_to=response_class(self.provider)
+            )
         except Exception as error:
             raise self._translated(error) from error
-        return request.read(json_reply(raw, self.name), time.perf_counter() - started)
+        return request.read(self._json(response), time.perf_counter() - started)
 
     async def _asend(self, request: WireRequest) -> Completion:
         client = self._client(1)
         started = time.perf_counter()
         try:
-            raw = await client.post(request.path, body=request.body, cast_to=bytes)
+            response = await client.post(
+                request.path, body=request.body, cast_to=response_class(self.provider)
+            )
         except Exception as error:
             raise self._translated(error) from error
-        return request.read(json_reply(raw, self.name), time.perf_counter() - started)
+        return request.read(self._json(response), time.perf_counter() - started)
+
+    def _json(self, response: Any) -> Any:
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise body_error(response, self.name) from None
 
     def _translated(self, error: Exception) -> BackendError:
         return translate_sdk_error(error, _module(self.provider), self.provider, self.retry.timeout)
@@ -168,25 +184,41 @@ class PostingBackend(SDKBackend):
             return self._clients[kind]
 
 
-def json_reply(raw: bytes, provider: str) -> Any:
-    """Read a success reply's body as JSON, or say what is wrong with it.
+@functools.cache
+def response_class(provider: str) -> type[Any]:
+    """The Response class of the HTTP package an SDK is built on (httpx or httpx2)."""
+    sdk = _module(provider)
+    for base in sdk.DefaultHttpxClient.__mro__[1:]:
+        package = base.__module__.split(".")[0]
+        if package != provider:
+            return cast("type[Any]", importlib.import_module(package).Response)
+    raise BackendError(f"the {provider} SDK's HTTP package was not found", retryable=False)
+
+
+def body_error(response: Any, provider: str) -> BackendError:
+    """Say what is wrong with a success reply whose body is not JSON.
 
     A body that stops inside its JSON (a reply cut off in transit) or is
     empty may come whole next time: retryable. A body that is not JSON at
     all (an HTML login page of a proxy) is not an API's reply: not retryable.
     """
-    try:
-        return json.loads(raw)
-    except ValueError:
-        pass
+    raw = response.content
+    status = response.status_code
     text = raw.decode("utf-8", errors="replace")
     start = text.lstrip()[:1]
     if start in ("", "{", "["):
         what = "an empty body" if not start else f"JSON cut off after {len(raw)} bytes"
-        raise BackendError(f"{provider} replied with {what}: {text[:200]!r}", retryable=True)
-    raise BackendError(
-        f"{provider} replied with a body that is not JSON: {text[:200]!r}; "
-        "is the base URL the API's (for OpenAI-compatible servers, the URL ending in /v1)?",
+        return BackendError(
+            f"{provider} replied (HTTP {status}) with {what}: {text[:200]!r}",
+            status=status,
+            retryable=True,
+        )
+    kind = response.headers.get("content-type", "no content type")
+    return BackendError(
+        f"{provider} replied (HTTP {status}, {kind}) with a body that is not JSON: "
+        f"{text[:200]!r}; is the base URL the API's (for OpenAI-compatible servers, the URL "
+        "ending in /v1)?",
+        status=status,
         retryable=False,
     )
 

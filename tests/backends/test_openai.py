@@ -226,6 +226,7 @@ def test_a_body_that_is_not_json_is_a_clear_error_and_not_retried() -> None:
     with pytest.raises(BackendError, match="not JSON") as raised:
         backend(recorder).complete(compile_prompt(TASK, "red"), GenerationParams())
     assert "base URL" in str(raised.value)
+    assert raised.value.status == 200
     assert (raised.value.retryable, raised.value.requests, len(recorder.requests)) == (False, 1, 1)
 
 

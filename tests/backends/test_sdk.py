@@ -6,12 +6,19 @@ import httpx2
 import openai
 import pytest
 
-from promptkit.backends.sdk import json_reply, require_sdk, translate_sdk_error
+from promptkit.backends.sdk import body_error, require_sdk, response_class, translate_sdk_error
 from promptkit.errors import BackendError
 
 
-def test_a_json_body_is_read() -> None:
-    assert json_reply(b'{"a": [1]}', "p") == {"a": [1]}
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_the_sdks_own_response_class_is_found_through_its_public_client_class(
+    provider: str,
+) -> None:
+    sdk = __import__(provider)
+    found = response_class(provider)
+    client = next(base for base in sdk.DefaultHttpxClient.__mro__ if base.__name__ == "Client")
+    assert found.__module__.split(".")[0] == client.__module__.split(".")[0]
+    assert found.__name__ == "Response"
 
 
 @pytest.mark.parametrize(
@@ -24,11 +31,12 @@ def test_a_json_body_is_read() -> None:
     ],
 )
 def test_a_body_that_is_not_json_says_what_it_is(raw: bytes, retryable: bool, words: str) -> None:
-    with pytest.raises(BackendError, match=words) as raised:
-        json_reply(raw, "openai:m")
-    assert raised.value.retryable is retryable
-    assert str(raised.value).startswith("openai:m replied with")
-    assert ("base URL" in str(raised.value)) is not retryable
+    response = httpx2.Response(200, content=raw, headers={"content-type": "text/html"})
+    error = body_error(response, "openai:m")
+    assert words in str(error)
+    assert (error.retryable, error.status) == (retryable, 200)
+    assert str(error).startswith("openai:m replied (HTTP 200")
+    assert ("base URL" in str(error)) is not retryable
 
 
 def _status(code: int, headers: dict[str, str]) -> openai.APIStatusError:
