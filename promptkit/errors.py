@@ -15,7 +15,8 @@ branches and always carries what is needed to act on it.
     ├── OutputError                    a reply that is not a valid output (.raw, .errors)
     ├── ReplyReadError (ValueError)    internal to parsing: no JSON value could be read
     │                                  (.offset); parse() turns it into an OutputError
-    ├── BackendError                   transport or provider failure (.status, .retryable)
+    ├── BackendError                   transport or provider failure (.status, .retryable,
+    │                                  .requests)
     ├── JobFileError (ValueError)      an input or output file of a batch run cannot be used
     └── DataError (ValueError)         a labelled-data file cannot be read as a task's items
 
@@ -132,7 +133,10 @@ class OutputError(PromptkitError):
 
 
 class BackendError(PromptkitError):
-    """A backend call failed; ``retryable`` says whether trying again may help."""
+    """A backend call failed; ``retryable`` says whether trying again may help.
+
+    ``requests`` counts the requests sent before the backend gave up, retries included.
+    """
 
     def __init__(
         self,
@@ -141,10 +145,12 @@ class BackendError(PromptkitError):
         status: int | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        requests: int = 1,
     ) -> None:
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+        self.requests = requests
         super().__init__(message)
 
 

@@ -5,10 +5,12 @@ parameters, sends them, and returns the reply text with its finish reason,
 token counts, model and latency; it knows nothing about tasks, parsing or
 re-asking. Every backend has a sync and an async form of the same call.
 
-Transient failures (429, 5xx, a reset connection, a timeout) are retried a
-bounded number of times with jittered exponential backoff that honours
-``Retry-After``; what is left is raised as :class:`~promptkit.errors.BackendError`
-with its status and whether trying again later may help.
+Transient failures (429, 5xx, a reset connection, a timeout, a reply cut
+off in transit) are retried here, and only here: a bounded number of times
+with jittered exponential backoff that honours ``Retry-After`` and
+``retry-after-ms``. What is left is raised as :class:`~promptkit.errors.BackendError`
+with its status, whether trying again later may help, and how many requests
+were sent. Nothing above the backend retries on top (docs/backends.md).
 """
 
 from __future__ import annotations
@@ -17,23 +19,26 @@ import dataclasses
 import email.utils
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from promptkit._types import Layout
 from promptkit.errors import BackendError
 from promptkit.prompt import GenerationParams as GenerationParams  # re-exported: a call's settings
 from promptkit.prompt import Prompt
 
-T = TypeVar("T")
-
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})  # and every 5xx but 501 and 505
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Tokens spent, summed over calls; ``cached_tokens`` were served from a prompt cache."""
+    """Tokens spent and requests sent, summed over calls.
+
+    ``cached_tokens`` were served from a prompt cache. ``calls`` counts the
+    requests a backend sent (for an HTTP backend, every try of a retried call
+    is one), so that a summary reports what a server received.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -64,7 +69,8 @@ class Completion:
 
     ``finish_reason`` is ``"stop"`` for a reply that ended on its own and
     ``"length"`` for one cut off by the token limit (see :attr:`truncated`).
-    ``latency`` is in seconds, measured around the call.
+    ``latency`` is in seconds, measured around the request that answered.
+    ``requests`` counts the requests sent for this reply, retries included.
     """
 
     text: str
@@ -74,6 +80,7 @@ class Completion:
     model: str = ""
     latency: float = 0.0
     cached_tokens: int = 0
+    requests: int = 1
 
     @property
     def truncated(self) -> bool:
@@ -83,7 +90,7 @@ class Completion:
     @property
     def usage(self) -> Usage:
         """The tokens of this call as a :class:`Usage`."""
-        return Usage(self.prompt_tokens, self.completion_tokens, self.cached_tokens, 1)
+        return Usage(self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.requests)
 
 
 @runtime_checkable
@@ -188,40 +195,38 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def translate_sdk_error(error: Exception, sdk: Any, provider: str, timeout: float) -> BackendError:
-    """Turn an exception of a Stainless-generated SDK (openai, anthropic) into a BackendError."""
-    if isinstance(error, BackendError):
-        return error
-    if isinstance(error, sdk.APITimeoutError):
-        return BackendError(f"{provider}: no reply within {timeout:g}s", retryable=True)
-    if isinstance(error, sdk.APIConnectionError):
-        cause = error.__cause__ or error
-        return BackendError(f"{provider}: connection failed: {cause!r}", retryable=True)
-    if isinstance(error, sdk.APIStatusError):
-        headers = error.response.headers
-        retry_after = parse_retry_after(headers.get("retry-after"))
-        if retry_after is None and headers.get("retry-after-ms"):
-            retry_after = (parse_retry_after(headers.get("retry-after-ms")) or 0.0) / 1000
-        return status_error(
-            error.status_code, error.message, retry_after=retry_after, provider=provider
-        )
-    return BackendError(f"{provider}: {error!r}", retryable=False)
+def retry_after_of(headers: Mapping[str, str]) -> float | None:
+    """Read how long a server asks to be left alone: ``retry-after-ms``, else ``Retry-After``.
+
+    The milliseconds header (OpenAI's and Anthropic's) is the more precise one
+    and wins, as in the providers' own SDKs.
+    """
+    milliseconds = parse_retry_after(headers.get("retry-after-ms"))
+    if milliseconds is not None:
+        return milliseconds / 1000
+    return parse_retry_after(headers.get("retry-after"))
 
 
 def call_with_retries(
-    send: Callable[[], T],
+    send: Callable[[], Completion],
     policy: RetryPolicy,
     *,
     rng: random.Random | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """Call ``send`` until it succeeds, a non-retryable error, or the retries run out."""
+) -> Completion:
+    """Call ``send`` until it succeeds, a non-retryable error, or the retries run out.
+
+    Each call of ``send`` is one request. The completion returned, or the
+    error raised, carries how many were sent (``requests``).
+    """
     rng = rng or random.Random()
     retry = 0
     while True:
         try:
-            return send()
+            completion = send()
+            return _counted(completion, retry + 1) if retry else completion
         except BackendError as error:
+            error.requests = retry + 1
             wait = _next_wait(error, retry, policy, rng)
             if wait is None:
                 raise
@@ -230,12 +235,12 @@ def call_with_retries(
 
 
 async def acall_with_retries(
-    send: Callable[[], Awaitable[T]],
+    send: Callable[[], Awaitable[Completion]],
     policy: RetryPolicy,
     *,
     rng: random.Random | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
-) -> T:
+) -> Completion:
     """Async form of :func:`call_with_retries` (``sleep`` defaults to ``asyncio.sleep``)."""
     import asyncio  # here, not at module top: asyncio brings concurrent.futures and logging
 
@@ -244,13 +249,19 @@ async def acall_with_retries(
     retry = 0
     while True:
         try:
-            return await send()
+            completion = await send()
+            return _counted(completion, retry + 1) if retry else completion
         except BackendError as error:
+            error.requests = retry + 1
             wait = _next_wait(error, retry, policy, rng)
             if wait is None:
                 raise
         await sleep(wait)
         retry += 1
+
+
+def _counted(completion: Completion, requests: int) -> Completion:
+    return dataclasses.replace(completion, requests=requests)
 
 
 def _next_wait(

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from promptkit._types import Layout, SchemaStyle, SelectorName
+from promptkit.backends.anthropic_wire import AnthropicMode
+from promptkit.backends.openai_wire import Dialect, OutputMode
 from promptkit.errors import JobFileError
 from promptkit.jobs.files import read_inputs
 from promptkit.task import Task
@@ -54,6 +56,18 @@ SelectorOpt = Annotated[
     typer.Option(help="How examples are selected for each input (default: the task's)."),
 ]
 SeedOpt = Annotated[int | None, typer.Option(help="Seed of the random selector.")]
+BackendMode = Literal[OutputMode, AnthropicMode]  # every mode some backend kind takes
+ModeOpt = Annotated[
+    BackendMode | None,
+    typer.Option(
+        help="How replies are constrained: openai text, json_object, json_schema (default) or "
+        "tool; anthropic json (default) or tool.",
+    ),
+]
+DialectOpt = Annotated[
+    Dialect | None,
+    typer.Option(help="How the openai backend's server takes a schema (default openai)."),
+]
 
 
 def read_cli_inputs(task: Task, given: Sequence[str], path: Path | None) -> Iterator[Any]:

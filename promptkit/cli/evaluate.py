@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from promptkit.cli.app import SelectorOpt, TaskArg, app
+from promptkit.cli.app import DialectOpt, ModeOpt, SelectorOpt, TaskArg, app
 from promptkit.registry import load_task
 
 
@@ -42,6 +42,8 @@ def eval_(
     ] = "local",
     model: Annotated[str | None, typer.Option(help="Model name, or a GGUF path.")] = None,
     base_url: Annotated[str | None, typer.Option(help="An OpenAI-compatible URL.")] = None,
+    mode: ModeOpt = None,
+    dialect: DialectOpt = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     report: Annotated[
         Path | None, typer.Option(help="Write a self-contained HTML report here.")
@@ -77,9 +79,11 @@ def eval_(
     configurations = [Configuration(n, chosen, seed, token_budget) for n in counts]
     where = "own examples (leave-one-out)" if data is None else str(data)
     try:
-        chosen_backend = create_backend(backend, model=model, base_url=base_url)
+        chosen_backend = create_backend(
+            backend, model=model, base_url=base_url, mode=mode, dialect=dialect
+        )
     except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--backend") from None
+        raise typer.BadParameter(str(error)) from None
     comparison = evaluate(loaded, items, chosen_backend, configurations, data=where)
     if report is not None:
         report.write_text(html_report(comparison), encoding="utf-8")

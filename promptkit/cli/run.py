@@ -12,9 +12,11 @@ from rich.console import Console
 
 from promptkit.cli.app import (
     BatchSizeOpt,
+    DialectOpt,
     InputFileOpt,
     InputOpt,
     LayoutOpt,
+    ModeOpt,
     ShotsOpt,
     TaskArg,
     app,
@@ -37,6 +39,8 @@ def run_(
     ] = "local",
     model: Annotated[str | None, typer.Option(help="Model name, or a GGUF path.")] = None,
     base_url: Annotated[str | None, typer.Option(help="An OpenAI-compatible URL.")] = None,
+    mode: ModeOpt = None,
+    dialect: DialectOpt = None,
     shots: ShotsOpt = None,
     layout: LayoutOpt = None,
     batch_size: BatchSizeOpt = None,
@@ -82,9 +86,9 @@ def run_(
 
     loaded = load_task(task)
     try:
-        chosen = create_backend(backend, model=model, base_url=base_url)
+        chosen = create_backend(backend, model=model, base_url=base_url, mode=mode, dialect=dialect)
     except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--backend") from None
+        raise typer.BadParameter(str(error)) from None
     params = GenerationParams(max_tokens=max_tokens) if max_tokens else None
     if input_file is not None and output is not None and not input_:
         from promptkit.jobs.runner import JobOptions, default_cache_path

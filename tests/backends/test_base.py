@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import random
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -14,6 +15,7 @@ from promptkit.backends.base import (
     acall_with_retries,
     call_with_retries,
     parse_retry_after,
+    retry_after_of,
     status_error,
 )
 from promptkit.backends.scripted import ScriptedBackend
@@ -54,6 +56,8 @@ def test_stops_put_the_prompts_first_without_duplicates() -> None:
 def test_usage_sums_and_completion_reports_truncation() -> None:
     total = Usage(10, 2, 5, 1) + Completion("x", "length", 7, 3, cached_tokens=4).usage
     assert total == Usage(17, 5, 9, 2)
+    # A reply that took three requests (two retried) counts three.
+    assert (total + Completion("y", requests=3).usage).calls == 5
     assert total.total_tokens == 22
     assert Completion("x", "length").truncated
     assert not Completion("x", "stop").truncated
@@ -111,14 +115,14 @@ def test_retry_after_is_a_floor_and_too_long_a_wait_is_not_taken() -> None:
     assert policy.delay(0, 60.0, rng) is None
 
 
-def _flaky(errors: list[BackendError]) -> tuple[list[int], object]:
+def _flaky(errors: list[BackendError]) -> tuple[list[int], Callable[[], Completion]]:
     calls: list[int] = []
 
-    def send() -> str:
+    def send() -> Completion:
         calls.append(1)
         if errors:
             raise errors.pop(0)
-        return "done"
+        return Completion("done")
 
     return calls, send
 
@@ -126,42 +130,75 @@ def _flaky(errors: list[BackendError]) -> tuple[list[int], object]:
 def test_retries_transient_errors_and_honours_retry_after() -> None:
     waits: list[float] = []
     calls, send = _flaky([BackendError("busy", status=429, retryable=True, retry_after=1.0)])
-    result = call_with_retries(send, RetryPolicy(), rng=random.Random(0), sleep=waits.append)  # type: ignore[arg-type]
-    assert result == "done"
+    result = call_with_retries(send, RetryPolicy(), rng=random.Random(0), sleep=waits.append)
+    assert (result.text, result.requests, result.usage.calls) == ("done", 2, 2)
     assert len(calls) == 2
     assert len(waits) == 1
     assert waits[0] >= 1.0
 
 
-def test_gives_up_after_max_retries_with_the_last_error() -> None:
+def test_a_call_that_needs_no_retry_counts_one_request() -> None:
+    calls, send = _flaky([])
+    result = call_with_retries(send, RetryPolicy(), sleep=pytest.fail)
+    assert (len(calls), result.requests, result.usage.calls) == (1, 1, 1)
+
+
+def test_gives_up_after_max_retries_with_the_last_error_and_the_requests_sent() -> None:
     waits: list[float] = []
     errors = [BackendError(f"down {n}", status=503, retryable=True) for n in range(5)]
     calls, send = _flaky(errors)
-    with pytest.raises(BackendError, match="down 2"):
-        call_with_retries(send, RetryPolicy(max_retries=2), sleep=waits.append)  # type: ignore[arg-type]
+    with pytest.raises(BackendError, match="down 2") as raised:
+        call_with_retries(send, RetryPolicy(max_retries=2), sleep=waits.append)
     assert len(calls) == 3
     assert len(waits) == 2
+    assert raised.value.requests == 3
 
 
 def test_does_not_retry_what_cannot_succeed() -> None:
     waits: list[float] = []
     calls, send = _flaky([BackendError("bad key", status=401, retryable=False)])
-    with pytest.raises(BackendError, match="bad key"):
-        call_with_retries(send, RetryPolicy(max_retries=5), sleep=waits.append)  # type: ignore[arg-type]
-    assert (len(calls), waits) == (1, [])
+    with pytest.raises(BackendError, match="bad key") as raised:
+        call_with_retries(send, RetryPolicy(max_retries=5), sleep=waits.append)
+    assert (len(calls), waits, raised.value.requests) == (1, [], 1)
+
+
+def test_a_retry_after_longer_than_the_longest_wait_is_handed_back_not_slept() -> None:
+    waits: list[float] = []
+    error = BackendError("slow down", status=429, retryable=True, retry_after=120.0)
+    calls, send = _flaky([error])
+    with pytest.raises(BackendError) as raised:
+        call_with_retries(send, RetryPolicy(max_retries=3, max_delay=20.0), sleep=waits.append)
+    assert (len(calls), waits, raised.value.retry_after) == (1, [], 120.0)
 
 
 def test_async_retries_follow_the_same_rules() -> None:
     waits: list[float] = []
     errors = [BackendError("busy", status=500, retryable=True)]
 
-    async def send() -> str:
+    async def send() -> Completion:
         if errors:
             raise errors.pop(0)
-        return "done"
+        return Completion("done")
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    assert asyncio.run(acall_with_retries(send, RetryPolicy(), sleep=sleep)) == "done"
+    result = asyncio.run(acall_with_retries(send, RetryPolicy(), sleep=sleep))
+    assert (result.text, result.requests) == ("done", 2)
     assert len(waits) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),  # milliseconds win, as in the SDKs
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_how_long_a_server_asks_to_wait_is_read_from_either_header(
+    headers: dict[str, str], seconds: float | None
+) -> None:
+    assert retry_after_of(headers) == seconds

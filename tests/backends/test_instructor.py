@@ -96,3 +96,63 @@ def test_provider_errors_become_backend_errors() -> None:
     assert (result.error.status, result.error.retryable) == (503, True)
     with pytest.raises(BackendError):
         _ = result.value
+
+
+def test_an_anthropic_client_gets_the_anthropic_backends_request() -> None:
+    import anthropic
+    import httpx2
+
+    from promptkit import compile_prompt
+    from promptkit.backends import GenerationParams
+    from promptkit.backends.anthropic_wire import MessagesOptions, request_body
+
+    seen: list[dict[str, Any]] = []
+    block = {"type": "tool_use", "id": "t", "name": "apparel_search", "input": {"type": "hat"}}
+    answer = {
+        "id": "m",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-test",
+        "content": [block],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 30, "output_tokens": 4},
+    }
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        return httpx2.Response(200, json=answer)
+
+    sdk = anthropic.Anthropic(
+        api_key="sk-ant-test",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handle)),
+    )
+    chosen = InstructorBackend(
+        instructor.from_anthropic(sdk, mode=instructor.Mode.TOOLS), model="claude-test"
+    )
+    prompt = compile_prompt(TASK, "hat", layout="chat")
+    params = GenerationParams(stop=("\n\n", "END"))
+    reply = chosen.complete(prompt, params)
+    expected, _ = request_body(prompt, params, MessagesOptions("claude-test", "tool"))
+    assert seen[0]["tools"] == expected["tools"]
+    assert seen[0]["tool_choice"] == expected["tool_choice"]
+    assert seen[0]["messages"] == expected["messages"]
+    assert seen[0]["stop_sequences"] == expected["stop_sequences"]
+    assert not {"temperature", "top_p", "top_k"} & set(seen[0])  # refused by API 2026-10-21
+    # A forced tool call's stop reason is an ordinary end, not a cut-off.
+    assert (json.loads(reply.text), reply.finish_reason) == ({"type": "hat"}, "stop")
+
+
+def test_an_openai_client_gets_the_openai_backends_stop_limit() -> None:
+    from promptkit import compile_prompt
+    from promptkit.backends import GenerationParams
+    from promptkit.backends.openai_wire import MAX_STOPS
+
+    seen: list[dict[str, Any]] = []
+    answers = [httpx.Response(200, json=reply('{"type": "hat"}'))]
+    backend = InstructorBackend(client(answers, seen, instructor.Mode.JSON_SCHEMA), model="m")
+    stops = tuple(f"END{n}" for n in range(6))
+    backend.complete(compile_prompt(TASK, "hat", layout="chat"), GenerationParams(stop=stops))
+    assert len(seen[0]["stop"]) == MAX_STOPS
+    assert seen[0]["response_format"]["type"] == "json_schema"

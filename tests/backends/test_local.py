@@ -11,7 +11,8 @@ import pytest
 
 from promptkit.backends import create_backend
 from promptkit.backends.anthropic import AnthropicBackend
-from promptkit.backends.local import LocalBackend, _joined_items, _reused_prefix
+from promptkit.backends.local import LocalBackend
+from promptkit.backends.local.decoding import joined_items, reused_prefix
 from promptkit.backends.openai import OpenAIBackend
 from promptkit.errors import BackendError
 
@@ -38,23 +39,23 @@ def test_a_chat_model_can_be_declared(tmp_path: Path) -> None:
 
 
 def test_reused_prefix_counts_what_the_kv_cache_already_holds() -> None:
-    assert _reused_prefix([1, 2, 3, 4], [1, 2, 3, 9, 9]) == 3
-    assert _reused_prefix([], [1, 2]) == 0
-    assert _reused_prefix([1, 2, 3], [1, 2]) == 2
+    assert reused_prefix([1, 2, 3, 4], [1, 2, 3, 9, 9]) == 3
+    assert reused_prefix([], [1, 2]) == 0
+    assert reused_prefix([1, 2, 3], [1, 2]) == 2
 
 
 def test_items_decoded_side_by_side_join_into_an_array_leaving_out_any_cut_off() -> None:
     items = ['{"id":1}', '{"id":2,"type":"dress"}', '{"id":3']
-    assert _joined_items("[", items[:2], ["stop", "stop"]) == (
+    assert joined_items("[", items[:2], ["stop", "stop"]) == (
         '[{"id":1},{"id":2,"type":"dress"}]',
         "stop",
     )
     # Item 3 was cut off by its share of the token limit: left out, the others kept.
-    assert _joined_items("[", items, ["stop", "stop", "length"]) == (
+    assert joined_items("[", items, ["stop", "stop", "length"]) == (
         '[{"id":1},{"id":2,"type":"dress"}]',
         "length",
     )
-    assert _joined_items("[", ['{"id":1,"ty', '{"id":2}'], ["length", "stop"]) == (
+    assert joined_items("[", ['{"id":1,"ty', '{"id":2}'], ["length", "stop"]) == (
         '[{"id":2}]',
         "length",
     )
@@ -64,10 +65,38 @@ def test_backends_by_kind() -> None:
     assert isinstance(create_backend("local"), LocalBackend)
     chosen = create_backend("openai", model="m", base_url="http://127.0.0.1:1/v1")
     assert isinstance(chosen, OpenAIBackend)
-    assert chosen.name == "openai:m"
-    assert isinstance(create_backend("anthropic"), AnthropicBackend)
+    assert (chosen.name, chosen.mode, chosen.dialect) == ("openai:m", "json_schema", "openai")
+    claude = create_backend("anthropic")
+    assert isinstance(claude, AnthropicBackend)
+    assert claude.mode == "json"
     with pytest.raises(ValueError, match="unknown backend 'nope'"):
         create_backend("nope")
+
+
+def test_backends_by_kind_take_a_mode_and_a_dialect() -> None:
+    chosen = create_backend("openai", mode="json_object", dialect="vllm")
+    assert isinstance(chosen, OpenAIBackend)
+    assert (chosen.mode, chosen.dialect) == ("json_object", "vllm")
+    claude = create_backend("anthropic", mode="tool")
+    assert isinstance(claude, AnthropicBackend)
+    assert claude.mode == "tool"
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "message"),
+    [
+        ("openai", {"mode": "json"}, "openai backend's mode must be text, json_object, "),
+        ("openai", {"dialect": "tgi"}, "dialect must be openai, llama-cpp-python, vllm or"),
+        ("anthropic", {"mode": "json_schema"}, "anthropic backend's mode must be json or tool"),
+        ("anthropic", {"dialect": "vllm"}, "a dialect is for the openai backend, not anthropic"),
+        ("local", {"mode": "tool"}, "local backend always holds replies to the schema"),
+    ],
+)
+def test_a_mode_or_dialect_a_kind_does_not_take_is_refused_naming_the_valid_ones(
+    kind: str, options: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        create_backend(kind, **options)  # type: ignore[arg-type]
 
 
 def test_threads_default_to_the_cores_the_process_may_use_at_most_four() -> None:

@@ -183,6 +183,21 @@ def test_llama_cpp_python_dialect_puts_the_schema_on_json_object() -> None:
     }
 
 
+def test_an_unknown_mode_or_dialect_is_refused() -> None:
+    with pytest.raises(ValueError, match="mode must be text, json_object, json_schema or tool"):
+        OpenAIBackend("m", mode="json")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dialect must be openai, llama-cpp-python, vllm or"):
+        OpenAIBackend("m", dialect="tgi")  # type: ignore[arg-type]
+
+
+def test_the_repr_names_what_shapes_the_request_and_no_key() -> None:
+    chosen = OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", dialect="vllm")
+    assert repr(chosen) == (
+        "OpenAIBackend(model='m', base_url='http://127.0.0.1:9/v1', mode='json_schema', "
+        "dialect='vllm')"
+    )
+
+
 def test_transient_errors_are_retried_then_succeed() -> None:
     recorder = Recorder(
         httpx.Response(429, headers={"retry-after": "0"}, json={"error": {"message": "slow"}}),
@@ -190,7 +205,7 @@ def test_transient_errors_are_retried_then_succeed() -> None:
         httpx.Response(200, json=chat_reply()),
     )
     reply = backend(recorder).complete(compile_prompt(TASK, "red"), GenerationParams())
-    assert reply.text == REPLY
+    assert (reply.text, reply.requests, reply.usage.calls) == (REPLY, 3, 3)
     assert len(recorder.requests) == 3
 
 
@@ -206,11 +221,50 @@ def test_client_errors_are_not_retried_and_never_show_the_key() -> None:
     assert SECRET not in repr(chosen)
 
 
-def test_a_body_that_is_not_json_is_a_clear_error() -> None:
+def test_a_body_that_is_not_json_is_a_clear_error_and_not_retried() -> None:
     recorder = Recorder(httpx.Response(200, text="<html>login</html>"))
     with pytest.raises(BackendError, match="not JSON") as raised:
         backend(recorder).complete(compile_prompt(TASK, "red"), GenerationParams())
+    assert "base URL" in str(raised.value)
     assert raised.value.status == 200
+    assert (raised.value.retryable, raised.value.requests, len(recorder.requests)) == (False, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (httpx.Response(200, text='{"id": "x", "choices": [{"index": 0, "mess'), "cut off"),
+        (httpx.Response(200, text=""), "empty body"),
+        (httpx.Response(200, json={"id": "x", "choices": []}), "no choices"),
+        (httpx.Response(200, json=chat_reply(None)), "no content"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_reply_cut_off_or_empty_is_retried_and_says_so(
+    answer: httpx.Response, message: str
+) -> None:
+    recorder = Recorder(answer, httpx.Response(200, json=chat_reply()))
+    reply = backend(recorder).complete(compile_prompt(TASK, "red"), GenerationParams())
+    assert (reply.text, reply.requests, len(recorder.requests)) == (REPLY, 2, 2)
+    # The same fault every time: given up after the retries, a retryable error saying what.
+    always = Recorder(answer)
+    with pytest.raises(BackendError, match=message) as raised:
+        backend(always).complete(compile_prompt(TASK, "red"), GenerationParams())
+    assert (raised.value.retryable, raised.value.requests, len(always.requests)) == (True, 3, 3)
+    assert "base URL" not in str(raised.value)
+
+
+def test_a_reply_cut_off_before_any_content_is_a_truncated_completion() -> None:
+    recorder = Recorder(httpx.Response(200, json=chat_reply(None, "length")))  # type: ignore[arg-type]
+    reply = backend(recorder).complete(compile_prompt(TASK, "red"), GenerationParams())
+    assert (reply.text, reply.truncated, len(recorder.requests)) == ("", True, 1)
+
+
+def test_a_refusal_is_named_in_the_error() -> None:
+    answer = chat_reply(None, refusal="I cannot help with that.")  # type: ignore[arg-type]
+    recorder = Recorder(httpx.Response(200, json=answer))
+    chosen = backend(recorder, retry=RetryPolicy(max_retries=0))
+    with pytest.raises(BackendError, match="I cannot help with that"):
+        chosen.complete(compile_prompt(TASK, "red"), GenerationParams())
 
 
 def test_no_key_for_openai_itself_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,5 +286,16 @@ def test_async_calls_send_the_same_body() -> None:
     chosen = backend(recorder)
     prompt = compile_prompt(TASK, "red t shirts")
     reply = asyncio.run(chosen.acomplete(prompt, GenerationParams()))
-    assert reply.text == REPLY
+    assert (reply.text, reply.requests) == (REPLY, 1)
     assert recorder.bodies[0] == chosen.request_body(prompt, GenerationParams())[1]
+
+
+def test_async_calls_retry_and_count_their_requests() -> None:
+    recorder = Recorder(
+        httpx.Response(500, json={"error": {"message": "down"}}),
+        httpx.Response(200, json=chat_reply()),
+    )
+    reply = asyncio.run(
+        backend(recorder).acomplete(compile_prompt(TASK, "red"), GenerationParams())
+    )
+    assert (reply.text, reply.requests, len(recorder.requests)) == (REPLY, 2, 2)

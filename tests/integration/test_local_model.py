@@ -11,7 +11,9 @@ import pytest
 
 from promptkit import compile_batch, compile_prompt, grounded, load_task
 from promptkit.backends import GenerationParams
-from promptkit.backends.local import LocalBackend, _decode, _load, _Sampler, default_model_path
+from promptkit.backends.local import LocalBackend, default_model_path
+from promptkit.backends.local.backend import load
+from promptkit.backends.local.decoding import Sampler, decode
 from promptkit.errors import BackendError
 from promptkit.execution import run_many
 
@@ -84,14 +86,14 @@ class _Decoded:
 
 def _generate(backend: LocalBackend, text: str, schema: dict[str, Any], **options: Any) -> _Decoded:
     """Decode one reply to ``schema`` from an empty KV cache (so the logits are the same)."""
-    loaded = _load(str(default_model_path()), backend.n_ctx, backend.n_threads)
+    loaded = load(str(default_model_path()), backend.n_ctx, backend.n_threads)
     loaded.context.forget()
     tokens = loaded.model.tokenize(text.encode("utf-8"), add_bos=True, special=False)
-    sampler = options.pop("sampler", None) or _Sampler(
+    sampler = options.pop("sampler", None) or Sampler(
         GenerationParams(temperature=0.0), loaded.context
     )
     matcher = loaded.grammar.matcher(json.dumps(schema))
-    streams, _ = _decode(
+    streams, _ = decode(
         loaded.context, tokens, sampler, [matcher], opener=[], max_tokens=80, stops=[], **options
     )
     produced = streams[0].produced
