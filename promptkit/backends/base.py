@@ -21,12 +21,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from promptkit._types import Layout
 from promptkit.errors import BackendError
 from promptkit.prompt import GenerationParams as GenerationParams  # re-exported: a call's settings
 from promptkit.prompt import Prompt
+
+T = TypeVar("T")
 
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})  # and every 5xx but 501 and 505
 
@@ -207,24 +209,24 @@ def retry_after_of(headers: Mapping[str, str]) -> float | None:
     return parse_retry_after(headers.get("retry-after"))
 
 
-def call_with_retries(
-    send: Callable[[], Completion],
+def retried(
+    send: Callable[[], T],
     policy: RetryPolicy,
     *,
     rng: random.Random | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> Completion:
+) -> tuple[T, int]:
     """Call ``send`` until it succeeds, a non-retryable error, or the retries run out.
 
-    Each call of ``send`` is one request. The completion returned, or the
-    error raised, carries how many were sent (``requests``).
+    Returns what ``send`` returned and how many requests were sent; an error
+    raised carries that count in ``requests``. Any request an SDK makes
+    (a completion, a batch upload) retries through here.
     """
     rng = rng or random.Random()
     retry = 0
     while True:
         try:
-            completion = send()
-            return _counted(completion, retry + 1) if retry else completion
+            return send(), retry + 1
         except BackendError as error:
             error.requests = retry + 1
             wait = _next_wait(error, retry, policy, rng)
@@ -232,6 +234,18 @@ def call_with_retries(
                 raise
         sleep(wait)
         retry += 1
+
+
+def call_with_retries(
+    send: Callable[[], Completion],
+    policy: RetryPolicy,
+    *,
+    rng: random.Random | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Completion:
+    """Call ``send`` as :func:`retried` does; the completion carries the requests sent."""
+    completion, requests = retried(send, policy, rng=rng, sleep=sleep)
+    return _counted(completion, requests) if requests > 1 else completion
 
 
 async def acall_with_retries(

@@ -166,6 +166,29 @@ class PostingBackend(SDKBackend):
     def _translated(self, error: Exception) -> BackendError:
         return translate_sdk_error(error, _module(self.provider), self.provider, self.retry.timeout)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the settings, not the clients or the lock: a copy builds its own clients.
+
+        Engines that ship a backend to worker processes (Ray) pickle it.
+        """
+        state = dict(self.__dict__)
+        state["_clients"] = [None, None]
+        state["_http_clients"] = (None, None)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def sdk_client(self) -> Any:
+        """The SDK's sync client this backend sends with (for the provider's other APIs)."""
+        return self._client(0)
+
+    def translated(self, error: Exception) -> BackendError:
+        """Turn an exception of this backend's SDK into a :class:`BackendError`."""
+        return self._translated(error)
+
     def _client(self, kind: int) -> Any:
         """The sync (0) or async (1) SDK client, built once with the SDK's defaults."""
         client = self._clients[kind]

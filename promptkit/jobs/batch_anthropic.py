@@ -12,17 +12,16 @@ as a normal reply is (a prefill the backend added starts the text).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from promptkit.backends import anthropic_wire
 from promptkit.backends.base import (
     Completion,
     GenerationParams,
     RetryPolicy,
-    call_with_retries,
+    retried,
     status_error,
-    translate_sdk_error,
 )
 from promptkit.errors import BackendError
 from promptkit.jobs.batch_provider import BatchStatus, provider_secrets
@@ -129,7 +128,7 @@ class AnthropicBatches:
         return provider_secrets(self._client().api_key)
 
     def _client(self) -> Any:
-        return self.backend._sync_client()
+        return self.backend.sdk_client()
 
     def _call(self, call: Callable[[], T], *, once: bool = False) -> T:
         policy = self.backend.retry
@@ -140,11 +139,9 @@ class AnthropicBatches:
             try:
                 return call()
             except Exception as error:
-                import anthropic
+                raise self.backend.translated(error) from error
 
-                raise translate_sdk_error(error, anthropic, "anthropic", policy.timeout) from error
-
-        return call_with_retries(send, policy)
+        return retried(send, policy)[0]
 
 
 def _status(batch: Any) -> BatchStatus:
@@ -170,18 +167,8 @@ def _wire_request(
     return backend.request_body(prompt, params)
 
 
-class _Body:
-    """A reply body in the shape the backend's reader takes (content, text, status)."""
-
-    status_code = 200
-
-    def __init__(self, message: Mapping[str, Any]) -> None:
-        self.content = json.dumps(message, ensure_ascii=False).encode()
-        self.text = self.content.decode()
-
-
 def _wire_completion(
     backend: AnthropicBackend, message: Mapping[str, Any], opening: str
 ) -> Completion:
     """The completion the backend reads from a message."""
-    return backend._read(_Body(message), opening, 0.0)
+    return anthropic_wire.read_completion(dict(message), model=backend.model, opening=opening)

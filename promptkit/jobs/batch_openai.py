@@ -21,13 +21,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from promptkit.backends import openai_wire
 from promptkit.backends.base import (
     Completion,
     GenerationParams,
     RetryPolicy,
-    call_with_retries,
+    retried,
     status_error,
-    translate_sdk_error,
 )
 from promptkit.errors import BackendError
 from promptkit.jobs.batch_provider import BatchStatus, provider_secrets
@@ -147,7 +147,7 @@ class OpenAIBatches:
         return provider_secrets(self._client().api_key)
 
     def _client(self) -> Any:
-        return self.backend._sync_client()
+        return self.backend.sdk_client()
 
     def _call(self, call: Callable[[], T], *, once: bool = False) -> T:
         policy = self.backend.retry
@@ -158,11 +158,9 @@ class OpenAIBatches:
             try:
                 return call()
             except Exception as error:
-                import openai
+                raise self.backend.translated(error) from error
 
-                raise translate_sdk_error(error, openai, "openai", policy.timeout) from error
-
-        return call_with_retries(send, policy)
+        return retried(send, policy)[0]
 
 
 def _content(client: Any, file_id: str) -> str:
@@ -204,6 +202,4 @@ def openai_request_body(
 
 def openai_completion(backend: OpenAIBackend, body: dict[str, Any]) -> Completion:
     """The completion the backend reads from a reply body."""
-    from promptkit.backends.openai import _completion
-
-    return _completion(body, backend.model, 0.0)
+    return openai_wire.read_completion(body, model=backend.model)

@@ -299,3 +299,16 @@ def test_async_calls_retry_and_count_their_requests() -> None:
         backend(recorder).acomplete(compile_prompt(TASK, "red"), GenerationParams())
     )
     assert (reply.text, reply.requests, len(recorder.requests)) == (REPLY, 2, 2)
+
+
+def test_a_backend_pickles_with_its_settings_and_builds_its_own_clients() -> None:
+    import pickle
+
+    backend = OpenAIBackend("gpt-4o-mini", base_url="http://127.0.0.1:9/v1", mode="json_object")
+    prompt = compile_prompt(load_task("apparel-search"), "red shirt")
+    before = backend.request(prompt, GenerationParams()).body
+    backend.sdk_client()  # a built client (and its lock) are not pickled
+    copy = pickle.loads(pickle.dumps(backend))
+    assert copy.request(prompt, GenerationParams()).body == before
+    assert copy.sdk_client() is not backend.sdk_client()
+    assert str(copy.sdk_client().base_url) == "http://127.0.0.1:9/v1/"
