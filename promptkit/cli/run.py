@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from promptkit.cli.app import (
     app,
     read_cli_inputs,
 )
+from promptkit.redaction import Redactor, client_secrets
 from promptkit.registry import load_task
 from promptkit.task import Task
 
@@ -97,9 +99,12 @@ def run_(
         layout=layout,
     )
     failed = 0
+    redactor = Redactor.of(client_secrets(chosen))
     with output.open("w", encoding="utf-8") if output else _stdout() as handle:
         for result in results:
-            handle.write(json.dumps(result.to_record(), ensure_ascii=False) + "\n")
+            record = result.to_record()
+            record["error"] = redactor.error(record["error"])
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             handle.flush()
             failed += not result.ok
     if failed:
@@ -117,13 +122,18 @@ def _run_file(
     prices: Path | None,
     **run_options: Any,
 ) -> None:
-    """Run a file job with a progress bar on a terminal; print the summary; exit 1 on failures."""
-    from promptkit.errors import BackendError, JobFileError
+    """Run a file job with a progress bar on a terminal; print the summary; exit 1 on failures.
+
+    A file problem is a usage error (exit 2); a backend failure and Ctrl-C (exit 130) keep
+    the records written and say to resume.
+    """
+    from promptkit.errors import BackendError
     from promptkit.jobs.files import count_inputs
     from promptkit.jobs.progress import Reporter, load_prices, price_for
     from promptkit.jobs.runner import run_job
 
     console = Console(stderr=True)
+    resume = f"the records finished are kept in {str(output)!r}: run again with --resume to finish"
     try:
         price = price_for(load_prices(prices), backend.name) if prices else None
         total = count_inputs(source) if console.is_terminal and source.is_file() else None
@@ -131,11 +141,13 @@ def _run_file(
             summary = run_job(task, source, output, backend, options=options,
                               cache_path=cache_path, price=price, reporter=reporter,
                               **run_options)  # fmt: skip
-    except JobFileError as error:
-        raise typer.BadParameter(str(error)) from None
     except BackendError as error:
-        raise BackendError(f"{error}; the records written are kept: run again with --resume "
-                           "to finish", status=error.status) from None  # fmt: skip
+        again = copy.copy(error)
+        again.args = (f"{error}; {resume}",)
+        raise again from None
+    except KeyboardInterrupt:
+        print(f"promptkit: interrupted; {resume}", file=sys.stderr)
+        raise typer.Exit(130) from None
     reporter.summary(summary)
     if summary.failed:
         print(f"promptkit: {summary.failed} of {summary.items} inputs failed; see {output}",
