@@ -32,7 +32,7 @@ _HEADER = re.compile(
     ( (?:proxy-)?authorization | x-api-key | api[-_]key | x-goog-api-key )
     ( ["']? \s* [:=] \s* ["']? )          # the separator, quoted or not
     ( (?:bearer|basic|token) \s+ )?       # an auth scheme, kept
-    [^\s"',;}\]]+                         # the value
+    [^\s"',;&}\]]+                        # the value
     """
 )
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{6,}")

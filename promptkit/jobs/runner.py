@@ -81,13 +81,16 @@ class _Slot:
     """One output position: an item and where its outcome comes from.
 
     A follower is a duplicate of an input already scheduled: it takes the
-    outcome of its ``primary`` slot instead of being sent again.
+    outcome of its ``primary`` slot instead of being sent again. ``written``
+    is set just before its record is: a Ctrl-C while a group is written
+    leaves the rest of the group to be written, and nothing twice.
     """
 
     item: InputItem
     future: Future[Sequence[Outcome]] | None = None
     position: int = 0
     primary: _Slot | None = None
+    written: bool = False
 
 
 @dataclass(slots=True)
@@ -145,9 +148,11 @@ def run_items(
                 groups.append(group)
                 # Write what is finished at once; wait for the oldest when the window is full.
                 while groups and (len(groups) >= window or _ready(groups[0])):
-                    _write_group(groups.popleft(), sink, workers.result)
+                    _write_group(groups[0], sink, workers.result)
+                    groups.popleft()
             while groups:
-                _write_group(groups.popleft(), sink, workers.result)
+                _write_group(groups[0], sink, workers.result)
+                groups.popleft()
         except BaseException as error:
             workers.halt()
             if not isinstance(error, JobFileError) or error is workers.error:
@@ -287,9 +292,10 @@ _Result = Callable[[Future[Sequence[Outcome]]], Sequence[Outcome]]
 
 
 def _write_group(group: list[_Slot], sink: _Sink, result: _Result) -> None:
-    """Write a group's records, then flush: a finished batch is on disk before the next."""
+    """Write a group's records not yet written, then flush: a batch is on disk before the next."""
     for slot in group:
-        _write(slot, sink, result)
+        if not slot.written:
+            _write(slot, sink, result)
     sink.output.flush()
 
 
@@ -306,6 +312,7 @@ def _write(slot: _Slot, sink: _Sink, result: _Result) -> None:
     else:
         error = {"type": "InputError", "message": item.problem, "raw": None}
         outcome = Outcome(None, error, 0, _NO_USAGE)
+    slot.written = True
     record = {
         "index": item.index,
         "input": _record_input(item),
