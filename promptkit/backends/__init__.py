@@ -58,7 +58,11 @@ def __getattr__(name: str) -> Any:
 
 
 def create_backend(
-    kind: str = "local", *, model: str | None = None, base_url: str | None = None
+    kind: str = "local",
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Backend:
     """Build a backend by kind, as the CLI names them.
 
@@ -66,6 +70,7 @@ def create_backend(
         kind: ``local`` (the embedded default), ``openai`` or ``anthropic``.
         model: a GGUF path for ``local``; a model name for the others.
         base_url: an OpenAI-compatible server's URL, or an Anthropic gateway.
+        retry: retries and timeout of the HTTP backends (the local one makes no requests).
     """
     if kind == "local":
         from promptkit.backends.local import LocalBackend
@@ -74,9 +79,9 @@ def create_backend(
     if kind == "openai":
         from promptkit.backends.openai import OpenAIBackend
 
-        return OpenAIBackend(model or "gpt-4o-mini", base_url=base_url)
+        return OpenAIBackend(model or "gpt-4o-mini", base_url=base_url, retry=retry)
     if kind == "anthropic":
         from promptkit.backends.anthropic import AnthropicBackend
 
-        return AnthropicBackend(model or "claude-haiku-4-5", base_url=base_url)
+        return AnthropicBackend(model or "claude-haiku-4-5", base_url=base_url, retry=retry)
     raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKEND_KINDS)}")

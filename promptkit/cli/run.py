@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -57,6 +58,14 @@ def run_(
     prices: Annotated[
         Path | None, typer.Option(help="JSON prices per million tokens by model.")
     ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Seconds one HTTP request may take (default 60)."),
+    ] = None,
+    max_retries: Annotated[
+        int | None,
+        typer.Option(min=0, help="Retries of a failed HTTP request (default 2)."),
+    ] = None,
 ) -> None:
     """Run a task on each input; write one JSON record per input, one per line.
 
@@ -65,12 +74,17 @@ def run_(
     --input-file and --output the run is a file job (docs/jobs.md): streamed,
     cached, concurrent, resumable; a .csv output has one column per field.
     """
-    from promptkit.backends import GenerationParams, create_backend
+    from promptkit.backends import GenerationParams, RetryPolicy, create_backend
     from promptkit.execution import iter_results
 
     loaded = load_task(task)
+    retry = RetryPolicy()
+    if timeout is not None:
+        retry = dataclasses.replace(retry, timeout=timeout)
+    if max_retries is not None:
+        retry = dataclasses.replace(retry, max_retries=max_retries)
     try:
-        chosen = create_backend(backend, model=model, base_url=base_url)
+        chosen = create_backend(backend, model=model, base_url=base_url, retry=retry)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--backend") from None
     params = GenerationParams(max_tokens=max_tokens) if max_tokens else None
