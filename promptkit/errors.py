@@ -154,6 +154,14 @@ class BackendError(PromptkitError):
         super().__init__(message)
 
 
+class ExtraNotInstalled(BackendError, ImportError):
+    """A backend needs an optional dependency that is not installed; ``extra`` names it."""
+
+    def __init__(self, what: str, extra: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what}: pip install 'promptkit[{extra}]'", retryable=False)
+
+
 class JobFileError(PromptkitError, ValueError):
     """An input or output file of a batch run cannot be used (missing columns, bad format)."""
 

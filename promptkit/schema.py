@@ -75,16 +75,36 @@ def shape_of(model: type[BaseModel]) -> Shape:
     return _object_shape(model, prefix="")
 
 
-def _object_shape(model: type[BaseModel], prefix: str) -> Shape:
+def shape_problems(model: type[BaseModel]) -> list[ValueError]:
+    """Return every problem :func:`shape_of` would raise the first of, nested fields included.
+
+    Each is an :class:`UnsupportedType` (a field type promptkit cannot describe) or a
+    ``ValueError`` (aliases for values a field does not allow).
+    """
+    problems: list[ValueError] = []
+    _object_shape(model, prefix="", problems=problems)
+    return problems
+
+
+def _object_shape(
+    model: type[BaseModel], prefix: str, problems: list[ValueError] | None = None
+) -> Shape:
+    """Read a model's fields; with ``problems``, collect what is wrong there instead of raising."""
     specs = []
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         meta: dict[str, Any] = extra.get(_META_KEY) or {}  # type: ignore[assignment]
-        shape = _shape(info.annotation, path)
-        aliases = meta.get("aliases")
-        if aliases:
-            shape = _with_aliases(shape, aliases, path)
+        try:
+            shape = _shape(info.annotation, path, problems)
+            aliases = meta.get("aliases")
+            if aliases:
+                shape = _with_aliases(shape, aliases, path)
+        except ValueError as error:  # UnsupportedType included
+            if problems is None:
+                raise
+            problems.append(error)
+            continue
         specs.append(FieldSpec(name, shape, info.description, meta.get("null"), info.is_required()))
     return Shape("object", fields=tuple(specs), title=model.__name__)
 
@@ -103,15 +123,15 @@ def _with_aliases(shape: Shape, aliases: Mapping[Any, tuple[str, ...]], path: st
     return Shape("array", shape.nullable, item=with_aliases)
 
 
-def _shape(annotation: Any, path: str) -> Shape:
+def _shape(annotation: Any, path: str, problems: list[ValueError] | None = None) -> Shape:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _shape(typing.get_args(annotation)[0], path)
+        return _shape(typing.get_args(annotation)[0], path, problems)
     if origin in (Union, types.UnionType):
         members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         if len(members) != 1:
             raise UnsupportedType(path, annotation, f"use {_SUPPORTED}")
-        inner = _shape(members[0], path)
+        inner = _shape(members[0], path, problems)
         return Shape(
             inner.kind, True, inner.values, inner.aliases, inner.item, inner.fields, inner.title
         )
@@ -124,14 +144,14 @@ def _shape(annotation: Any, path: str) -> Shape:
         (item,) = typing.get_args(annotation) or (None,)
         if item is None:
             raise UnsupportedType(path, annotation, f"use {_SUPPORTED}")
-        return Shape("array", item=_shape(item, f"{path}[]"))
+        return Shape("array", item=_shape(item, f"{path}[]", problems))
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):
             return Shape(
                 "enum", values=tuple(m.value for m in annotation), title=annotation.__name__
             )
         if issubclass(annotation, BaseModel):
-            return _object_shape(annotation, prefix=f"{path}.")
+            return _object_shape(annotation, prefix=f"{path}.", problems=problems)
         kind = _SCALARS.get(annotation)
         if kind is not None:
             return Shape(kind)

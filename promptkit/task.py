@@ -28,9 +28,9 @@ from promptkit._types import (
     check_choice,
 )
 from promptkit.checks import Check, Grounded
-from promptkit.errors import TaskDefinitionError, UnsupportedType, validation_problems
+from promptkit.errors import TaskDefinitionError, validation_problems
 from promptkit.prompt import GenerationParams
-from promptkit.schema import Shape, field_metadata, shape_of
+from promptkit.schema import Shape, field_metadata, shape_of, shape_problems
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -155,8 +155,8 @@ class Task(Generic[InT, OutT]):
                 continue
             try:
                 shape_of(model)
-            except (UnsupportedType, ValueError) as error:
-                problems.append(f"{role} {error}")
+            except ValueError:  # UnsupportedType included: list every field, not the first
+                problems += [f"{role} {error}" for error in shape_problems(model)]
         examples: tuple[Example, ...] = ()
         if not problems:
             problems += _grounding_problems(self.checks, shape_of(self.output_model))

@@ -94,6 +94,29 @@ def test_unsupported_field_type_is_a_definition_error() -> None:
         make([], output_model=WithDate)
 
 
+def test_every_unsupported_field_is_listed_not_only_the_first() -> None:
+    class Inner(BaseModel):
+        when: datetime.date
+        ok: str = ""
+
+    class Many(BaseModel):
+        at: datetime.datetime
+        name: str
+        inner: Inner
+        items: list[Inner] = []
+        sleeve: Literal["long"] = field(aliases={"short": ["s"]})
+
+    with pytest.raises(TaskDefinitionError) as raised:
+        make([], output_model=Many)
+    assert [problem.split(" has ")[0] for problem in raised.value.problems] == [
+        "output field 'at'",
+        "output field 'inner.when'",
+        "output field 'items[].when'",
+        "output field 'sleeve' declares aliases for ['short'], which are not among its "
+        "allowed values",
+    ]
+
+
 def test_alias_for_a_value_that_is_not_allowed() -> None:
     class Sleeve(BaseModel):
         sleeve: Literal["long", "short"] = field(aliases={"3/4": ["three quarter"]})

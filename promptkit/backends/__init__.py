@@ -66,6 +66,7 @@ def create_backend(
     base_url: str | None = None,
     mode: str | None = None,
     dialect: str | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Backend:
     """Build a backend by kind, as the CLI names them.
 
@@ -82,6 +83,7 @@ def create_backend(
     Raises:
         ValueError: an unknown kind, or a mode or dialect the kind does not take
             (the message names the valid ones).
+        retry: retries and timeout of the HTTP backends (the local one makes no requests).
     """
     if kind not in BACKEND_KINDS:
         raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKEND_KINDS)}")
@@ -104,8 +106,11 @@ def create_backend(
             base_url=base_url,
             mode=cast("OutputMode", mode or "json_schema"),
             dialect=cast("Dialect", dialect or "openai"),
+            retry=retry,
         )
     from promptkit.backends.anthropic import AnthropicBackend
 
     chosen = cast("AnthropicMode", mode or "json")
-    return AnthropicBackend(model or "claude-haiku-4-5", base_url=base_url, mode=chosen)
+    return AnthropicBackend(
+        model or "claude-haiku-4-5", base_url=base_url, mode=chosen, retry=retry
+    )

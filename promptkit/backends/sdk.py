@@ -42,7 +42,7 @@ from promptkit.backends.base import (
     retry_after_of,
     status_error,
 )
-from promptkit.errors import BackendError
+from promptkit.errors import BackendError, ExtraNotInstalled
 from promptkit.prompt import Prompt
 
 Reader = Callable[[Any, float], Completion]
@@ -276,8 +276,5 @@ def _module(name: str) -> Any:
         raise _missing(name) from error
 
 
-def _missing(name: str) -> BackendError:
-    return BackendError(
-        f"the {name} backend needs the {name} SDK: pip install 'promptkit[{name}]'",
-        retryable=False,
-    )
+def _missing(name: str) -> ExtraNotInstalled:
+    return ExtraNotInstalled(f"the {name} backend needs the {name} SDK", name)

@@ -1,8 +1,10 @@
 """The ``promptkit`` command: a thin typer app over the library, one module per command.
 
-Expected errors (a usage mistake, an unknown task, a bad definition) become
-one readable line on stderr and an exit code, never a traceback: 2 for
-usage, 1 for a check or run that found problems.
+Expected errors (a usage mistake, an unknown task, a bad definition, a file
+that cannot be used, a missing extra) become one readable line on stderr
+and an exit code, never a traceback: 2 for usage and files, 1 for a check or
+run that found problems or a backend that failed, 130 for Ctrl-C. Every
+line is redacted (:mod:`promptkit.redaction`): no API key reaches stderr.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from pydantic import ValidationError
 import promptkit.cli.batches  # noqa: F401  (registers the batches command)
 from promptkit.cli import define, evaluate, render, run  # noqa: F401  (each registers its commands)
 from promptkit.cli.app import app
-from promptkit.errors import DefinitionError, PromptkitError, validation_problems
+from promptkit.errors import (
+    DefinitionError,
+    ExtraNotInstalled,
+    JobFileError,
+    PromptkitError,
+    validation_problems,
+)
+from promptkit.redaction import redact
 
 __all__ = ["app", "main"]
 
@@ -32,18 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             standalone_mode=False,
         )
     except typer.TyperException as error:  # typer's own usage errors, exit code 2
-        print(f"promptkit: error: {error.format_message()}", file=sys.stderr)
-        return error.exit_code
+        return _error(error.format_message(), error.exit_code)
     except typer.Abort:
         return 130
-    except DefinitionError as error:
-        print(f"promptkit: error: {error}", file=sys.stderr)
-        return 2
+    except (DefinitionError, JobFileError, ExtraNotInstalled) as error:
+        return _error(str(error), 2)
     except ValidationError as error:
-        problems = "; ".join(validation_problems(error))
-        print(f"promptkit: error: invalid input: {problems}", file=sys.stderr)
-        return 2
+        return _error(f"invalid input: {'; '.join(validation_problems(error))}", 2)
     except PromptkitError as error:
-        print(f"promptkit: error: {error}", file=sys.stderr)
-        return 1
+        return _error(str(error), 1)
+    except OSError as error:  # a path that cannot be read or written
+        return _error(str(error), 2)
     return code if isinstance(code, int) else 0
+
+
+def _error(message: str, code: int) -> int:
+    print(f"promptkit: error: {redact(message)}", file=sys.stderr)
+    return code

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -22,6 +24,7 @@ from promptkit.cli.app import (
     app,
     read_cli_inputs,
 )
+from promptkit.redaction import Redactor, client_secrets
 from promptkit.registry import load_task
 from promptkit.task import Task
 
@@ -71,6 +74,14 @@ def run_(
     ray_address: Annotated[
         str | None, typer.Option(help="The Ray cluster for --engine ray (default: a local Ray).")
     ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Seconds one HTTP request may take (default 60)."),
+    ] = None,
+    max_retries: Annotated[
+        int | None,
+        typer.Option(min=0, help="Retries of a failed HTTP request (default 2)."),
+    ] = None,
 ) -> None:
     """Run a task on each input; write one JSON record per input, one per line.
 
@@ -81,12 +92,19 @@ def run_(
     --batch-api sends it as provider batches, --engine ray spreads it over
     Ray workers (docs/scale.md).
     """
-    from promptkit.backends import GenerationParams, create_backend
+    from promptkit.backends import GenerationParams, RetryPolicy, create_backend
     from promptkit.execution import iter_results
 
     loaded = load_task(task)
+    retry = RetryPolicy()
+    if timeout is not None:
+        retry = dataclasses.replace(retry, timeout=timeout)
+    if max_retries is not None:
+        retry = dataclasses.replace(retry, max_retries=max_retries)
     try:
-        chosen = create_backend(backend, model=model, base_url=base_url, mode=mode, dialect=dialect)
+        chosen = create_backend(
+            backend, model=model, base_url=base_url, mode=mode, dialect=dialect, retry=retry
+        )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     params = GenerationParams(max_tokens=max_tokens) if max_tokens else None
@@ -125,9 +143,12 @@ def run_(
         layout=layout,
     )
     failed = 0
+    redactor = Redactor.of(client_secrets(chosen))
     with output.open("w", encoding="utf-8") if output else _stdout() as handle:
         for result in results:
-            handle.write(json.dumps(result.to_record(), ensure_ascii=False) + "\n")
+            record = result.to_record()
+            record["error"] = redactor.error(record["error"])
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             handle.flush()
             failed += not result.ok
     if failed:
@@ -145,13 +166,18 @@ def _run_file(
     prices: Path | None,
     **run_options: Any,
 ) -> None:
-    """Run a file job with a progress bar on a terminal; print the summary; exit 1 on failures."""
-    from promptkit.errors import BackendError, JobFileError
+    """Run a file job with a progress bar on a terminal; print the summary; exit 1 on failures.
+
+    A file problem is a usage error (exit 2); a backend failure and Ctrl-C (exit 130) keep
+    the records written and say to resume.
+    """
+    from promptkit.errors import BackendError
     from promptkit.jobs.files import count_inputs
     from promptkit.jobs.progress import Reporter, load_prices, price_for
     from promptkit.jobs.runner import run_job
 
     console = Console(stderr=True)
+    resume = f"the records finished are kept in {str(output)!r}: run again with --resume to finish"
     try:
         price = price_for(load_prices(prices), backend.name) if prices else None
         total = count_inputs(source) if console.is_terminal and source.is_file() else None
@@ -159,11 +185,13 @@ def _run_file(
             summary = run_job(task, source, output, backend, options=options,
                               cache_path=cache_path, price=price, reporter=reporter,
                               **run_options)  # fmt: skip
-    except JobFileError as error:
-        raise typer.BadParameter(str(error)) from None
     except BackendError as error:
-        raise BackendError(f"{error}; the records written are kept: run again with --resume "
-                           "to finish", status=error.status) from None  # fmt: skip
+        again = copy.copy(error)
+        again.args = (f"{error}; {resume}",)
+        raise again from None
+    except KeyboardInterrupt:
+        print(f"promptkit: interrupted; {resume}", file=sys.stderr)
+        raise typer.Exit(130) from None
     reporter.summary(summary)
     if summary.failed:
         print(f"promptkit: {summary.failed} of {summary.items} inputs failed; see {output}",

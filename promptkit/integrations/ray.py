@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from promptkit.backends.base import Backend
-from promptkit.errors import BackendError, validation_problems
+from promptkit.errors import BackendError, ExtraNotInstalled, validation_problems
 from promptkit.integrations.ray_llm import output_columns, processor_hooks
 from promptkit.jobs.packing import Outcome, Solve, job_backend, make_solver
 from promptkit.jobs.progress import JobSummary, Price, Reporter, cost
@@ -58,9 +58,7 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError as error:
-        raise ImportError(
-            "the Ray integration needs Ray Data: pip install 'promptkit[ray]'"
-        ) from error
+        raise ExtraNotInstalled("the Ray integration needs Ray Data", "ray") from error
     return ray
 
 

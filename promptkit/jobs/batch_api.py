@@ -66,7 +66,8 @@ from promptkit.jobs.batch_state import (
     save_state,
     state_path,
 )
-from promptkit.jobs.files import prepare_output, read_inputs, scan_output
+from promptkit.jobs.checkpoint import prepare_output, scan_output
+from promptkit.jobs.files import read_inputs
 from promptkit.jobs.packing import JobBackend, job_backend, make_solver
 from promptkit.jobs.progress import JobSummary, Price, Reporter, cost
 from promptkit.jobs.runner import JobOptions, run_items, schedule_batches
@@ -294,7 +295,7 @@ class _Job:
         size = 0
         first: int | None = None
         last = 0
-        for group in schedule_batches(pending, never, planner, self.options.batch_size):
+        for group in schedule_batches(pending, never, planner.submit, self.options.batch_size):
             line = None
             if planner.submitted:
                 covered = [s.item.index for s in group if s.future is not None and not s.primary]

@@ -11,10 +11,11 @@ from the batch line made for it, and sends on what the batch did not answer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -47,15 +48,19 @@ class PendingInputs:
         self._back.extendleft(reversed(items))
 
 
-class Planner(Executor):
-    """An executor that runs nothing: it keeps the batches the scheduler submits."""
+class Planner:
+    """A submitter that runs nothing: it keeps the batches the scheduler submits.
+
+    The scheduler submits ``functools.partial(solve, values)``; the values are kept.
+    """
 
     def __init__(self) -> None:
         self.submitted: list[Sequence[BaseModel]] = []
 
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        self.submitted.append(args[0])
-        future: Future[Any] = Future()
+    def submit(self, call: Callable[[], Sequence[Outcome]]) -> Future[Sequence[Outcome]]:
+        assert isinstance(call, functools.partial)
+        self.submitted.append(call.args[0])
+        future: Future[Sequence[Outcome]] = Future()
         future.set_result(())
         return future
 

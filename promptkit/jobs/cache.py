@@ -12,16 +12,19 @@ mode lets several processes read it while one writes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from promptkit.errors import JobFileError
+from promptkit.jobs.files import why_not
 from promptkit.prompt import Prompt
 
 SCHEMA_VERSION = 1
@@ -45,25 +48,46 @@ class ResponseCache:
 
     Args:
         path: the database file, created with its parent folder when missing.
+
+    Raises:
+        JobFileError: the file cannot be a cache (a folder, not a database, under a file,
+            not writable); also raised by :meth:`get` and :meth:`put` when it fails later.
     """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS replies ("
-            " key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
-        )
         self.hits = 0
         self.misses = 0
+        with self._failing("be opened"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS replies ("
+                    " key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+                )
+            except sqlite3.Error:
+                self._db.close()
+                raise
+
+    @contextlib.contextmanager
+    def _failing(self, what: str) -> Iterator[None]:
+        """Turn an OS or SQLite error into one :class:`JobFileError` naming the file."""
+        try:
+            yield
+        except (OSError, sqlite3.Error) as error:
+            raise JobFileError(
+                f"response cache {str(self.path)!r} cannot {what}: "
+                f"{why_not(self.path, error)}; give --cache a "
+                "file path of its own (a new one is created), or pass --no-cache"
+            ) from None
 
     def get(self, key: str) -> dict[str, Any] | None:
         """Return the reply stored under ``key``, or None."""
-        with self._lock:
+        with self._lock, self._failing("be read"):
             row = self._db.execute("SELECT value FROM replies WHERE key = ?", (key,)).fetchone()
             if row is None:
                 self.misses += 1
@@ -75,7 +99,7 @@ class ResponseCache:
     def put(self, key: str, value: Mapping[str, Any]) -> None:
         """Store a reply (a JSON-ready mapping) under ``key``, replacing any older one."""
         text = json.dumps(dict(value), ensure_ascii=False)
-        with self._lock:
+        with self._lock, self._failing("be written"):
             self._db.execute(
                 "INSERT OR REPLACE INTO replies (key, value, created) VALUES (?, ?, ?)",
                 (key, text, time.time()),

@@ -1,17 +1,17 @@
-"""Input and output files of a batch run: streaming readers, record writers, the checkpoint.
+"""Input and output files of a batch run: streaming readers and record formats.
 
 Inputs are read one row at a time, never whole: ``.txt`` (one input per
 line, for tasks with one input field), ``.jsonl`` (an object per line whose
 keys are input fields, or a JSON string) and ``.csv`` (a header whose column
 names are the input fields). Blank lines and empty rows are not inputs; every
 other row is one, numbered from 0 in file order, and a row that cannot become
-an input (a short CSV row, invalid JSON, a failed validation) is still an
-item: it comes back as a failed record, never silently dropped.
+an input (a line that is not UTF-8, a short CSV row, a CSV record that is not
+valid CSV, invalid JSON, a failed validation) is still an item: it comes
+back as a failed record naming its line and byte offset, never silently
+dropped, and never swallowing the rows after it.
 
-The output file is the checkpoint of the run. Each record is one line
-(``.jsonl``) or one CSV record, written whole; :func:`scan_output` reads an
-existing output back, finds which indices are done, and reports where the
-last complete record ends so that a line torn by a kill is cut off and redone.
+Each output record is one line (``.jsonl``) or one CSV record
+(:func:`format_record`); :mod:`promptkit.jobs.checkpoint` reads them back.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ValidationError
 
@@ -33,6 +33,7 @@ from promptkit.schema import Shape
 from promptkit.task import Task
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,34 +47,6 @@ class InputItem:
     raw: Any
     value: BaseModel | None = None
     problem: str | None = None
-
-
-class IndexSet:
-    """A set of non-negative item indices as a bit array: 1,000,000 indices in 125 kB."""
-
-    def __init__(self) -> None:
-        self._bits = bytearray()
-        self._count = 0
-
-    def add(self, index: int) -> bool:
-        """Add an index; return False when it was already there."""
-        byte, bit = divmod(index, 8)
-        if byte >= len(self._bits):
-            self._bits.extend(bytes(byte - len(self._bits) + 1 + len(self._bits) // 2))
-        if self._bits[byte] >> bit & 1:
-            return False
-        self._bits[byte] |= 1 << bit
-        self._count += 1
-        return True
-
-    def __contains__(self, index: object) -> bool:
-        if not isinstance(index, int) or index < 0:
-            return False
-        byte, bit = divmod(index, 8)
-        return byte < len(self._bits) and bool(self._bits[byte] >> bit & 1)
-
-    def __len__(self) -> int:
-        return self._count
 
 
 # -- reading inputs ----------------------------------------------------------------
@@ -101,16 +74,35 @@ def read_inputs(path: Path, task: Task) -> Iterator[InputItem]:
             f"{task.name!r} has input fields {', '.join(fields)}; use .jsonl or .csv"
         )
     if suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            header = next(csv.reader(handle), None)
-        if header is not None:
-            _csv_columns(task, header, path)
+        with _open(path) as handle:
+            _csv_columns(task, _csv_header(_csv_rows(handle), path), path)
     return _items(path, task, suffix)
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except OSError as error:
+        raise JobFileError(
+            f"input file {str(path)!r} cannot be read: {why_not(path, error)}"
+        ) from None
+
+
+def why_not(path: Path, error: Exception) -> str:
+    """Say in a few words why ``path`` could not be used, from the error that said so."""
+    if path.is_dir():
+        return "it is a folder"
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{str(parent)!r} is a file, not a folder"
+            break
+    return getattr(error, "strerror", None) or str(error)
 
 
 def _items(path: Path, task: Task, suffix: str) -> Iterator[InputItem]:
     readers = {".txt": _read_txt, ".jsonl": _read_jsonl, ".csv": _read_csv}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with _open(path) as handle:
         for index, raw, problem in _numbered(readers[suffix](handle, task, path)):
             yield _item(task, index, raw, problem)
 
@@ -142,22 +134,57 @@ def _item(task: Task, index: int, raw: Any, problem: str | None) -> InputItem:
         return InputItem(index, raw, problem=f"invalid input: {details}")
 
 
-def _read_txt(handle: TextIO, task: Task, path: Path) -> Iterator[tuple[Any, str | None]]:
-    for line in handle:
-        text = line.rstrip("\r\n")
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One line of an input file as text, where it is, and why it is not UTF-8 if it is not."""
+
+    number: int
+    start: int
+    end: int
+    text: str
+    problem: str | None = None
+
+
+def _decoded(raw: bytes, number: int, start: int) -> _Line:
+    """Decode one line; an undecodable one keeps its text with U+FFFD and says where it broke."""
+    body = raw[len(_BOM) :] if start == 0 and raw.startswith(_BOM) else raw
+    try:
+        return _Line(number, start, start + len(raw), body.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        where = start + len(raw) - len(body) + error.start
+        problem = (
+            f"line {number} is not UTF-8 (byte {where}: "
+            f"{body[error.start : error.start + 1]!r}); save the file as UTF-8"
+        )
+        return _Line(number, start, start + len(raw), body.decode("utf-8", "replace"), problem)
+
+
+def _lines(handle: BinaryIO) -> Iterator[_Line]:
+    start = 0
+    for number, raw in enumerate(handle, start=1):
+        yield _decoded(raw, number, start)
+        start += len(raw)
+
+
+def _read_txt(handle: BinaryIO, task: Task, path: Path) -> Iterator[tuple[Any, str | None]]:
+    for line in _lines(handle):
+        text = line.text.rstrip("\r\n")
         if text.strip():
-            yield text, None
+            yield text, line.problem
 
 
-def _read_jsonl(handle: TextIO, task: Task, path: Path) -> Iterator[tuple[Any, str | None]]:
+def _read_jsonl(handle: BinaryIO, task: Task, path: Path) -> Iterator[tuple[Any, str | None]]:
     fields = task.input_model_class.model_fields
-    for number, line in enumerate(handle, start=1):
-        if not line.strip():
+    for line in _lines(handle):
+        if not line.text.strip():
+            continue
+        if line.problem is not None:
+            yield line.text.rstrip("\r\n"), line.problem
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line.text)
         except json.JSONDecodeError as error:
-            yield line.rstrip("\r\n"), f"line {number} is not JSON: {error.msg}"
+            yield line.text.rstrip("\r\n"), f"line {line.number} is not JSON: {error.msg}"
             continue
         if isinstance(value, Mapping):
             # Extra keys (labels, ids) are kept in the file but not sent to the model.
@@ -166,25 +193,102 @@ def _read_jsonl(handle: TextIO, task: Task, path: Path) -> Iterator[tuple[Any, s
             yield value, None
         else:
             what = type(value).__name__
-            yield value, f"line {number} is a JSON {what}, not an object of input fields"
+            yield value, f"line {line.number} is a JSON {what}, not an object of input fields"
 
 
-def _read_csv(handle: TextIO, task: Task, path: Path) -> Iterator[tuple[Any, str | None]]:
-    reader = csv.reader(handle)
-    header = next(reader, None)
-    if header is None:
+class _CsvLines:
+    """The lines csv.reader reads, remembering where the record being read began.
+
+    After a record that is not valid CSV (a quote never closed swallows every
+    line after it), :meth:`skip_record` goes back to the line after its first,
+    so one bad record costs one item and the rows after it are read as rows.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._number = 0
+        self._start = 0
+        self.first: _Line | None = None
+        self.problem: str | None = None
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        raw = self._handle.readline()
+        if not raw:
+            raise StopIteration
+        self._number += 1
+        line = _decoded(raw, self._number, self._start)
+        self._start = line.end
+        if self.first is None:
+            self.first = line
+        self.problem = self.problem or line.problem
+        return line.text
+
+    def begin_record(self) -> None:
+        self.first, self.problem = None, None
+
+    def skip_record(self) -> None:
+        assert self.first is not None
+        self._handle.seek(self.first.end)
+        self._number, self._start = self.first.number, self.first.end
+        self.begin_record()
+
+
+def _csv_rows(handle: BinaryIO) -> Iterator[tuple[list[str] | None, _Line, str | None]]:
+    """Yield each CSV record's cells (None if it is not valid CSV), first line and problem."""
+    lines = _CsvLines(handle)
+    while True:
+        try:
+            for row in csv.reader(lines, strict=True):
+                assert lines.first is not None
+                yield row, lines.first, lines.problem
+                lines.begin_record()
+            return
+        except csv.Error as error:
+            first = lines.first
+            if first is None:  # csv fails before reading a line only on a closed file
+                raise
+            lines.skip_record()
+            yield (
+                None,
+                first,
+                (
+                    f"CSV record at line {first.number} (byte {first.start}) is not valid CSV "
+                    f"({error}); a field holding a comma, quote or line break must be quoted, "
+                    "with its quotes doubled"
+                ),
+            )
+
+
+def _csv_header(
+    rows: Iterator[tuple[list[str] | None, _Line, str | None]], path: Path
+) -> list[str]:
+    for row, _, problem in rows:
+        if problem is not None or row is None:
+            raise JobFileError(f"input file {str(path)!r}: cannot read the CSV header: {problem}")
+        return row
+    return []
+
+
+def _read_csv(handle: BinaryIO, task: Task, path: Path) -> Iterator[tuple[Any, str | None]]:
+    rows = _csv_rows(handle)
+    header = _csv_header(rows, path)
+    if not header:
         return
     columns = _csv_columns(task, header, path)
     width = len(header)
-    for row in reader:
+    for row, first, problem in rows:
+        if row is None or problem is not None:
+            yield first.text.rstrip("\r\n"), problem
+            continue
         if not any(cell.strip() for cell in row):
             continue
         raw = {name: row[position] for name, position in columns.items() if position < len(row)}
         if len(row) != width:
-            yield (
-                raw,
-                (f"CSV record {reader.line_num} has {len(row)} cells, the header has {width}"),
-            )
+            where = f"at line {first.number} (byte {first.start})"
+            yield raw, f"CSV record {where} has {len(row)} cells, the header has {width}"
         else:
             yield raw, None
 
@@ -296,167 +400,3 @@ def _cell(value: Any) -> Any:
     if value is None:
         return ""
     return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
-
-
-# -- the checkpoint ----------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Checkpoint:
-    """What an existing output file already holds, and where its complete records end."""
-
-    done: IndexSet = field(default_factory=IndexSet)
-    inputs: int = 0
-    """The sum (mod 2**64) of :func:`input_digest` over the records: what was run, in short."""
-    failed: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    end: int = 0
-    torn: bool = False
-
-
-def scan_output(path: Path, task: Task) -> Checkpoint:
-    """Read an existing output file back as a :class:`Checkpoint`, streaming.
-
-    A last record that is incomplete (no final newline, an open CSV quote, or
-    JSON that does not parse) is torn: ``end`` stops before it and ``torn`` is set.
-
-    Raises:
-        JobFileError: the file is not an output of this task (bad header, a bad record
-            that is not the last one).
-    """
-    checkpoint = Checkpoint()
-    if not path.exists():
-        return checkpoint
-    fmt = output_format(path)
-    records = _jsonl_records(path, task) if fmt == "jsonl" else _csv_records(path, task)
-    pending: tuple[int, int, Exception] | None = None
-    for start, stop, parsed in records:
-        if pending is not None:
-            line_start, _, error = pending
-            raise JobFileError(
-                f"output file {str(path)!r}: the record at byte {line_start} cannot be read "
-                f"({error}) and is not the last one; it is not a checkpoint promptkit wrote"
-            )
-        if isinstance(parsed, Exception):
-            pending = (start, stop, parsed)
-            continue
-        if parsed is None:  # the CSV header
-            checkpoint.end = stop
-            continue
-        index, digest, failed, prompt_tokens, completion_tokens = parsed
-        if checkpoint.done.add(index):
-            checkpoint.inputs = (checkpoint.inputs + digest) % 2**64
-            checkpoint.failed += failed
-            checkpoint.prompt_tokens += prompt_tokens
-            checkpoint.completion_tokens += completion_tokens
-        checkpoint.end = stop
-    checkpoint.torn = pending is not None
-    return checkpoint
-
-
-_Parsed = tuple[int, int, int, int, int] | Exception | None
-
-
-def _jsonl_records(path: Path, task: Task) -> Iterator[tuple[int, int, _Parsed]]:
-    offset = 0
-    with path.open("rb") as handle:
-        for line in handle:
-            start, offset = offset, offset + len(line)
-            if not line.endswith(b"\n"):
-                yield start, offset, ValueError("no final newline")
-                continue
-            try:
-                record = json.loads(line)
-                usage = record["usage"]
-                index = int(record["index"])
-                parsed: _Parsed = (
-                    index,
-                    input_digest(index, record["input"], task, "jsonl"),
-                    int(record["error"] is not None),
-                    int(usage["prompt_tokens"]),
-                    int(usage["completion_tokens"]),
-                )
-            except (ValueError, KeyError, TypeError) as error:
-                parsed = ValueError(f"not a record: {error}")
-            yield start, offset, parsed
-
-
-def _csv_records(path: Path, task: Task) -> Iterator[tuple[int, int, _Parsed]]:
-    """Yield CSV records with their byte spans; a record ends at a newline outside quotes."""
-    header = csv_header(task)
-    offset = 0
-    start = 0
-    chunk: list[bytes] = []
-    quotes = 0
-    first = True
-    with path.open("rb") as handle:
-        for line in handle:
-            offset += len(line)
-            chunk.append(line)
-            quotes += line.count(b'"')
-            if quotes % 2 or not line.endswith(b"\n"):
-                continue
-            text = b"".join(chunk).decode("utf-8", errors="replace")
-            chunk, quotes = [], 0
-            row = next(csv.reader(io.StringIO(text)), [])
-            if first:
-                first = False
-                if row != header:
-                    raise JobFileError(
-                        f"output file {str(path)!r} has columns {row}, not those of task "
-                        f"{task.name!r} ({header}); write to a new file"
-                    )
-                yield start, offset, None
-            else:
-                yield start, offset, _csv_parsed(row, header, task)
-            start = offset
-    if chunk:
-        yield start, offset, ValueError("incomplete last record")
-
-
-def _csv_parsed(row: list[str], header: list[str], task: Task) -> _Parsed:
-    if len(row) != len(header):
-        return ValueError(f"{len(row)} cells, expected {len(header)}")
-    try:
-        index = int(row[0])
-        shown = dict(zip(task.input_model_class.model_fields, row[1:], strict=False))
-        digest = input_digest(index, shown, task, "csv")
-        return (index, digest, int(bool(row[-6])), int(row[-2]), int(row[-1]))
-    except ValueError as error:
-        return error
-
-
-def prepare_output(path: Path, task: Task, *, resume: bool) -> Checkpoint:
-    """Check an output file before a run; on resume, cut off a torn record and return the rest.
-
-    Raises:
-        JobFileError: the file exists and holds records but ``resume`` is off.
-    """
-    output_format(path)
-    if not resume:
-        if path.exists() and path.stat().st_size > 0:
-            raise JobFileError(
-                f"output file {str(path)!r} exists; pass --resume to finish that run, "
-                "or choose a new file"
-            )
-        return Checkpoint()
-    checkpoint = scan_output(path, task)
-    if checkpoint.torn or (path.exists() and path.stat().st_size != checkpoint.end):
-        with path.open("r+b") as handle:
-            handle.truncate(checkpoint.end)
-    return checkpoint
-
-
-def open_output(path: Path, task: Task) -> TextIO:
-    """Open an output for appending, writing the CSV header when the file is new."""
-    fmt = output_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists() or path.stat().st_size == 0
-    handle = path.open("a", encoding="utf-8", newline="")
-    if fmt == "csv" and new:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(csv_header(task))
-        handle.write(buffer.getvalue())
-        handle.flush()
-    return handle

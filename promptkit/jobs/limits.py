@@ -4,8 +4,9 @@ A :class:`RateLimiter` is two token buckets (requests and tokens) that refill
 continuously at their per-minute rate, shared by every worker thread of a run.
 A worker asks for one request and its estimated tokens before each call and
 waits until both buckets hold enough. When a provider answers "slow down"
-with a Retry-After, :meth:`RateLimiter.pause` holds every worker, not just
-the one that was told.
+with a Retry-After longer than the backend waits itself,
+:meth:`RateLimiter.pause` holds every worker, not just the one that was
+told (:func:`call_within_limits`). Retrying is the backends' alone.
 
 The clock and the sleep are injectable, so tests drive time by hand.
 """
@@ -22,7 +23,14 @@ from promptkit.errors import BackendError
 T = TypeVar("T")
 
 Clock = Callable[[], float]
-Sleep = Callable[[float], None]
+Sleep = Callable[[float], object]
+
+
+class JobStopped(Exception):
+    """The run stopped (a fatal error, Ctrl-C): a call that had not started is not made.
+
+    Internal to a job: the run raises what stopped it, never this.
+    """
 
 
 class RateLimiter:
@@ -33,6 +41,8 @@ class RateLimiter:
         tpm: tokens (prompt and completion) per minute, or None for no limit.
         clock: monotonic seconds.
         sleep: waits the given seconds.
+        stop: once set, a caller waiting for its turn raises :class:`JobStopped` instead;
+            ``sleep`` should return early when it is set (``stop.wait`` does).
     """
 
     def __init__(
@@ -42,6 +52,7 @@ class RateLimiter:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
+        stop: threading.Event | None = None,
     ) -> None:
         for name, value in (("rpm", rpm), ("tpm", tpm)):
             if value is not None and value <= 0:
@@ -50,6 +61,7 @@ class RateLimiter:
         self.tpm = tpm
         self._clock = clock
         self._sleep = sleep
+        self._stop = stop
         self._lock = threading.Lock()
         now = clock()
         self._updated = now
@@ -79,8 +91,14 @@ class RateLimiter:
         return wait
 
     def acquire(self, tokens: float = 0) -> None:
-        """Wait until one request of ``tokens`` estimated tokens may go, then take it."""
+        """Wait until one request of ``tokens`` estimated tokens may go, then take it.
+
+        Raises:
+            JobStopped: the run stopped before the turn came.
+        """
         while True:
+            if self._stop is not None and self._stop.is_set():
+                raise JobStopped
             with self._lock:
                 now = self._clock()
                 self._refill(now)
@@ -108,35 +126,36 @@ class RateLimiter:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
 
 
-def call_with_retries(
+def call_within_limits(
     call: Callable[[], T],
     limiter: RateLimiter,
     *,
     tokens: float = 0,
-    retries: int = 4,
-    backoff: float = 1.0,
-) -> tuple[T, int]:
-    """Call ``call`` within the limits, retrying retryable backend errors.
+    longest_wait: float = 0.0,
+    handbacks: int = 2,
+) -> T:
+    """Call ``call`` within the limits; wait out a long Retry-After for every caller.
 
-    A retryable :class:`BackendError` with ``retry_after`` pauses every caller
-    for that long; without it the wait doubles from ``backoff`` seconds.
-
-    Returns:
-        The result and the number of calls made.
+    Backends retry transient failures themselves: this is not a second retry
+    layer. The one error it acts on is a retryable :class:`BackendError` whose
+    ``retry_after`` is longer than ``longest_wait``, the longest pause the
+    backend sleeps itself: the backend handed the wait back without sleeping
+    (and without spending its retries), so every caller is paused that long
+    and the call goes again, at most ``handbacks`` times (the retries the
+    backend would have made). Any other error is raised at once.
 
     Raises:
-        BackendError: not retryable, or still failing after ``retries`` retries.
+        BackendError: what the backend raised.
+        JobStopped: the run stopped while this call waited for its turn.
     """
-    attempt = 0
+    left = handbacks
     while True:
-        attempt += 1
         limiter.acquire(tokens)
         try:
-            return call(), attempt
+            return call()
         except BackendError as error:
-            if not error.retryable or attempt > retries:
+            wait = error.retry_after
+            if not error.retryable or wait is None or wait <= longest_wait or left == 0:
                 raise
-            delay = error.retry_after
-            if delay is None:
-                delay = backoff * 2 ** (attempt - 1)
-            limiter.pause(delay)
+            left -= 1
+            limiter.pause(wait)

@@ -39,7 +39,12 @@ class Price:
 
 @dataclass(frozen=True, slots=True)
 class JobSummary:
-    """The totals of a run, including what an earlier run (resumed) had already written."""
+    """The totals of a run, including what an earlier run (resumed) had already written.
+
+    ``cached`` counts the items whose every reply came from the response cache;
+    ``calls`` the requests sent to the backend (its retries included); the tokens are
+    those spent (a cached reply spends none).
+    """
 
     items: int
     succeeded: int

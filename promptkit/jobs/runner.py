@@ -6,44 +6,45 @@ per input to the output file, in input order. The run layer
 (:mod:`promptkit.execution`) does the work for each batch: compile, call, parse,
 retry items on their own; this module only schedules it and keeps the books.
 
-The output file is the checkpoint: a record is written whole, and
-``resume=True`` reads the file back, cuts off a torn last record and skips
-every index already there, so after a kill at any moment a resumed run
-leaves each input exactly once in the output. A backend failure that the
-backend's own retries did not cure stops the run (what was finished stays
-written) rather than filling the file with failures; resume when it is
-fixed. An input that cannot be read, or a reply that cannot become an
-output, is a failed record with its raw reply.
+The output file is the checkpoint: it is locked for the run, a record is
+written whole, and ``resume=True`` reads the file back, cuts off a torn last
+record and skips every index already there, so after a kill at any moment a
+resumed run leaves each input exactly once in the output
+(:mod:`promptkit.jobs.checkpoint`).
+
+A backend failure that the backend's own retries did not cure, or Ctrl-C,
+stops the run at once (:mod:`promptkit.jobs.workers`): nothing new is sent,
+calls in flight are abandoned, the records finished in input order are
+written, and the error is raised; resume when it is fixed. An input the
+server refuses for good, an input that cannot be read, or a reply that
+cannot become an output, is a failed record (with the status, or the raw
+reply), and the run goes on.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
+import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from promptkit._types import Layout, OutputFormat
 from promptkit.backends.base import Backend, GenerationParams
 from promptkit.errors import JobFileError
-from promptkit.jobs.files import (
-    Checkpoint,
-    InputItem,
-    format_record,
-    input_digest,
-    open_output,
-    output_format,
-    prepare_output,
-    read_inputs,
-)
+from promptkit.jobs.checkpoint import Checkpoint, OutputFile, claim_output
+from promptkit.jobs.files import InputItem, format_record, input_digest, output_format, read_inputs
 from promptkit.jobs.packing import JobBackend, Outcome, Solve, job_backend, make_solver
 from promptkit.jobs.progress import JobSummary, Price, Reporter, cost
+from promptkit.jobs.workers import Workers
+from promptkit.redaction import Redactor
 from promptkit.task import Task, shown_input
 
 
@@ -80,13 +81,16 @@ class _Slot:
     """One output position: an item and where its outcome comes from.
 
     A follower is a duplicate of an input already scheduled: it takes the
-    outcome of its ``primary`` slot instead of being sent again.
+    outcome of its ``primary`` slot instead of being sent again. ``written``
+    is set just before its record is: a Ctrl-C while a group is written
+    leaves the rest of the group to be written, and nothing twice.
     """
 
     item: InputItem
     future: Future[Sequence[Outcome]] | None = None
     position: int = 0
     primary: _Slot | None = None
+    written: bool = False
 
 
 @dataclass(slots=True)
@@ -94,8 +98,21 @@ class _Tally:
     written: int = 0
     succeeded: int = 0
     failed: int = 0
+    cached: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Sink:
+    """Where records go: the output file, in its format, redacted, counted and reported."""
+
+    task: Task
+    fmt: OutputFormat
+    output: OutputFile
+    tally: _Tally
+    reporter: Reporter | None
+    redactor: Redactor
 
 
 def run_items(
@@ -105,41 +122,48 @@ def run_items(
     output: Path,
     options: JobOptions = JobOptions(),
     reporter: Reporter | None = None,
+    *,
+    stop: threading.Event | None = None,
+    redactor: Redactor | None = None,
 ) -> tuple[_Tally, Checkpoint]:
     """Solve every item not yet in ``output`` and append its record, in input order.
+
+    On an error (or Ctrl-C) nothing new starts, the records finished in input
+    order are written, and the error is raised without waiting for calls in flight.
 
     Returns:
         The tally of this run and the checkpoint it resumed from.
     """
     fmt = output_format(output)
-    checkpoint = prepare_output(output, task, resume=options.resume)
-    if reporter is not None:
-        reporter.skip(len(checkpoint.done))
-    tally = _Tally()
-    window = 4 * options.concurrency
-    todo = _unfinished(items, checkpoint, task, output, fmt)
-    with (
-        open_output(output, task) as handle,
-        ThreadPoolExecutor(options.concurrency, thread_name_prefix="promptkit-job") as pool,
-    ):
+    with claim_output(output, task, resume=options.resume) as (handle, checkpoint):
+        if reporter is not None:
+            reporter.skip(len(checkpoint.done))
+        sink = _Sink(task, fmt, handle, _Tally(), reporter, redactor or Redactor.of())
+        window = 4 * options.concurrency
+        todo = _unfinished(items, checkpoint, task, output, fmt)
+        workers = Workers(options.concurrency, stop or threading.Event())
         groups: deque[list[_Slot]] = deque()
         try:
-            for group in schedule_batches(todo, solve, pool, options.batch_size):
+            for group in schedule_batches(todo, solve, workers.submit, options.batch_size):
                 groups.append(group)
                 # Write what is finished at once; wait for the oldest when the window is full.
                 while groups and (len(groups) >= window or _ready(groups[0])):
-                    _write_group(groups.popleft(), task, fmt, handle, tally, reporter)
+                    _write_group(groups[0], sink, workers.result)
+                    groups.popleft()
             while groups:
-                _write_group(groups.popleft(), task, fmt, handle, tally, reporter)
-        except BaseException:
-            for group in groups:
-                for slot in group:
-                    if slot.future is not None:
-                        slot.future.cancel()
+                _write_group(groups[0], sink, workers.result)
+                groups.popleft()
+        except BaseException as error:
+            workers.halt()
+            if not isinstance(error, JobFileError) or error is workers.error:
+                # Keep what is finished, in input order; the rest is redone on resume.
+                while groups and _finished(groups[0]):
+                    _write_group(groups.popleft(), sink, Future.result)
             raise
         finally:
+            workers.close()
             handle.flush()
-    return tally, checkpoint
+    return sink.tally, checkpoint
 
 
 def _unfinished(
@@ -180,7 +204,7 @@ def _unfinished(
 
 
 def schedule_batches(
-    items: Iterator[InputItem], solve: Solve, pool: Executor, size: int
+    items: Iterator[InputItem], solve: Solve, submit: Submit, size: int
 ) -> Iterator[list[_Slot]]:
     """Yield the slots of the items in input order, in groups each holding at most one batch.
 
@@ -208,7 +232,7 @@ def schedule_batches(
                 group.append(slot)
         if len(batch) == size or len(group) >= 8 * size:
             if batch:
-                _submit(batch, solve, pool)
+                _submit(batch, solve, submit)
             yield group
             group, batch = [], []
             if len(scheduled) > 64 * size:
@@ -217,14 +241,17 @@ def schedule_batches(
                     k: v for k, v in scheduled.items() if v.future is None or not v.future.done()
                 }
     if batch:
-        _submit(batch, solve, pool)
+        _submit(batch, solve, submit)
     if group:
         yield group
 
 
-def _submit(batch: list[_Slot], solve: Solve, pool: Executor) -> None:
+Submit = Callable[[Callable[[], Sequence[Outcome]]], Future[Sequence[Outcome]]]
+
+
+def _submit(batch: list[_Slot], solve: Solve, submit: Submit) -> None:
     values = [slot.item.value for slot in batch if slot.item.value is not None]
-    future = pool.submit(solve, values)
+    future = submit(functools.partial(solve, values))
     for slot in batch:
         slot.future = future
 
@@ -243,66 +270,70 @@ def _record_input(item: InputItem) -> Any:
     return item.raw if item.value is None else _shown(item)
 
 
-def _ready(group: list[_Slot]) -> bool:
-    """Whether every outcome of a group is known, so writing it will not wait."""
+def _futures(group: list[_Slot]) -> Iterator[Future[Sequence[Outcome]]]:
     for slot in group:
         future = slot.primary.future if slot.primary is not None else slot.future
-        if future is not None and not future.done():
-            return False
-    return True
+        if future is not None:
+            yield future
 
 
-def _write_group(
-    group: list[_Slot],
-    task: Task,
-    fmt: OutputFormat,
-    handle: TextIO,
-    tally: _Tally,
-    reporter: Reporter | None,
-) -> None:
-    """Write a group's records, then flush: a finished batch is on disk before the next."""
+def _ready(group: list[_Slot]) -> bool:
+    """Whether every outcome of a group is known (or failed), so writing it will not wait."""
+    return all(future.done() for future in _futures(group))
+
+
+def _finished(group: list[_Slot]) -> bool:
+    """Whether every outcome of a group is there, none failed or cancelled."""
+    return all(
+        future.done() and not future.cancelled() and future.exception() is None
+        for future in _futures(group)
+    )
+
+
+_Result = Callable[[Future[Sequence[Outcome]]], Sequence[Outcome]]
+
+
+def _write_group(group: list[_Slot], sink: _Sink, result: _Result) -> None:
+    """Write a group's records not yet written, then flush: a batch is on disk before the next."""
     for slot in group:
-        _write(slot, task, fmt, handle, tally, reporter)
-    handle.flush()
+        if not slot.written:
+            _write(slot, sink, result)
+    sink.output.flush()
 
 
-def _write(
-    slot: _Slot,
-    task: Task,
-    fmt: OutputFormat,
-    handle: TextIO,
-    tally: _Tally,
-    reporter: Reporter | None,
-) -> None:
-    """Write a slot's record, waiting for its outcome."""
+def _write(slot: _Slot, sink: _Sink, result: _Result) -> None:
+    """Write a slot's record, waiting for its outcome with ``result``."""
     item = slot.item
     if slot.primary is not None:
         primary = slot.primary
         assert primary.future is not None  # a primary is submitted before its follower is written
-        outcome = primary.future.result()[primary.position]
-        outcome = dataclasses.replace(outcome, attempts=0, usage=_NO_USAGE)
+        outcome = result(primary.future)[primary.position]
+        outcome = dataclasses.replace(outcome, attempts=0, usage=_NO_USAGE, cached=False)
     elif slot.future is not None:
-        outcome = slot.future.result()[slot.position]
+        outcome = result(slot.future)[slot.position]
     else:
         error = {"type": "InputError", "message": item.problem, "raw": None}
         outcome = Outcome(None, error, 0, _NO_USAGE)
+    slot.written = True
     record = {
         "index": item.index,
         "input": _record_input(item),
         "output": outcome.output,
-        "error": outcome.error,
+        "error": sink.redactor.error(outcome.error),
         "attempts": outcome.attempts,
         "usage": {**_NO_USAGE, **outcome.usage},
     }
-    handle.write(format_record(record, task, fmt))
+    sink.output.write(format_record(record, sink.task, sink.fmt))
+    tally = sink.tally
     tally.written += 1
     failed = outcome.error is not None
     tally.failed += failed
     tally.succeeded += not failed
+    tally.cached += outcome.cached
     tally.prompt_tokens += outcome.prompt_tokens
     tally.completion_tokens += outcome.completion_tokens
-    if reporter is not None:
-        reporter.advance(1, int(failed), outcome.prompt_tokens + outcome.completion_tokens)
+    if sink.reporter is not None:
+        sink.reporter.advance(1, int(failed), outcome.prompt_tokens + outcome.completion_tokens)
 
 
 # -- a whole file --------------------------------------------------------------------
@@ -327,17 +358,22 @@ def run_file(
         output_path: a ``.jsonl`` or ``.csv`` file, the run's checkpoint.
         solve: turns a batch of inputs into outcomes (see :func:`make_solver`).
         options: batching, concurrency, limits and resume.
-        backend: the wrapped backend ``solve`` calls, for call and cache counts.
+        backend: the wrapped backend ``solve`` calls, for request counts, the spent
+            tokens, the stop it watches and the secrets it redacts.
         price: the model's price, for the cost.
         reporter: progress and summary display, or None for none.
 
     Raises:
-        JobFileError: an input or output file cannot be used.
+        JobFileError: an input or output file cannot be used, or another run holds it.
         BackendError: the backend failed for good; finished records stay written.
+        KeyboardInterrupt: Ctrl-C; finished records stay written.
     """
     started = time.monotonic()
     items = read_inputs(input_path, task)
-    tally, checkpoint = run_items(task, items, solve, output_path, options, reporter)
+    stop, redactor = (backend.stop, backend.redactor) if backend else (None, None)
+    tally, checkpoint = run_items(
+        task, items, solve, output_path, options, reporter, stop=stop, redactor=redactor
+    )
     prompt_tokens = checkpoint.prompt_tokens + tally.prompt_tokens
     completion_tokens = checkpoint.completion_tokens + tally.completion_tokens
     spent = (backend.prompt_tokens, backend.completion_tokens) if backend else (0, 0)
@@ -346,7 +382,7 @@ def run_file(
         succeeded=len(checkpoint.done) - checkpoint.failed + tally.succeeded,
         failed=checkpoint.failed + tally.failed,
         resumed=len(checkpoint.done),
-        cached=backend.cache_hits if backend else 0,
+        cached=tally.cached,
         calls=backend.calls if backend else 0,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
@@ -388,8 +424,10 @@ def run_job(
             ``schema_style``, ``selector``...).
 
     Raises:
-        JobFileError: an input or output file cannot be used.
+        JobFileError: an input, output or cache file cannot be used, or another run
+            holds the output.
         BackendError: the backend failed for good; finished records stay written.
+        KeyboardInterrupt: Ctrl-C; finished records stay written.
     """
     with job_backend(backend, cache_path=cache_path, rpm=options.rpm, tpm=options.tpm) as wrapped:
         solve = make_solver(task, wrapped, params=params, shots=shots, layout=layout, **run_options)

@@ -212,7 +212,10 @@ def test_a_second_run_is_served_from_the_cache(server: FakeServer, tmp_path: Pat
     second = promptkit_run(server, tmp_path, source, tmp_path / "b.jsonl", "--batch-size", "2")
     assert second.returncode == 0, second.stderr
     assert len(server.requests) == calls
-    assert records(tmp_path / "a.jsonl") == records(tmp_path / "b.jsonl")
+    fresh, cached = records(tmp_path / "a.jsonl"), records(tmp_path / "b.jsonl")
+    assert [{**r, "usage": None} for r in fresh] == [{**r, "usage": None} for r in cached]
+    assert all(r["usage"]["prompt_tokens"] > 0 for r in fresh)
+    assert all(r["usage"]["prompt_tokens"] == 0 for r in cached)  # a cached reply costs nothing
     third = promptkit_run(
         server, tmp_path, source, tmp_path / "c.jsonl", "--batch-size", "2", "--no-cache"
     )

@@ -5,7 +5,9 @@ The server answers each request with the next behaviour from its script:
 client's timeout, a reply cut off by the token limit, or a body that is not
 JSON. The backend must retry what may pass (bounded, with backoff honouring
 Retry-After), give up with a BackendError that says what happened, and
-never hang.
+never hang. A file job on top retries nothing itself (one retry layer): it
+only waits out, for every worker, a Retry-After the backend handed back as
+longer than it waits, within the backend's own retry budget.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if behaviour == "429":
             self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0"})
+        elif behaviour == "429-short":
+            self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0.2"})
         elif behaviour == "429-long":
             self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": "120"})
         elif behaviour in ("500", "503"):
@@ -196,3 +200,48 @@ def test_a_reply_cut_off_by_the_token_limit_is_sent_again_with_more_tokens(
     assert result.value.colour == "red"
     assert [body["max_tokens"] for body in server.bodies] == [16, 32]
     assert server.bodies[0]["messages"] == server.bodies[1]["messages"]
+
+
+# -- one retry layer: the job layer never retries on top of the backend --------------------
+
+
+def run_one_job(server: FaultServer, tmp_path: Any, searches: list[str], **policy: Any) -> Any:
+    from pathlib import Path
+
+    from promptkit.jobs.runner import JobOptions, run_job
+
+    source = Path(tmp_path) / "in.txt"
+    source.write_text("\n".join(searches) + "\n", encoding="utf-8")
+    retry = RetryPolicy(**{"max_retries": 2, "base_delay": 0.01, "timeout": 5.0, **policy})
+    chosen = OpenAIBackend("fault", base_url=server.url, retry=retry)
+    return run_job(TASK, source, Path(tmp_path) / "out.jsonl", chosen, options=JobOptions())
+
+
+def test_a_prompt_that_always_gets_500_costs_max_retries_plus_one_requests(
+    server: FaultServer, tmp_path: Any
+) -> None:
+    server.script = ["500"]
+    with pytest.raises(BackendError, match="HTTP 500"):
+        run_one_job(server, tmp_path, ["red", "blue", "green"])
+    assert len(server.bodies) == 3  # 2 retries, then the run stops: 12 before one retry layer
+    assert all(body["messages"][-1]["content"].endswith('"red"') for body in server.bodies)
+
+
+def test_a_retry_after_longer_than_the_backend_waits_is_waited_out_by_the_job(
+    server: FaultServer, tmp_path: Any
+) -> None:
+    server.script = ["429-short", "429-short", "ok", "ok"]
+    summary = run_one_job(server, tmp_path, ["red", "blue"], max_delay=0.05)
+    assert (summary.items, summary.failed) == (2, 0)
+    assert len(server.bodies) == 4  # the backend handed the 0.2 s wait back twice: no more
+    assert summary.calls == 4
+
+
+def test_a_long_retry_after_that_never_ends_costs_max_retries_plus_one_too(
+    server: FaultServer, tmp_path: Any
+) -> None:
+    server.script = ["429-short"]
+    with pytest.raises(BackendError, match="HTTP 429") as raised:
+        run_one_job(server, tmp_path, ["red"], max_delay=0.05)
+    assert (raised.value.retryable, raised.value.retry_after) == (True, 0.2)
+    assert len(server.bodies) == 3

@@ -247,7 +247,9 @@ def test_cached_replies_are_not_sent_again(server: BatchServer, tmp_path: Path) 
     assert len(server.batches) == 1
     assert summary.batches == 0
     assert summary.job.cached == len(SEARCHES)
-    assert got == records(tmp_path / "out.jsonl")
+    first = records(tmp_path / "out.jsonl")
+    assert [{**r, "usage": None} for r in got] == [{**r, "usage": None} for r in first]
+    assert all(r["usage"]["prompt_tokens"] == 0 for r in got)  # cached: no tokens spent
 
 
 def test_a_batch_that_fails_whole_stops_the_job_and_says_why(

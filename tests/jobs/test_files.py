@@ -1,27 +1,16 @@
-"""Readers, record formatting and the output checkpoint of batch runs."""
+"""Readers of input files and the record formats of batch runs."""
 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from promptkit import Task
 from promptkit.errors import JobFileError
-from promptkit.jobs.files import (
-    IndexSet,
-    csv_header,
-    format_record,
-    open_output,
-    prepare_output,
-    read_inputs,
-    scan_output,
-)
+from promptkit.jobs.files import csv_header, format_record, read_inputs
 
 
 class Out(BaseModel):
@@ -88,7 +77,7 @@ def test_csv_maps_columns_case_insensitively_and_flags_short_rows(tmp_path: Path
     items = list(read_inputs(path, PAIR))
     assert len(items) == 3
     assert items[0].value == Pair(title='red, "big" shirt', brand="acme")
-    assert items[1].problem == "CSV record 5 has 2 cells, the header has 3"
+    assert items[1].problem == "CSV record at line 5 (byte 50) has 2 cells, the header has 3"
     assert items[1].raw == {"title": "hat"}
     assert items[2].value == Pair(title="two\nlines", brand="b")
 
@@ -128,77 +117,67 @@ def test_output_column_colliding_with_an_input_is_prefixed() -> None:
     assert csv_header(task)[:4] == ["index", "colour", "output.colour", "tags"]
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
-def test_scan_counts_done_failed_and_usage(tmp_path: Path, suffix: str) -> None:
-    path = tmp_path / f"out{suffix}"
-    fmt = "jsonl" if suffix == ".jsonl" else "csv"
-    with open_output(path, SEARCH) as handle:
-        for index in (3, 0, 7):
-            handle.write(format_record(record(index, error=index == 7, raw="a\nb"), SEARCH, fmt))
-    checkpoint = scan_output(path, SEARCH)
-    assert sorted(i for i in range(10) if i in checkpoint.done) == [0, 3, 7]
-    assert (checkpoint.failed, checkpoint.prompt_tokens, checkpoint.completion_tokens) == (1, 30, 9)
-    assert not checkpoint.torn
-    assert checkpoint.end == path.stat().st_size
+def test_a_line_that_is_not_utf8_is_an_item_with_its_byte_offset(tmp_path: Path) -> None:
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"red shirt\n" + "blé noir\n".encode("latin-1") + b"blue hat\n")
+    items = list(read_inputs(path, SEARCH))
+    assert [item.index for item in items] == [0, 1, 2]
+    assert items[1].value is None
+    assert items[1].problem == ("line 2 is not UTF-8 (byte 12: b'\\xe9'); save the file as UTF-8")
+    assert items[1].raw == "bl\ufffd noir"
+    assert [items[0].raw, items[2].raw] == ["red shirt", "blue hat"]
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
-def test_every_cut_of_the_last_record_is_detected_and_cut_off(tmp_path: Path, suffix: str) -> None:
-    path = tmp_path / f"out{suffix}"
-    fmt = "jsonl" if suffix == ".jsonl" else "csv"
-    with open_output(path, SEARCH) as handle:
-        handle.write(format_record(record(0), SEARCH, fmt))
-    whole = path.read_bytes()
-    last = format_record(record(1, error=True, raw='say "hi"\nthere'), SEARCH, fmt).encode()
-    for cut in range(len(last)):
-        path.write_bytes(whole + last[:cut])
-        checkpoint = prepare_output(path, SEARCH, resume=True)
-        assert 1 not in checkpoint.done, cut
-        assert 0 in checkpoint.done
-        assert path.read_bytes() == whole, cut
-    path.write_bytes(whole + last)
-    assert 1 in prepare_output(path, SEARCH, resume=True).done
+def test_undecodable_rows_of_jsonl_and_csv_fail_alone(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"in{suffix}"
+    rows = [b'{"title": "a"}', b'{"title": "caf\xe9"}', b'{"title": "b"}']
+    if suffix == ".csv":
+        rows = [b"title", b"a", b"caf\xe9", b"b"]
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(rows) + b"\n")
+    items = list(read_inputs(path, PAIR))
+    assert [item.value.title if item.value else None for item in items] == ["a", None, "b"]
+    assert "is not UTF-8 (byte " in str(items[1].problem)
 
 
-def test_a_torn_csv_header_is_rewritten(tmp_path: Path) -> None:
-    path = tmp_path / "out.csv"
-    path.write_text("index,sea", encoding="utf-8")
-    assert len(prepare_output(path, SEARCH, resume=True).done) == 0
-    assert path.read_bytes() == b""
-    open_output(path, SEARCH).close()
-    assert path.read_text(encoding="utf-8").splitlines() == [",".join(csv_header(SEARCH))]
+def test_a_csv_header_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"t\xeftle\nshirt\n")
+    with pytest.raises(JobFileError, match=r"cannot read the CSV header: line 1 is not UTF-8"):
+        read_inputs(path, PAIR)
 
 
-def test_existing_output_without_resume_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "out.jsonl"
-    path.write_text(json.dumps(record(0)) + "\n", encoding="utf-8")
-    with pytest.raises(JobFileError, match="pass --resume"):
-        prepare_output(path, SEARCH, resume=False)
+def test_an_unterminated_quote_at_the_end_swallows_no_row(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('title,brand\nred,x\n"blue hat,y\ngreen cap,z\nwhite tee,w\n', "utf-8")
+    items = list(read_inputs(path, PAIR))
+    assert [item.index for item in items] == [0, 1, 2, 3]
+    assert items[1].value is None
+    assert str(items[1].problem).startswith(
+        "CSV record at line 3 (byte 18) is not valid CSV (unexpected end of data)"
+    )
+    assert items[1].raw == '"blue hat,y'
+    assert [item.value for item in (items[0], items[2], items[3])] == [
+        Pair(title="red", brand="x"),
+        Pair(title="green cap", brand="z"),
+        Pair(title="white tee", brand="w"),
+    ]
 
 
-def test_a_bad_record_before_the_last_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "out.jsonl"
-    path.write_text("garbage\n" + json.dumps(record(0)) + "\n", encoding="utf-8")
-    with pytest.raises(JobFileError, match="not the last one"):
-        scan_output(path, SEARCH)
+def test_a_stray_quote_mid_file_costs_its_record_only(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('title\n"red"shirt\nblue\n"two\nlines"\n', encoding="utf-8")
+    items = list(read_inputs(path, PAIR))
+    assert [item.value.title if item.value else None for item in items] == [
+        None,
+        "blue",
+        "two\nlines",
+    ]
+    assert "',' expected after '\"'" in str(items[0].problem)
 
 
-def test_a_csv_output_of_another_task_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "out.csv"
-    path.write_text("a,b\n1,2\n", encoding="utf-8")
-    with pytest.raises(JobFileError, match="not those of task"):
-        scan_output(path, SEARCH)
-
-
-@settings(max_examples=50, deadline=None)
-@given(st.lists(st.integers(min_value=0, max_value=5000)))
-def test_index_set_behaves_like_a_set(values: list[int]) -> None:
-    seen: set[int] = set()
-    bits = IndexSet()
-    for value in values:
-        assert bits.add(value) == (value not in seen)
-        seen.add(value)
-    assert len(bits) == len(seen)
-    assert all(v in bits for v in seen)
-    assert all((v in bits) == (v in seen) for v in range(0, 5001, 7))
-    assert -1 not in bits
+def test_an_unreadable_input_path_is_one_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "in.txt"
+    folder.mkdir()
+    with pytest.raises(JobFileError, match="does not exist"):
+        read_inputs(folder, SEARCH)

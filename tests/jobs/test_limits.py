@@ -1,11 +1,14 @@
-"""Requests/tokens per minute and Retry-After, on a clock driven by hand."""
+"""Requests/tokens per minute and long Retry-After pauses, on a clock driven by hand."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
 
 import pytest
 
 from promptkit.errors import BackendError
-from promptkit.jobs.limits import RateLimiter, call_with_retries
+from promptkit.jobs.limits import JobStopped, RateLimiter, call_within_limits
 
 
 class FakeClock:
@@ -53,46 +56,66 @@ def test_a_request_bigger_than_the_bucket_waits_for_a_full_bucket() -> None:
     assert clock.now == pytest.approx(30)
 
 
-def test_retry_after_pauses_then_retries() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
-    replies: list[object] = [
-        BackendError("slow down", status=429, retryable=True, retry_after=7),
-        BackendError("busy", status=503, retryable=True),
-        "ok",
-    ]
+def scripted(*replies: object) -> tuple[list[object], Callable[[], str]]:
+    """A call answering from ``replies`` (errors raised), and the list it pops from."""
+    queue = list(replies)
 
     def call() -> str:
-        reply = replies.pop(0)
+        reply = queue.pop(0)
         if isinstance(reply, BaseException):
             raise reply
         assert isinstance(reply, str)
         return reply
 
-    assert call_with_retries(call, limiter, backoff=1.0) == ("ok", 3)
-    assert clock.sleeps == pytest.approx([7.0, 2.0])
+    return queue, call
 
 
-def test_non_retryable_errors_and_exhausted_retries_raise() -> None:
+def test_a_retry_after_longer_than_the_backend_waits_pauses_every_caller_then_calls_again() -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock=clock, sleep=clock.sleep)
-    calls = 0
+    long_wait = BackendError("slow down", status=429, retryable=True, retry_after=30)
+    _, call = scripted(long_wait, long_wait, "ok")
+    assert call_within_limits(call, limiter, longest_wait=20, handbacks=2) == "ok"
+    assert clock.sleeps == pytest.approx([30.0, 30.0])
 
-    def fail() -> None:
-        nonlocal calls
-        calls += 1
-        raise BackendError("bad key", status=401)
 
-    with pytest.raises(BackendError, match="bad key"):
-        call_with_retries(fail, limiter)
-    assert calls == 1
+def test_the_handbacks_are_the_backends_retries_not_more() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    long_wait = BackendError("slow down", status=429, retryable=True, retry_after=30)
+    queue, call = scripted(long_wait, long_wait, long_wait, "ok")
+    with pytest.raises(BackendError, match="slow down"):
+        call_within_limits(call, limiter, longest_wait=20, handbacks=2)
+    assert queue == ["ok"]  # three calls: the first and two handbacks
 
-    def busy() -> None:
-        raise BackendError("busy", status=503, retryable=True, retry_after=1)
 
-    with pytest.raises(BackendError, match="busy"):
-        call_with_retries(busy, limiter, retries=2)
-    assert clock.sleeps == [1, 1]
+@pytest.mark.parametrize(
+    "error",
+    [
+        BackendError("busy", status=503, retryable=True),  # the backend retried it already
+        BackendError("busy", status=429, retryable=True, retry_after=5),  # and waited 5 s
+        BackendError("bad key", status=401),
+        BackendError("too long", status=400),
+    ],
+)
+def test_no_other_error_is_tried_again(error: BackendError) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    queue, call = scripted(error, "ok")
+    with pytest.raises(BackendError) as raised:
+        call_within_limits(call, limiter, longest_wait=20, handbacks=2)
+    assert raised.value is error
+    assert queue == ["ok"]
+    assert clock.sleeps == []
+
+
+def test_a_stopped_limiter_lets_no_waiting_caller_through() -> None:
+    stop = threading.Event()
+    clock = FakeClock()
+    limiter = RateLimiter(rpm=1, clock=clock, sleep=lambda seconds: stop.set(), stop=stop)
+    limiter.acquire()
+    with pytest.raises(JobStopped):
+        limiter.acquire()  # waits for the next minute; the run stops meanwhile
 
 
 def test_limits_must_be_positive() -> None:

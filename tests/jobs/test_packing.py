@@ -1,15 +1,18 @@
-"""Batch prompts matched back by id; wrong items retried alone; cut-off replies split."""
+"""Batch prompts matched by id; wrong items asked alone; cut-off and refused batches split."""
 
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 from pydantic import BaseModel
 
-from promptkit import Task
-from promptkit.backends.base import Completion
+from promptkit import Prompt, Task
+from promptkit.backends.base import Completion, GenerationParams
 from promptkit.backends.scripted import ScriptedBackend
-from promptkit.jobs.packing import make_solver
+from promptkit.errors import BackendError
+from promptkit.jobs.packing import make_solver, refused
 
 
 class Out(BaseModel):
@@ -108,3 +111,62 @@ def test_an_item_the_batch_keeps_missing_is_asked_on_its_own() -> None:
     assert not backend.calls[-1].prompt.is_batch
     assert '"blue"' in backend.calls[-1].prompt.render_text()
     assert outcomes[1].prompt_tokens > outcomes[0].prompt_tokens
+
+
+_NUMBERED = re.compile(r'^(\d+)\. (".*")$', re.MULTILINE)
+_SINGLE = re.compile(r'^Search: (".*")$', re.MULTILINE)
+
+
+def colours(prompt: Prompt, params: GenerationParams) -> str:
+    """A server that names each search's first word, refusing any prompt holding 'poison'."""
+    text = prompt.messages[-1].content
+    if "poison" in text:
+        raise BackendError("openai returned HTTP 400: content policy", status=400)
+    if "stop" in text:
+        raise BackendError("openai returned HTTP 401: bad key", status=401)
+    single = _SINGLE.search(text)
+    if single:
+        return json.dumps({"colour": json.loads(single[1]).split()[0]})
+    items = [(int(n), json.loads(s)) for n, s in _NUMBERED.findall(text)]
+    return batch(*({"id": n, "colour": s.split()[0]} for n, s in items))
+
+
+def test_a_refused_input_is_split_out_until_it_fails_alone() -> None:
+    backend = ScriptedBackend([colours] * 20)
+    searches = ("red", "blue", "green", "poison pill", "black", "white", "navy", "tan")
+    outcomes = make_solver(TASK, backend)(values(*searches))
+    assert [o.output for o in outcomes] == [
+        None if s == "poison pill" else {"colour": s} for s in searches
+    ]
+    error = outcomes[3].error
+    assert error is not None
+    assert (error["type"], error["status"]) == ("BackendError", 400)
+    assert "content policy" in error["message"]
+    # Halved depth first: 8 -> (4 -> (2, 2 -> (1, 1)), 4); the other inputs are answered.
+    assert [len(call.prompt.item_ids) or 1 for call in backend.calls] == [8, 4, 2, 2, 1, 1, 4]
+    assert outcomes[3].attempts == 4  # every request that held it
+
+
+def test_a_refusal_of_a_single_input_is_its_outcome() -> None:
+    backend = ScriptedBackend([colours])
+    (outcome,) = make_solver(TASK, backend)(values("poison"))
+    assert outcome.output is None
+    assert outcome.error is not None
+    assert outcome.error["status"] == 400
+    assert len(backend.calls) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 408, 409, 429, 500])
+def test_an_error_about_more_than_one_request_is_raised(status: int) -> None:
+    error = BackendError(f"HTTP {status}", status=status, retryable=status in (408, 409, 429, 500))
+    backend = ScriptedBackend([error])
+    with pytest.raises(BackendError, match=f"HTTP {status}"):
+        make_solver(TASK, backend)(values("red", "blue"))
+    assert len(backend.calls) == 1
+
+
+def test_only_permanent_4xx_refusals_are_per_request() -> None:
+    assert [refused(BackendError("x", status=s)) for s in (400, 413, 422)] == [True] * 3
+    assert not refused(BackendError("x", status=400, retryable=True))
+    assert not refused(BackendError("x", status=None))
+    assert not refused(BackendError("x", status=500))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import signal
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -194,7 +197,7 @@ def test_cached_backend_answers_a_repeated_request_without_a_call(tmp_path: Path
     with job_backend(scripted, cache_path=tmp_path / "c.sqlite") as backend:
         second = backend.complete(prompt, params)
         assert (backend.calls, backend.cache_hits) == (0, 1)
-    assert first == second
+    assert second == dataclasses.replace(first, prompt_tokens=0, completion_tokens=0)  # free
     assert len(scripted.calls) == 1
     with pytest.raises(BackendError, match="no reply left"):
         JobBackend(scripted).complete(prompt, params)  # no cache: a real call
@@ -259,3 +262,112 @@ def test_cache_keys_on_the_backends_own_description(tmp_path: Path) -> None:
     assert one.identity != other.identity
     assert "127.0.0.1:1" in one.identity
     assert JobBackend(ScriptedBackend()).identity == "scripted:scripted"
+
+
+class StallingSolver:
+    """Batches holding 'hang' block until released; 'fatal' fails; 'interrupt' sends Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, values: Sequence[BaseModel]) -> list[Outcome]:
+        searches = [str(value.model_dump()["search"]) for value in values]
+        with self._lock:
+            self.started += searches
+        if "interrupt" in searches:
+            os.kill(os.getpid(), signal.SIGINT)
+        if "hang" in searches or "interrupt" in searches:
+            self.release.wait(60)  # released by the test, after the run has returned
+        if "fatal" in searches:
+            raise BackendError("openai returned HTTP 401: bad key", status=401)
+        return [Outcome({"colour": s.upper()}, None, 1, usage(10, 2)) for s in searches]
+
+
+def test_a_fatal_error_stops_the_run_without_waiting_for_calls_in_flight(tmp_path: Path) -> None:
+    lines = ["a", "hang", "fatal", *(f"s{i}" for i in range(20))]
+    source = write_inputs(tmp_path, lines)
+    out = tmp_path / "out.jsonl"
+    solver = StallingSolver()
+    try:
+        with pytest.raises(BackendError, match="bad key"):
+            run_file(TASK, source, out, solver, options=JobOptions(concurrency=2))
+        assert not solver.release.is_set()  # returned while "hang" was still in flight
+        assert sorted(solver.started) == ["a", "fatal", "hang"]  # nothing queued was started
+    finally:
+        solver.release.set()
+    assert [r["input"] for r in records(out)] == ["a"]
+    summary = run_file(TASK, source, out, EchoSolver(), options=JobOptions(resume=True))
+    assert [r["index"] for r in records(out)] == list(range(len(lines)))
+    assert (summary.items, summary.resumed) == (len(lines), 1)
+
+
+def test_ctrl_c_stops_the_run_at_once_keeping_what_finished(tmp_path: Path) -> None:
+    lines = ["a", "b", "interrupt", *(f"s{i}" for i in range(10))]
+    source = write_inputs(tmp_path, lines)
+    out = tmp_path / "out.jsonl"
+    solver = StallingSolver()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_file(TASK, source, out, solver, options=JobOptions(batch_size=2))
+        assert not solver.release.is_set()
+        assert solver.started == ["a", "b", "interrupt", "s0"]  # the batch in flight, no more
+    finally:
+        solver.release.set()
+    assert [r["input"] for r in records(out)] == ["a", "b"]
+    run_file(TASK, source, out, EchoSolver(), options=JobOptions(batch_size=2, resume=True))
+    assert [r["index"] for r in records(out)] == list(range(len(lines)))
+
+
+def test_secrets_in_errors_never_reach_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMPTKIT_GATEWAY_TOKEN", "tok-2f9a8c7d")
+    echoed = "HTTP 401: {'authorization': 'Bearer abc.def-123', 'x-token': 'tok-2f9a8c7d'}"
+
+    def solve(values: Sequence[BaseModel]) -> list[Outcome]:
+        error = {"type": "BackendError", "message": echoed, "raw": "sk-proj-abcdef123456"}
+        return [Outcome(None, error, 1, usage(0, 0)) for _ in values]
+
+    out = tmp_path / "out.jsonl"
+    run_file(TASK, write_inputs(tmp_path, ["a"]), out, solve)
+    text = out.read_text(encoding="utf-8")
+    for secret in ("abc.def-123", "tok-2f9a8c7d", "sk-proj-abcdef123456"):
+        assert secret not in text
+    (record,) = records(out)
+    assert record["error"]["message"] == (  # type: ignore[index]
+        "HTTP 401: {'authorization': 'Bearer [redacted]', 'x-token': '[redacted]'}"
+    )
+
+
+def test_the_backend_wrapper_redacts_its_errors_and_keeps_their_fields() -> None:
+    failing = BackendError(
+        "HTTP 503: echo x-api-key: key-given-to-client", status=503, retryable=True
+    )
+    backend = JobBackend(ScriptedBackend([failing]), stop=threading.Event())
+    with pytest.raises(BackendError) as raised:
+        backend.complete(compile_prompt(TASK, "x"), GenerationParams())
+    assert str(raised.value) == "HTTP 503: echo x-api-key: [redacted]"
+    assert (raised.value.status, raised.value.retryable) == (503, True)
+
+
+def test_a_rerun_from_the_cache_spends_no_tokens_and_counts_its_items_as_cached(
+    tmp_path: Path,
+) -> None:
+    from promptkit.jobs.runner import run_job
+
+    source = write_inputs(tmp_path, ["red", "blue", "green"])
+    replies = [Completion(json.dumps({"colour": c}), "stop", 40, 5) for c in ("red", "blue")]
+    replies.append(Completion(json.dumps({"colour": "green"}), "stop", 40, 5))
+    backend = ScriptedBackend(replies)
+    cache = tmp_path / "c.sqlite"
+    first = run_job(TASK, source, tmp_path / "a.jsonl", backend, cache_path=cache)
+    again = run_job(TASK, source, tmp_path / "b.jsonl", backend, cache_path=cache)
+    assert (first.calls, first.cached, first.prompt_tokens) == (3, 0, 120)
+    assert (again.calls, again.cached, again.prompt_tokens, again.completion_tokens) == (
+        0,
+        3,
+        0,
+        0,
+    )
