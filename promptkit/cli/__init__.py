@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import typer
 from pydantic import ValidationError
 
-from promptkit.cli import define, evaluate, render, run  # noqa: F401  (each registers its commands)
+from promptkit.cli import config, define, evaluate, render, run  # noqa: F401  (each registers its commands)
 from promptkit.cli.app import app
 from promptkit.errors import DefinitionError, PromptkitError, validation_problems
 

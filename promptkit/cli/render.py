@@ -22,7 +22,9 @@ from promptkit.cli.app import (
     ShotsOpt,
     TaskArg,
     app,
+    input_path,
     read_cli_inputs,
+    warn_shots,
 )
 from promptkit.compiler import compile_batch, compile_prompt
 from promptkit.prompt import Prompt
@@ -41,12 +43,15 @@ def render(
     selector: SelectorOpt = None,
     seed: SeedOpt = None,
     format_: Annotated[
-        FormatChoice, typer.Option("--format", help="text for people, json for tools.")
+        FormatChoice,
+        typer.Option("--format", metavar="[text|json]", help="text for people, json for tools."),
     ] = FormatChoice.TEXT,
 ) -> None:
     """Print exactly what would be sent for each prompt, roles included."""
     loaded = load_task(task)
-    values = list(read_cli_inputs(loaded, input_ or [], input_file))
+    with input_path(input_file) as path:
+        values = list(read_cli_inputs(loaded, input_ or [], path, named=input_file))
+    warn_shots(loaded, shots)
     size = batch_size or loaded.strategy.batch_size
     options: dict[str, Any] = {
         "shots": shots,

@@ -11,14 +11,22 @@ import typer
 from rich.console import Console
 
 from promptkit.cli.app import (
+    BackendOpt,
+    BaseUrlOpt,
     BatchSizeOpt,
     InputFileOpt,
     InputOpt,
     LayoutOpt,
+    LogOpt,
+    ModelOpt,
     ShotsOpt,
     TaskArg,
     app,
+    input_path,
+    number,
+    open_backend,
     read_cli_inputs,
+    warn_shots,
 )
 from promptkit.registry import load_task
 from promptkit.task import Task
@@ -26,35 +34,53 @@ from promptkit.task import Task
 
 @app.command("run")
 def run_(
+    ctx: typer.Context,
     task: TaskArg,
     input_: InputOpt = None,
     input_file: InputFileOpt = None,
     output: Annotated[
-        Path | None, typer.Option(help="Write the records here instead of stdout.")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="PATH",
+            help="Write the records here (- or none: standard output).",
+        ),
     ] = None,
-    backend: Annotated[
-        str, typer.Option(help="local (the embedded model, default), openai or anthropic.")
-    ] = "local",
-    model: Annotated[str | None, typer.Option(help="Model name, or a GGUF path.")] = None,
-    base_url: Annotated[str | None, typer.Option(help="An OpenAI-compatible URL.")] = None,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
     shots: ShotsOpt = None,
     layout: LayoutOpt = None,
     batch_size: BatchSizeOpt = None,
     max_tokens: Annotated[
-        int | None, typer.Option(min=1, help="Output token budget (default 500).")
+        int | None,
+        typer.Option(metavar="N", parser=number(1), help="Output token budget (default 500)."),
     ] = None,
-    reasks: Annotated[int, typer.Option(min=0, help="Correction requests per input.")] = 2,
-    concurrency: Annotated[int, typer.Option(min=1, help="Batches in flight at once.")] = 1,
-    rpm: Annotated[float | None, typer.Option(min=1, help="Requests per minute, at most.")] = None,
-    tpm: Annotated[float | None, typer.Option(min=1, help="Tokens per minute, at most.")] = None,
+    reasks: Annotated[
+        int, typer.Option(metavar="N", parser=number(0), help="Correction requests per input.")
+    ] = 2,
+    concurrency: Annotated[
+        int, typer.Option(metavar="N", parser=number(1), help="Batches in flight at once.")
+    ] = 1,
+    rpm: Annotated[
+        float | None,
+        typer.Option(metavar="N", parser=number(1, float), help="Requests per minute, at most."),
+    ] = None,
+    tpm: Annotated[
+        float | None,
+        typer.Option(metavar="N", parser=number(1, float), help="Tokens per minute, at most."),
+    ] = None,
     cache: Annotated[
-        Path | None, typer.Option(help="Response cache (default ~/.cache/promptkit/).")
+        Path | None,
+        typer.Option(metavar="PATH", help="Response cache (default ~/.cache/promptkit/)."),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the cache.")] = False,
     resume: Annotated[bool, typer.Option(help="Finish the run --output checkpoints.")] = False,
     prices: Annotated[
-        Path | None, typer.Option(help="JSON prices per million tokens by model.")
+        Path | None, typer.Option(metavar="PATH", help="JSON prices per million tokens by model.")
     ] = None,
+    log: LogOpt = None,
 ) -> None:
     """Run a task on each input; write one JSON record per input, one per line.
 
@@ -63,14 +89,14 @@ def run_(
     --input-file and --output the run is a file job (docs/jobs.md): streamed,
     cached, concurrent, resumable; a .csv output has one column per field.
     """
-    from promptkit.backends import GenerationParams, create_backend
+    from promptkit.backends import GenerationParams
     from promptkit.execution import iter_results
 
     loaded = load_task(task)
-    try:
-        chosen = create_backend(backend, model=model, base_url=base_url)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--backend") from None
+    warn_shots(loaded, shots)
+    output = None if output is not None and str(output) == "-" else output  # - is stdout
+    named, input_file = input_file, ctx.with_resource(input_path(input_file))
+    chosen = ctx.with_resource(open_backend(backend, model, base_url, log))
     params = GenerationParams(max_tokens=max_tokens) if max_tokens else None
     if input_file is not None and output is not None and not input_:
         from promptkit.jobs.runner import JobOptions, default_cache_path
@@ -85,7 +111,7 @@ def run_(
         raise typer.BadParameter("--resume, --concurrency, --rpm and --tpm need a file job")
     if output is not None and output.suffix.lower() == ".csv":
         raise typer.BadParameter("--output .csv needs --input-file (a file job); use .jsonl")
-    values = list(read_cli_inputs(loaded, input_ or [], input_file))
+    values = list(read_cli_inputs(loaded, input_ or [], input_file, named=named))
     results = iter_results(
         loaded,
         values,

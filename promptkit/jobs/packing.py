@@ -191,7 +191,12 @@ class JobBackend:
             if stored is not None:
                 with self._lock:
                     self.cache_hits += 1
-                return Completion(**stored)
+                completion = Completion(**stored)
+                # A recording backend (promptkit.backends.recording) logs cache hits too.
+                record = getattr(self.inner, "record_cached", None)
+                if record is not None:
+                    record(prompt, params, completion)
+                return completion
         estimate = _estimate_tokens(prompt) + params.max_tokens
         completion, calls = call_with_retries(
             lambda: self.inner.complete(prompt, params),

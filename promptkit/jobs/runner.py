@@ -333,12 +333,16 @@ def run_file(
         JobFileError: an input or output file cannot be used.
         BackendError: the backend failed for good; finished records stay written.
     """
-    started = time.monotonic()
+    started = reporter.started if reporter is not None else time.monotonic()  # the bar's clock
+    if reporter is not None and backend is not None:
+        reporter.attach(backend)
     items = read_inputs(input_path, task)
     tally, checkpoint = run_items(task, items, solve, output_path, options, reporter)
-    prompt_tokens = checkpoint.prompt_tokens + tally.prompt_tokens
-    completion_tokens = checkpoint.completion_tokens + tally.completion_tokens
-    spent = (backend.prompt_tokens, backend.completion_tokens) if backend else (0, 0)
+    # Tokens spent: cached replies cost none (the records keep what their replies cost).
+    fresh = (backend.prompt_tokens, backend.completion_tokens) if backend else None
+    spent = fresh or (tally.prompt_tokens, tally.completion_tokens)
+    prompt_tokens = checkpoint.prompt_tokens + spent[0]
+    completion_tokens = checkpoint.completion_tokens + spent[1]
     return JobSummary(
         items=len(checkpoint.done) + tally.written,
         succeeded=len(checkpoint.done) - checkpoint.failed + tally.succeeded,
@@ -349,7 +353,7 @@ def run_file(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         elapsed=time.monotonic() - started,
-        cost=cost(price, *spent) if price is not None else None,
+        cost=cost(price, *(fresh or (0, 0))) if price is not None else None,
     )
 
 
