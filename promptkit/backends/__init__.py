@@ -58,7 +58,11 @@ def __getattr__(name: str) -> Any:
 
 
 def create_backend(
-    kind: str = "local", *, model: str | None = None, base_url: str | None = None
+    kind: str = "local",
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    mode: str | None = None,
 ) -> Backend:
     """Build a backend by kind, as the CLI names them.
 
@@ -66,7 +70,11 @@ def create_backend(
         kind: ``local`` (the embedded default), ``openai`` or ``anthropic``.
         model: a GGUF path for ``local``; a model name for the others.
         base_url: an OpenAI-compatible server's URL, or an Anthropic gateway.
+        mode: how ``openai`` constrains replies (``text``, ``json_object``,
+            ``json_schema``, ``tool``); None for its default.
     """
+    if mode is not None and kind != "openai":
+        raise ValueError(f"mode {mode!r} applies to the openai backend only, not {kind!r}")
     if kind == "local":
         from promptkit.backends.local import LocalBackend
 
@@ -74,7 +82,8 @@ def create_backend(
     if kind == "openai":
         from promptkit.backends.openai import OpenAIBackend
 
-        return OpenAIBackend(model or "gpt-4o-mini", base_url=base_url)
+        options: dict[str, Any] = {"mode": mode} if mode is not None else {}
+        return OpenAIBackend(model or "gpt-4o-mini", base_url=base_url, **options)
     if kind == "anthropic":
         from promptkit.backends.anthropic import AnthropicBackend
 

@@ -306,9 +306,11 @@ def open_backend(
     flags = config.flag_layer(backend=backend, model=model, base_url=base_url)
     settings = config.resolve(config.read_layers(flags, Path.cwd(), os.environ))
     try:
-        built = create_backend(settings.backend, model=settings.model, base_url=settings.base_url)
+        built = create_backend(settings.backend, model=settings.model,
+                               base_url=settings.base_url, mode=settings.mode)  # fmt: skip
     except (ValueError, BackendError) as error:
-        key = "model" if settings.model and "model" in str(error) else "backend"
+        named = [key for key in ("mode", "model") if getattr(settings, key) and key in str(error)]
+        key = named[0] if named else "backend"
         raise typer.BadParameter(str(error), param_hint=_hint(key, settings.source(key))) from None
     tracer = _tracer()
     if log is None and tracer is None:
