@@ -129,7 +129,7 @@ class Meter:
         now = self._clock()
         self.done += count
         self._samples.append((now, self.done))
-        while len(self._samples) > 2 and self._samples[1][0] < now - self.window:
+        while len(self._samples) > 2 and self._samples[1][0] <= now - self.window:
             self._samples.popleft()
 
     def rate(self) -> float | None:
