@@ -23,6 +23,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand
 
 from promptkit._types import LAYOUTS, SCHEMA_STYLES, SELECTORS, Layout, SchemaStyle, SelectorName
+from promptkit.backends import BACKEND_KINDS
 from promptkit.backends.base import Backend
 from promptkit.config import did_you_mean
 from promptkit.errors import BackendError, JobFileError
@@ -133,6 +134,11 @@ def _choices(allowed: Sequence[str]) -> str:
     return "[" + "|".join(allowed) + "]"
 
 
+def choice_option(what: str, allowed: Sequence[str], text: str) -> Any:
+    """Return a ``typer.Option`` for one of ``allowed``, shown ``[a|b]``, refused in our words."""
+    return typer.Option(metavar=_choices(allowed), parser=choice(what, allowed), help=text)
+
+
 class FormatChoice(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -166,29 +172,19 @@ ShotsOpt = Annotated[
 ]
 LayoutOpt = Annotated[
     Layout | None,
-    typer.Option(
-        metavar=_choices(LAYOUTS),
-        parser=choice("layout", LAYOUTS),
-        help="Prompt layout (default: the task's).",
-    ),
+    choice_option("layout", LAYOUTS, "Prompt layout (default: the task's)."),
 ]
 BatchSizeOpt = Annotated[
     int | None, typer.Option(metavar="N", parser=number(1), help="Inputs packed into one prompt.")
 ]
 SchemaStyleOpt = Annotated[
     SchemaStyle | None,
-    typer.Option(
-        metavar=_choices(SCHEMA_STYLES),
-        parser=choice("schema style", SCHEMA_STYLES),
-        help="How the reply shape is written.",
-    ),
+    choice_option("schema style", SCHEMA_STYLES, "How the reply shape is written."),
 ]
 SelectorOpt = Annotated[
     SelectorName | None,
-    typer.Option(
-        metavar=_choices(SELECTORS),
-        parser=choice("selector", SELECTORS),
-        help="How examples are selected for each input (default: the task's).",
+    choice_option(
+        "selector", SELECTORS, "How examples are selected for each input (default: the task's)."
     ),
 ]
 SeedOpt = Annotated[
@@ -198,7 +194,7 @@ SeedOpt = Annotated[
 BackendOpt = Annotated[
     str | None,
     typer.Option(
-        metavar="[local|openai|anthropic]",
+        metavar=_choices(BACKEND_KINDS),
         help="Where calls go: local (the embedded model), openai or anthropic "
         "(default: PROMPTKIT_BACKEND, then the config files, then local).",
     ),
