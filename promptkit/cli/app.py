@@ -134,9 +134,9 @@ def _choices(allowed: Sequence[str]) -> str:
     return "[" + "|".join(allowed) + "]"
 
 
-def choice_option(what: str, allowed: Sequence[str], text: str) -> Any:
+def choice_option(what: str, allowed: Sequence[str], text: str, *names: str) -> Any:
     """Return a ``typer.Option`` for one of ``allowed``, shown ``[a|b]``, refused in our words."""
-    return typer.Option(metavar=_choices(allowed), parser=choice(what, allowed), help=text)
+    return typer.Option(*names, metavar=_choices(allowed), parser=choice(what, allowed), help=text)
 
 
 class FormatChoice(StrEnum):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
@@ -22,6 +21,7 @@ from promptkit.cli.app import (
     ShotsOpt,
     TaskArg,
     app,
+    choice_option,
     input_path,
     read_cli_inputs,
     warn_shots,
@@ -44,7 +44,9 @@ def render(
     seed: SeedOpt = None,
     format_: Annotated[
         FormatChoice,
-        typer.Option("--format", metavar="[text|json]", help="text for people, json for tools."),
+        choice_option(
+            "format", tuple(FormatChoice), "text for people, json for tools.", "--format"
+        ),
     ] = FormatChoice.TEXT,
 ) -> None:
     """Print exactly what would be sent for each prompt, roles included."""
@@ -66,7 +68,7 @@ def render(
         else compile_prompt(loaded, values[start], **options)
         for start in range(0, len(values), size)
     ]
-    if format_ is FormatChoice.JSON:
+    if format_ == FormatChoice.JSON:
         for prompt in prompts:
             print(prompt.to_json(indent=None))
         return

@@ -206,6 +206,7 @@ def test_a_file_with_two_tasks_asks_for_the_attr(tmp_path: Path) -> None:
         (["--selector", "simlar"], "no selector 'simlar'; did you mean 'similar'? choose first"),
         (["--layout", "chatt"], "no layout 'chatt'; did you mean 'chat'?"),
         (["--schema-style", "json"], "no schema style 'json'"),
+        (["--format", "xml"], "no format 'xml'; choose text, json"),
         (["--shots", "-1"], "--shots': expected a whole number of 0 or more, got '-1'"),
         (["--shots", "many"], "expected a whole number of 0 or more, got 'many'"),
         (["--batch-size", "0"], "expected a whole number of 1 or more, got '0'"),
