@@ -29,6 +29,7 @@ FORBIDDEN = {
     "jobs": ("evaluation", "cli"),
     "evaluation": ("jobs", "cli"),
     "integrations": ("cli",),
+    "config": ("execution", "output", "jobs", "evaluation", "cli", "testing"),
     "redaction": ("backends", "execution", "output", "jobs", "evaluation", "cli", "testing"),
     "testing": ("backends", "execution", "jobs", "evaluation", "cli"),
 }  # fmt: skip

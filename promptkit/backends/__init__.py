@@ -79,11 +79,11 @@ def create_backend(
             for ``anthropic``. The local backend always holds replies to the schema.
         dialect: for ``openai``, how the server takes a schema: ``openai`` (the default),
             ``llama-cpp-python``, ``vllm`` or ``ollama``.
+        retry: retries and timeout of the HTTP backends (the local one makes no requests).
 
     Raises:
         ValueError: an unknown kind, or a mode or dialect the kind does not take
             (the message names the valid ones).
-        retry: retries and timeout of the HTTP backends (the local one makes no requests).
     """
     if kind not in BACKEND_KINDS:
         raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKEND_KINDS)}")

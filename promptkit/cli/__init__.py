@@ -15,8 +15,14 @@ from collections.abc import Sequence
 import typer
 from pydantic import ValidationError
 
-import promptkit.cli.batches  # noqa: F401  (registers the batches command)
-from promptkit.cli import define, evaluate, render, run  # noqa: F401  (each registers its commands)
+from promptkit.cli import (  # noqa: F401  (each registers its commands)
+    batches,
+    config,
+    define,
+    evaluate,
+    render,
+    run,
+)
 from promptkit.cli.app import app
 from promptkit.errors import (
     DefinitionError,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
@@ -22,7 +21,10 @@ from promptkit.cli.app import (
     ShotsOpt,
     TaskArg,
     app,
+    choice_option,
+    input_path,
     read_cli_inputs,
+    warn_shots,
 )
 from promptkit.compiler import compile_batch, compile_prompt
 from promptkit.prompt import Prompt
@@ -41,12 +43,17 @@ def render(
     selector: SelectorOpt = None,
     seed: SeedOpt = None,
     format_: Annotated[
-        FormatChoice, typer.Option("--format", help="text for people, json for tools.")
+        FormatChoice,
+        choice_option(
+            "format", tuple(FormatChoice), "text for people, json for tools.", "--format"
+        ),
     ] = FormatChoice.TEXT,
 ) -> None:
     """Print exactly what would be sent for each prompt, roles included."""
     loaded = load_task(task)
-    values = list(read_cli_inputs(loaded, input_ or [], input_file))
+    with input_path(input_file) as path:
+        values = list(read_cli_inputs(loaded, input_ or [], path, named=input_file))
+    warn_shots(loaded, shots)
     size = batch_size or loaded.strategy.batch_size
     options: dict[str, Any] = {
         "shots": shots,
@@ -61,7 +68,7 @@ def render(
         else compile_prompt(loaded, values[start], **options)
         for start in range(0, len(values), size)
     ]
-    if format_ is FormatChoice.JSON:
+    if format_ == FormatChoice.JSON:
         for prompt in prompts:
             print(prompt.to_json(indent=None))
         return

@@ -13,16 +13,25 @@ import typer
 from rich.console import Console
 
 from promptkit.cli.app import (
+    BackendOpt,
+    BaseUrlOpt,
     BatchSizeOpt,
     DialectOpt,
     InputFileOpt,
     InputOpt,
     LayoutOpt,
+    LogOpt,
+    ModelOpt,
     ModeOpt,
     ShotsOpt,
     TaskArg,
     app,
+    choice_option,
+    input_path,
+    number,
+    open_backend,
     read_cli_inputs,
+    warn_shots,
 )
 from promptkit.redaction import Redactor, client_secrets
 from promptkit.registry import load_task
@@ -31,57 +40,90 @@ from promptkit.task import Task
 
 @app.command("run")
 def run_(
+    ctx: typer.Context,
     task: TaskArg,
     input_: InputOpt = None,
     input_file: InputFileOpt = None,
     output: Annotated[
-        Path | None, typer.Option(help="Write the records here instead of stdout.")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="PATH",
+            help="Write the records here (- or none: standard output).",
+        ),
     ] = None,
-    backend: Annotated[
-        str, typer.Option(help="local (the embedded model, default), openai or anthropic.")
-    ] = "local",
-    model: Annotated[str | None, typer.Option(help="Model name, or a GGUF path.")] = None,
-    base_url: Annotated[str | None, typer.Option(help="An OpenAI-compatible URL.")] = None,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
     mode: ModeOpt = None,
     dialect: DialectOpt = None,
     shots: ShotsOpt = None,
     layout: LayoutOpt = None,
     batch_size: BatchSizeOpt = None,
     max_tokens: Annotated[
-        int | None, typer.Option(min=1, help="Output token budget (default 500).")
+        int | None,
+        typer.Option(metavar="N", parser=number(1), help="Output token budget (default 500)."),
     ] = None,
-    reasks: Annotated[int, typer.Option(min=0, help="Correction requests per input.")] = 2,
-    concurrency: Annotated[int, typer.Option(min=1, help="Batches in flight at once.")] = 1,
-    rpm: Annotated[float | None, typer.Option(min=1, help="Requests per minute, at most.")] = None,
-    tpm: Annotated[float | None, typer.Option(min=1, help="Tokens per minute, at most.")] = None,
+    reasks: Annotated[
+        int, typer.Option(metavar="N", parser=number(0), help="Correction requests per input.")
+    ] = 2,
+    concurrency: Annotated[
+        int, typer.Option(metavar="N", parser=number(1), help="Batches in flight at once.")
+    ] = 1,
+    rpm: Annotated[
+        float | None,
+        typer.Option(metavar="N", parser=number(1, float), help="Requests per minute, at most."),
+    ] = None,
+    tpm: Annotated[
+        float | None,
+        typer.Option(metavar="N", parser=number(1, float), help="Tokens per minute, at most."),
+    ] = None,
     cache: Annotated[
-        Path | None, typer.Option(help="Response cache (default ~/.cache/promptkit/).")
+        Path | None,
+        typer.Option(metavar="PATH", help="Response cache (default ~/.cache/promptkit/)."),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the cache.")] = False,
     resume: Annotated[bool, typer.Option(help="Finish the run --output checkpoints.")] = False,
     prices: Annotated[
-        Path | None, typer.Option(help="JSON prices per million tokens by model.")
+        Path | None, typer.Option(metavar="PATH", help="JSON prices per million tokens by model.")
     ] = None,
     batch_api: Annotated[
         bool, typer.Option("--batch-api", help="Send a file job as provider batches: half price.")
     ] = False,
     batch_poll: Annotated[
-        float, typer.Option(min=0.01, help="Seconds to the first poll of a batch (grows to 60).")
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            parser=number(0.01, float),
+            help="Seconds to the first poll of a batch (grows to 60).",
+        ),
     ] = 10.0,
     engine: Annotated[
-        Literal["local", "ray"], typer.Option(help="Run a file job here, or on Ray workers.")
+        Literal["local", "ray"],
+        choice_option("engine", ("local", "ray"), "Run a file job here, or on Ray workers."),
     ] = "local",
     ray_address: Annotated[
-        str | None, typer.Option(help="The Ray cluster for --engine ray (default: a local Ray).")
+        str | None,
+        typer.Option(
+            metavar="ADDRESS", help="The Ray cluster for --engine ray (default: a local Ray)."
+        ),
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option(min=0.001, help="Seconds one HTTP request may take (default 60)."),
+        typer.Option(
+            metavar="SECONDS",
+            parser=number(0.001, float),
+            help="Seconds one HTTP request may take (default 60).",
+        ),
     ] = None,
     max_retries: Annotated[
         int | None,
-        typer.Option(min=0, help="Retries of a failed HTTP request (default 2)."),
+        typer.Option(
+            metavar="N", parser=number(0), help="Retries of a failed HTTP request (default 2)."
+        ),
     ] = None,
+    log: LogOpt = None,
 ) -> None:
     """Run a task on each input; write one JSON record per input, one per line.
 
@@ -92,21 +134,21 @@ def run_(
     --batch-api sends it as provider batches, --engine ray spreads it over
     Ray workers (docs/scale.md).
     """
-    from promptkit.backends import GenerationParams, RetryPolicy, create_backend
+    from promptkit.backends import GenerationParams, RetryPolicy
     from promptkit.execution import iter_results
 
     loaded = load_task(task)
+    warn_shots(loaded, shots)
     retry = RetryPolicy()
     if timeout is not None:
         retry = dataclasses.replace(retry, timeout=timeout)
     if max_retries is not None:
         retry = dataclasses.replace(retry, max_retries=max_retries)
-    try:
-        chosen = create_backend(
-            backend, model=model, base_url=base_url, mode=mode, dialect=dialect, retry=retry
-        )
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
+    output = None if output is not None and str(output) == "-" else output  # - is stdout
+    named, input_file = input_file, ctx.with_resource(input_path(input_file))
+    chosen = ctx.with_resource(
+        open_backend(backend, model, base_url, log, mode=mode, dialect=dialect, retry=retry)
+    )
     params = GenerationParams(max_tokens=max_tokens) if max_tokens else None
     if input_file is not None and output is not None and not input_:
         from promptkit.jobs.runner import JobOptions, default_cache_path
@@ -131,7 +173,7 @@ def run_(
         )
     if output is not None and output.suffix.lower() == ".csv":
         raise typer.BadParameter("--output .csv needs --input-file (a file job); use .jsonl")
-    values = list(read_cli_inputs(loaded, input_ or [], input_file))
+    values = list(read_cli_inputs(loaded, input_ or [], input_file, named=named))
     results = iter_results(
         loaded,
         values,

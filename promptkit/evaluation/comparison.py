@@ -269,13 +269,18 @@ class ConfigurationResult:
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """Every configuration's results on the same items."""
+    """Every configuration's results on the same items, and what the run was (``metadata``).
+
+    ``metadata`` holds task, backend, data, items, promptkit version and date,
+    and whatever the caller adds (model, pool, selector, seed, shots).
+    """
 
     task: str
     fields: tuple[str, ...]
     backend: str
     data: str
     results: tuple[ConfigurationResult, ...]
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self, *, items: bool = True) -> dict[str, Any]:
         """Return the comparison as plain JSON-ready data."""
@@ -284,6 +289,7 @@ class Comparison:
             "fields": list(self.fields),
             "backend": self.backend,
             "data": self.data,
+            "metadata": dict(self.metadata),
             "configurations": [result.to_dict(items=items) for result in self.results],
         }
 
@@ -333,6 +339,8 @@ def evaluate(
     runner: Runner | None = None,
     data: str = "",
     on_item: Callable[[Configuration, int], None] | None = None,
+    on_result: Callable[[ConfigurationResult], None] | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Comparison:
     """Run every configuration on the same items and score each against the expected outputs.
 
@@ -344,6 +352,8 @@ def evaluate(
         runner: runs one input; defaults to :func:`promptkit.execution.run` through the backend.
         data: where the items came from, for the report.
         on_item: called after each item (for progress), with the configuration and item index.
+        on_result: called after each configuration, with its results.
+        metadata: what else to record of the run (model, pool, selector, seed, shots).
     """
     run_one = runner or run_item
     fields = tuple(task.output_model.model_fields)
@@ -362,8 +372,26 @@ def evaluate(
         wall = time.perf_counter() - started
         summary = summarise(fields, done, wall)
         results.append(ConfigurationResult(configuration, tuple(done), summary))
+        if on_result is not None:
+            on_result(results[-1])
     name = str(getattr(backend, "name", type(backend).__name__))
-    return Comparison(task.name, fields, name, data, tuple(results))
+    info = run_metadata(task.name, name, data, len(items))
+    return Comparison(task.name, fields, name, data, tuple(results), {**info, **(metadata or {})})
+
+
+def run_metadata(task: str, backend: str, data: str, items: int) -> dict[str, Any]:
+    """Return what every comparison records of its run: what, where, which version, when."""
+    import datetime
+    import importlib.metadata
+
+    return {
+        "task": task,
+        "backend": backend,
+        "data": data,
+        "items": items,
+        "promptkit": importlib.metadata.version("promptkit"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def _result(

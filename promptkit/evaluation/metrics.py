@@ -4,6 +4,9 @@ A field of one item comes out as one of six outcomes (see :data:`Outcome`);
 :class:`FieldScore` counts them into precision, recall and F1 on non-null
 values, accuracy, and accuracy on nulls. A value given for a field the gold
 labels null is a false positive: that is how hallucinated attributes show.
+A rate with nothing to count is ``None`` (shown as n/a), not a perfect
+score: precision of a field nothing was predicted for, recall of a field
+with no gold values.
 """
 
 from __future__ import annotations
@@ -124,32 +127,44 @@ class FieldScore:
         return FieldScore(*(a + b for a, b in pairs))
 
     @property
-    def precision(self) -> float:
-        """Share of values given that are right (1.0 when none were given)."""
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+    def support(self) -> int:
+        """Gold values (non-null) of this field: what recall is out of."""
+        return self.total - self.gold_nulls
 
     @property
-    def recall(self) -> float:
-        """Share of gold values found (1.0 when the gold has none)."""
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+    def predicted(self) -> int:
+        """Values given that were scored: what precision is out of."""
+        return self.tp + self.fp
 
     @property
-    def f1(self) -> float:
-        """Harmonic mean of precision and recall."""
+    def precision(self) -> float | None:
+        """Share of values given that are right; ``None`` (n/a) when none were given."""
+        return self.tp / self.predicted if self.predicted else None
+
+    @property
+    def recall(self) -> float | None:
+        """Share of gold values found; ``None`` (n/a) when the gold has none."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def f1(self) -> float | None:
+        """Harmonic mean of precision and recall; ``None`` (n/a) when either is."""
         p, r = self.precision, self.recall
+        if p is None or r is None:
+            return None
         return 2 * p * r / (p + r) if p + r else 0.0
 
     @property
-    def accuracy(self) -> float:
+    def accuracy(self) -> float | None:
         """Share of items whose field is right (value found, or null kept null)."""
-        return (self.tp + self.true_nulls) / self.total if self.total else 1.0
+        return (self.tp + self.true_nulls) / self.total if self.total else None
 
     @property
-    def null_accuracy(self) -> float:
-        """Share of gold nulls left null (1.0 when the gold has no nulls)."""
-        return self.true_nulls / self.gold_nulls if self.gold_nulls else 1.0
+    def null_accuracy(self) -> float | None:
+        """Share of gold nulls left null; ``None`` (n/a) when the gold has no nulls."""
+        return self.true_nulls / self.gold_nulls if self.gold_nulls else None
 
-    def to_dict(self) -> dict[str, float | int]:
-        """Return the counts and rates as plain data."""
-        rates = ("precision", "recall", "f1", "accuracy", "null_accuracy")
+    def to_dict(self) -> dict[str, float | int | None]:
+        """Return the counts, the support and the rates (``None`` where n/a) as plain data."""
+        rates = ("support", "predicted", "precision", "recall", "f1", "accuracy", "null_accuracy")
         return {**dataclasses.asdict(self), **{name: getattr(self, name) for name in rates}}

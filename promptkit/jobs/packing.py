@@ -259,7 +259,12 @@ class JobBackend:
                 with self._lock:
                     self.cache_hits += 1
                 self._here.hits = self.tally_here()[1] + 1
-                return Completion(**{**stored, "prompt_tokens": 0, "completion_tokens": 0})
+                completion = Completion(**{**stored, "prompt_tokens": 0, "completion_tokens": 0})
+                # A recording backend (promptkit.backends.recording) logs cache hits too.
+                record = getattr(self.inner, "record_cached", None)
+                if record is not None:
+                    record(prompt, params, completion)
+                return completion
         completion = self._call(prompt, params)
         if self.cache is not None and key is not None:
             self.cache.put(key, dataclasses.asdict(completion))

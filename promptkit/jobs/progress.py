@@ -1,14 +1,18 @@
 """What a batch run shows while it works and when it ends: progress, summary, cost.
 
-On a terminal a rich progress bar shows items done and failed, tokens,
-items per second and time left; when output is piped nothing is drawn. At
-the end a summary table is printed (to stderr, so stdout stays clean).
+On a terminal a rich progress bar shows items done, failed and cached,
+tokens spent, items per second over a moving window and the time left; when
+output is piped nothing is drawn. At the end a summary table is printed (to
+stderr, so stdout stays clean); its items per second and the bar's last
+value are the same number, on the same clock.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -21,8 +25,6 @@ from rich.progress import (
     Progress,
     TaskID,
     TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -95,8 +97,82 @@ def cost(price: Price, prompt_tokens: int, completion_tokens: int) -> float:
     return (prompt_tokens * price.prompt + completion_tokens * price.completion) / 1_000_000
 
 
+class Meter:
+    """Items per second over a moving window, and the time left, on one monotonic clock.
+
+    The rate counts the items finished in the last ``window`` seconds over the
+    time since the sample just before them; until the window has filled, that
+    is the time since the start, so a first burst (a packed batch of eight at
+    once) cannot show thousands of items per second.
+
+    Args:
+        total: the items expected, for the time left; None when unknown.
+        window: seconds of history the rate is taken over.
+        clock: the clock, ``time.monotonic`` by default.
+    """
+
+    def __init__(
+        self,
+        total: int | None = None,
+        *,
+        window: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total = total
+        self.window = window
+        self._clock = clock
+        self.started = clock()
+        self.done = 0
+        self._samples: deque[tuple[float, int]] = deque([(self.started, 0)])
+
+    def add(self, count: int) -> None:
+        """Count items just finished."""
+        now = self._clock()
+        self.done += count
+        self._samples.append((now, self.done))
+        while len(self._samples) > 2 and self._samples[1][0] <= now - self.window:
+            self._samples.popleft()
+
+    def rate(self) -> float | None:
+        """Items per second over the window, or None before any time has passed."""
+        when, done = self._samples[0]
+        spent = self._clock() - when
+        return (self.done - done) / spent if spent > 0 else None
+
+    def average(self) -> float:
+        """Items per second since the start: what the summary reports."""
+        spent = self._clock() - self.started
+        return self.done / spent if spent > 0 else 0.0
+
+    def remaining(self) -> float | None:
+        """Seconds left at the current rate, or None when the total or the rate is unknown."""
+        speed = self.rate()
+        if self.total is None or not speed:
+            return None
+        return max(0, self.total - self.done) / speed
+
+    def elapsed(self) -> float:
+        """Seconds since the start."""
+        return self._clock() - self.started
+
+
+def duration(seconds: float | None) -> str:
+    """Write seconds as ``m:ss`` (or ``h:mm:ss``); ``-:--`` when unknown."""
+    if seconds is None:
+        return "-:--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
 class Reporter:
     """Draws a progress bar on a terminal and prints the summary table.
+
+    The bar's items/s and time left come from a :class:`Meter` over a moving
+    window; when the run ends the bar shows the average since the start, the
+    number the summary prints. Tokens are those really spent: once a job's
+    backend is attached (:meth:`attach`), replies from the response cache count
+    as cached, not as tokens.
 
     Args:
         console: where to draw; a console that is not a terminal draws no bar.
@@ -110,25 +186,32 @@ class Reporter:
         self._total = total
         self._failed = 0
         self._tokens = 0
+        self._skipped = 0
+        self._spent: Any = None
+        self.meter = Meter(total)
+
+    @property
+    def started(self) -> float:
+        """When the run started, on the monotonic clock the summary uses too."""
+        return self.meter.started
 
     def __enter__(self) -> Reporter:
+        self.meter = Meter(self._total)
         if self.console.is_terminal:
             self._progress = Progress(
                 TextColumn("[progress.description]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[failed]} failed"),
+                TextColumn("{task.fields[cached]} cached"),
                 TextColumn("{task.fields[tokens]} tokens"),
                 TextColumn("{task.fields[rate]} items/s"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
+                TextColumn("{task.fields[elapsed]} elapsed, {task.fields[left]} left"),
                 console=self.console,
                 transient=False,
             )
             self._progress.start()
-            self._bar = self._progress.add_task(
-                "run", total=self._total, failed=0, tokens=0, rate="-"
-            )
+            self._bar = self._progress.add_task("run", total=self._total, **self._fields())
         return self
 
     def __exit__(
@@ -137,24 +220,47 @@ class Reporter:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._bar is not None:
+            average = f"{self.meter.average():.2f}"
+            self._progress.update(self._bar, **{**self._fields(), "rate": average, "left": "0:00"})
             self._progress.stop()
+
+    def attach(self, backend: Any) -> None:
+        """Read spent tokens and cache hits from a job's backend (``prompt_tokens``,
+        ``completion_tokens``, ``cache_hits``) instead of from the records."""
+        self._spent = backend
 
     def skip(self, count: int) -> None:
         """Count items an earlier run already wrote."""
+        self._skipped = count
+        if self.meter.total is not None:
+            self.meter.total = max(0, self.meter.total - count)
         if self._progress is not None and self._bar is not None:
             self._progress.update(self._bar, completed=count)
 
     def advance(self, done: int, failed: int, tokens: int) -> None:
-        """Count items just written."""
+        """Count items just written (``tokens``: theirs, used when no backend is attached)."""
         self._failed += failed
         self._tokens += tokens
+        self.meter.add(done)
         if self._progress is None or self._bar is None:
             return
-        self._progress.advance(self._bar, done)
-        task = self._progress.tasks[self._bar]
-        rate = f"{task.speed:.1f}" if task.speed else "-"
-        self._progress.update(self._bar, failed=self._failed, tokens=self._tokens, rate=rate)
+        self._progress.update(self._bar, advance=done, **self._fields())
+
+    def _fields(self) -> dict[str, Any]:
+        spent, cached = self._tokens, 0
+        if self._spent is not None:
+            spent = self._spent.prompt_tokens + self._spent.completion_tokens
+            cached = self._spent.cache_hits
+        speed = self.meter.rate() if self.meter.done else None
+        return {
+            "failed": self._failed,
+            "cached": cached,
+            "tokens": spent,
+            "rate": "-" if speed is None else f"{speed:.2f}",
+            "elapsed": duration(self.meter.elapsed()),
+            "left": duration(self.meter.remaining()),
+        }
 
     def summary(self, summary: JobSummary) -> None:
         """Print the summary table."""
@@ -171,10 +277,10 @@ def summary_table(summary: JobSummary) -> Table:
         ("succeeded", summary.succeeded),
         ("failed", summary.failed),
         ("from an earlier run", summary.resumed),
-        ("from the cache", summary.cached),
+        ("replies from the cache", summary.cached),
         ("backend calls", summary.calls),
-        ("prompt tokens", summary.prompt_tokens),
-        ("completion tokens", summary.completion_tokens),
+        ("prompt tokens spent", summary.prompt_tokens),
+        ("completion tokens spent", summary.completion_tokens),
         ("time", f"{summary.elapsed:.1f} s"),
         ("items/s", f"{summary.items_per_second:.2f}"),
     ]

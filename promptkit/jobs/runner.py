@@ -368,7 +368,9 @@ def run_file(
         BackendError: the backend failed for good; finished records stay written.
         KeyboardInterrupt: Ctrl-C; finished records stay written.
     """
-    started = time.monotonic()
+    started = reporter.started if reporter is not None else time.monotonic()  # the bar's clock
+    if reporter is not None and backend is not None:
+        reporter.attach(backend)
     items = read_inputs(input_path, task)
     stop, redactor = (backend.stop, backend.redactor) if backend else (None, None)
     tally, checkpoint = run_items(

@@ -50,4 +50,5 @@ def test_a_mode_or_dialect_the_backend_does_not_take_is_a_usage_error(
 def test_an_unknown_dialect_is_refused_naming_the_choices() -> None:
     result = promptkit("run", "apparel-search", "--input", "x", "--dialect", "tgi")
     assert result.returncode == 2
-    assert "'tgi' is not one of" in result.stderr
+    assert "no dialect 'tgi'" in result.stderr
+    assert "choose openai, llama-cpp-python, vllm, ollama" in result.stderr

@@ -178,7 +178,7 @@ def test_eval_compares_zero_and_few_shot_on_the_same_items(
     assert few["summary"]["prompt_tokens"] == 10
     assert len(chat_server.requests) == 6
     page = report.read_text(encoding="utf-8")
-    assert page.count("<svg") == 8  # four fields, two configurations
+    assert page.count("<svg") == 4  # four fields, both configurations on each chart
     assert "navy crewneck sweater" in page  # a zero-shot failure, with its raw reply
     assert "{&quot;colour&quot;: &quot;black&quot;" in page
 
@@ -237,3 +237,59 @@ def test_eval_reports_a_bad_data_row_with_its_line(
     err = capsys.readouterr().err
     assert "bad.jsonl:1" in err
     assert "'color'" in err
+
+
+# -- what eval shows people --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [80, 110])
+def test_eval_table_fits_the_terminal_and_names_what_it_left_out(
+    chat_server: ChatServer,
+    dev: Path,
+    width: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    assert main(eval_args(chat_server, "--data", str(dev), "--shots", "0,2")) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= width
+    assert "task: apparel-search" in out
+    assert "selector: first" in out
+    assert "shots: 0,2" in out
+    assert "left out to fit:" in out
+    assert "micro F1" in out
+    assert "+1.000" in out  # the delta of 2-shot against 0-shot
+    assert "n/a" in out  # zero-shot predicted no sleeve: its precision is not 1.00
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(eval_args(chat_server, "--data", str(dev), "--shots", "0,2")) == 0
+    assert "left out" not in capsys.readouterr().out
+
+
+def test_eval_prints_a_line_per_configuration_when_piped(
+    chat_server: ChatServer, dev: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(eval_args(chat_server, "--data", str(dev), "--shots", "0,2", "--json")) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2
+    assert err[0].startswith("promptkit: 0-shot (1 of 2): 3 items in ")
+    assert err[1].endswith("micro F1 1.000")
+
+
+def test_eval_progress_on_a_terminal_shows_configurations_times_items() -> None:
+    import io
+
+    from rich.console import Console
+
+    from promptkit.cli.evaluate import EvalProgress
+    from promptkit.evaluation.comparison import Configuration
+
+    out = io.StringIO()
+    configurations = [Configuration(0), Configuration(3)]
+    with EvalProgress(Console(file=out, force_terminal=True, width=150), configurations, 4) as bar:
+        bar.item(configurations[0], 0)
+        bar.item(configurations[0], 1)
+    text = out.getvalue()
+    assert "0-shot (configuration 1 of 2)" in text
+    assert "2/8" in text
+    assert "left" in text

@@ -97,7 +97,9 @@ def test_hallucinated_colour_is_a_false_positive_and_costs_precision() -> None:
     kind = FieldScore.of((o["type"] for o in outcomes), (g.type is None for g in gold))
     assert (colour.tp, colour.fp, colour.fn, colour.hallucinated) == (0, 1, 0, 1)
     assert colour.precision == 0.0
-    assert colour.recall == 1.0  # nothing to find
+    assert colour.recall is None  # nothing to find: n/a, not a perfect score
+    assert colour.f1 is None
+    assert (colour.support, colour.predicted) == (0, 1)
     assert colour.null_accuracy == 0.5
     assert colour.accuracy == 0.5
     assert (kind.tp, kind.fp, kind.fn) == (2, 0, 0)
@@ -125,10 +127,36 @@ def test_invalid_replies_miss_gold_values_and_fail_gold_nulls() -> None:
     assert score.recall == 0.0
 
 
-def test_empty_scores_are_perfect_not_a_division_by_zero() -> None:
+def test_empty_scores_are_not_applicable_rather_than_perfect() -> None:
     empty = FieldScore()
-    assert (empty.precision, empty.recall, empty.accuracy, empty.null_accuracy) == (1, 1, 1, 1)
-    assert empty.to_dict()["f1"] == 1.0
+    assert (empty.precision, empty.recall, empty.accuracy, empty.null_accuracy) == (None,) * 4
+    assert empty.to_dict()["f1"] is None
+
+
+def test_a_field_with_no_gold_values_and_no_predictions_has_no_precision_or_recall() -> None:
+    # A slice with no sleeve gold where the model rightly wrote no sleeve: not "1.00".
+    score = FieldScore.of(["null", "null", "null"], [True, True, True])
+    assert (score.support, score.predicted) == (0, 0)
+    assert (score.precision, score.recall, score.f1) == (None, None, None)
+    assert score.null_accuracy == 1.0
+    assert score.accuracy == 1.0
+
+
+def test_precision_with_no_predictions_is_not_applicable_but_recall_is_zero() -> None:
+    score = FieldScore.of(["missed", "missed", "null"], [False, False, True])
+    assert (score.support, score.predicted) == (2, 0)
+    assert score.precision is None
+    assert score.recall == 0.0
+    assert score.f1 is None
+
+
+def test_micro_totals_count_every_field_whatever_a_field_lacks() -> None:
+    found = FieldScore.of(["correct", "wrong"], [False, False])
+    empty = FieldScore.of(["null", "null"], [True, True])
+    micro = found + empty
+    assert (micro.tp, micro.fp, micro.fn, micro.support) == (1, 1, 1, 2)
+    assert micro.precision == 0.5
+    assert micro.recall == 0.5
 
 
 @settings(max_examples=60, deadline=None)
