@@ -87,11 +87,17 @@ def test_example_output_that_is_not_a_mapping() -> None:
 
 
 def test_unsupported_field_type_is_a_definition_error() -> None:
-    class WithDate(BaseModel):
+    class WithBytes(BaseModel):
         when: datetime.date
+        blob: bytes
+        pairs: dict[int, str]
 
-    with pytest.raises(TaskDefinitionError, match=r"output field 'when' has unsupported type date"):
-        make([], output_model=WithDate)
+    with pytest.raises(TaskDefinitionError) as caught:
+        make([], output_model=WithBytes)
+    assert [problem.split(";")[0] for problem in caught.value.problems] == [
+        "output field 'blob' has unsupported type bytes",
+        "output field 'pairs' has unsupported type dict",
+    ]
 
 
 def test_alias_for_a_value_that_is_not_allowed() -> None:
