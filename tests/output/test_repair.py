@@ -42,7 +42,7 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('{"a": +1}', {"a": 1}, "number the JSON way"),
         ('{"a"= 1}', {"a": 1}, "replaced ="),
         ('{"a" 1}', {"a": 1}, "missing colon"),
-        ('{"a": [1, 2}', {"a": [1, 2]}, "replaced }"),
+        ('{"a": [1, 2}', {"a": [1, 2]}, "list left open"),
         ('{"a": 1, "a": 2}', {"a": 2}, "appears twice"),
         ('{"a": }', {}, "has no value"),
     ],
