@@ -206,12 +206,17 @@ class _Coercer:
     def object(self, value: Any, shape: Shape, path: Path) -> Any:
         if isinstance(value, str):
             value = self.embedded(value, path)
-        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
-            if known_keys(value[0], shape) or len(shape.fields) != 1:
-                self.note(path, "took the one object out of a list")
-                value = value[0]
+        one_object = isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping)
+        if one_object and (known_keys(value[0], shape) or len(shape.fields) != 1):
+            self.note(path, "took the one object out of a list")
+            value = value[0]
         if not isinstance(value, Mapping):
             return self.bare_value(value, shape, path)
+        lone = shape.fields[0].shape.kind if len(shape.fields) == 1 else ""
+        if lone and (value or lone in ("map", "any")) and not known_keys(value, shape):
+            whole = self.bare_value(value, shape, path)
+            if whole is not value:
+                return whole  # {"a": "b"} where {value: dict} is expected: the map itself
         by_name = _names(shape)
         result: dict[str, Any] = {}
         unknown: list[tuple[str, Any]] = []
@@ -233,7 +238,7 @@ class _Coercer:
             self.member(result, spec, member, (*path, spec.key))
         if unknown and not result and len(unknown) == 1 and len(shape.fields) == 1:
             (key, member), spec = unknown[0], shape.fields[0]
-            if not isinstance(member, Mapping | list) or spec.shape.kind not in _SCALAR_KINDS:
+            if not isinstance(member, Mapping | list):
                 self.note((*path, spec.key), f"read the one key {key!r} as {spec.key!r}", key)
                 self.member(result, spec, member, (*path, spec.key))
                 unknown = []

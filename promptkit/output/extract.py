@@ -22,7 +22,9 @@ from typing import Any
 
 from promptkit.errors import ReplyReadError
 from promptkit.output.actions import Action
+from promptkit.output.fit import fits
 from promptkit.output.repair import Repaired, repair_json
+from promptkit.output.scanner import LITERAL_WORDS
 from promptkit.schema import Shape
 
 MAX_CANDIDATES = 64
@@ -90,7 +92,7 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     candidates += _escaped_values(text)
     names = _names(shape)
     if not candidates or not any(_fit(c.value, shape, names)[0] for c in candidates):
-        bare = _bare_value(text, shape)
+        bare = bare_value(text, shape)
         if bare is not None:
             return bare
     if not candidates:
@@ -105,7 +107,7 @@ def extract_object(text: str, shape: Shape) -> Extracted:
             best = ((), value, unwrapping, candidate)
             break
         fit = _fit(value, shape, names)
-        rank = (*fit, not candidate.truncated, -len(candidate.actions), -order)
+        rank = (*fit, not candidate.truncated, -len(unwrapping), -len(candidate.actions), -order)
         if best is None or rank > best[0]:
             best = (rank, value, unwrapping, candidate)
     assert best is not None
@@ -144,7 +146,7 @@ def _escaped_values(text: str) -> list[Repaired]:
     return [dataclasses.replace(f, actions=(note, *f.actions)) for f in found]
 
 
-def _bare_value(text: str, shape: Shape) -> Extracted | None:
+def bare_value(text: str, shape: Shape) -> Extracted | None:
     """The whole reply (or its fenced block) as the value of a one-field object, if it can be."""
     if shape.kind != "object" or len(shape.fields) != 1:
         return None
@@ -154,7 +156,11 @@ def _bare_value(text: str, shape: Shape) -> Extracted | None:
     if not content:
         return None
     plain_string = spec.shape.kind == "string" and not spec.shape.format
-    if _JSON_SCALAR.fullmatch(content):
+    if content in LITERAL_WORDS and not _JSON_SCALAR.fullmatch(content):
+        value = LITERAL_WORDS[content]  # True, None, Null...
+        if plain_string and value is not None:
+            return None
+    elif _JSON_SCALAR.fullmatch(content):
         value = json.loads(content)
         if plain_string and value is not None and not isinstance(value, str):
             return None
@@ -287,7 +293,7 @@ def _fit(value: Any, shape: Shape, names: frozenset[str]) -> tuple[int, int, int
     if not isinstance(value, dict):
         one = shape.fields[0].shape if len(shape.fields) == 1 else None
         if one is not None and isinstance(value, list) == (one.kind in ("array", "tuple")):
-            return (1, 1, 0)
+            return (1, int(fits(value, one)), 0)
         return (0, 0, 0)
     known = sum(isinstance(key, str) and (key in names or _key(key) in names) for key in value)
     return (1, known, known - len(value))
@@ -304,8 +310,8 @@ def _unwrap(
         members = [(k, v) for k, v in value.items() if isinstance(v, dict | list)]
     elif isinstance(value, list):
         members = [(i, v) for i, v in enumerate(value) if isinstance(v, dict | list)]
-    if not members:
-        return value, []
+    if not members or (isinstance(value, dict) and len(members) > 1):
+        return value, []  # a wrapper holds one thing; an object of several is no wrapper
     own = _fit(value, shape, names)
     best: tuple[tuple[int, int, int], Any, list[Action]] | None = None
     for where, member in members:

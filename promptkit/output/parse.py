@@ -31,7 +31,7 @@ from promptkit.checks import Check
 from promptkit.errors import ErrorDetail, OutputError, ReplyReadError, UnsupportedType
 from promptkit.output.actions import Action
 from promptkit.output.coerce import NULL_WORDS, coerce, has_null_words, null_word_fields
-from promptkit.output.extract import Extracted, extract_items, extract_object
+from promptkit.output.extract import Extracted, bare_value, extract_items, extract_object
 from promptkit.schema import FieldSpec, Shape, shape_of
 from promptkit.task import Task
 
@@ -176,9 +176,20 @@ def _parse(raw: str, target: _Target, source: BaseModel | None, exact: BaseModel
         extracted = extract_object(raw, target.fit_shape)
     except ReplyReadError as error:
         raise _no_json(str(error), raw, target) from None
-    return _finish(
-        extracted.value, target, source, list(extracted.actions), extracted.truncated, raw
-    )
+    try:
+        return _finish(
+            extracted.value, target, source, list(extracted.actions), extracted.truncated, raw
+        )
+    except OutputError:
+        # A one-field object may be the whole reply (prose naming an enum value)
+        # though braces in it looked like JSON: that reading, if it is valid.
+        bare = None if raw.lstrip()[:1] in ("{", "[") else bare_value(raw, target.fit_shape)
+        if bare is not None and bare.value != extracted.value:
+            try:
+                return _finish(bare.value, target, source, list(bare.actions), False, raw)
+            except OutputError:
+                pass
+        raise
 
 
 def parse_batch(

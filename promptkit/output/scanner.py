@@ -69,7 +69,9 @@ WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 KEY = re.compile(
     r"[^:\s{}\[\](),\"'`/\u201c\u201d\u2018]+(?:[ \t]+[^:\s{}\[\](),\"'`/\u201c\u201d\u2018]+)*"
 )
-NEXT_KEY = re.compile(r"\"[^\"\n]{0,200}\"\s*:")
+NEXT_KEY = re.compile(
+    "(?:\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'|\u201c[^\u201d\n]{0,200}\u201d)\\s*:"
+)
 _CLOSER = re.compile(r"[}\]]")
 _GROUPS = re.compile(r"(?:,\d+)+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
@@ -253,15 +255,18 @@ class Scanner:
         closer = self.closers[-1] if self.closers else ""
         while i < self.n:
             char = s[i]
-            if char in "\n\r":
-                break
-            if char in "{[(":
+            if char in "\n\r" or (char == "," and depth == 0):
+                # In an object, text runs on past a comma or a line break that no
+                # member follows (a paragraph written as an unquoted value).
+                if closer != "}" or _member_follows(s, skip_quietly(s, i + 1)):
+                    break
+            elif char in "{[(":
                 depth += 1
             elif char in "}])":
                 if depth == 0 and (char != ")" or closer == ")"):
                     break
                 depth = max(0, depth - 1)
-            elif _ends_bare(s, i, depth):
+            elif _ends_bare(s, i):
                 break
             i += 1
         if i >= self.n:
@@ -275,12 +280,20 @@ class Scanner:
         return text
 
 
-def _ends_bare(s: str, i: int, depth: int) -> bool:
-    """Say whether a bare word ends at ``i``: a comma, the next quoted key, a comment."""
-    char = s[i]
-    if char == ",":
-        return depth == 0
-    return (char in QUOTES and NEXT_KEY.match(s, i) is not None) or s.startswith("//", i)
+def _ends_bare(s: str, i: int) -> bool:
+    """Say whether a bare word ends at ``i``: the next quoted key, or a comment."""
+    return (s[i] in QUOTES and NEXT_KEY.match(s, i) is not None) or s.startswith("//", i)
+
+
+def _member_follows(s: str, k: int) -> bool:
+    """Say whether the next member of an object, or its end, starts at ``k``."""
+    if k >= len(s) or s[k] in "}]," + QUOTES:
+        return True
+    match = KEY.match(s, k)
+    if match is None or not match.group():
+        return False
+    after = skip_quietly(s, match.end())
+    return after >= len(s) or s[after] == ":"
 
 
 def skip_quietly(s: str, j: int) -> int:

@@ -108,7 +108,7 @@ class StringScanner(Scanner):
         lines = text.split("\n")
         if len(lines) > 1 and not lines[-1].strip():
             lines.pop()
-        text = textwrap.dedent("\n".join(lines)) if len(lines) > 1 else text
+        text = textwrap.dedent("\n".join(lines))
         self.note("read a triple-quoted or fenced string", s[self.i : end + 3], text)
         self.i = end + 3
         return text
