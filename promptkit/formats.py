@@ -25,7 +25,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from promptkit._types import SchemaStyle
-from promptkit.notation import compact_schema, cyclic_objects, field_notes, tagged, unrolled
+from promptkit.notation import (
+    compact_schema,
+    cyclic_objects,
+    field_notes,
+    identity,
+    tagged,
+    unrolled,
+)
 from promptkit.schema import FieldSpec, Shape
 
 _PLAIN_KEYWORDS = (
@@ -186,19 +193,19 @@ class _Strict:
         self.names: dict[int, str] = {}
 
     def schema(self, shape: Shape) -> dict[str, Any]:
-        if shape.kind == "object" and id(shape) in self.recursive:
+        if shape.kind == "object" and identity(shape) in self.recursive:
             schema: dict[str, Any] = {"$ref": f"#/$defs/{self.define(shape)}"}
             return {"anyOf": [schema, {"type": "null"}]} if shape.nullable else schema
         return self.inline(shape)
 
     def define(self, shape: Shape) -> str:
-        name = self.names.get(id(shape))
+        name = self.names.get(identity(shape))
         if name is None:
             base = shape.title or "Object"
             name = base
             while name in self.defs:
                 name = f"{base}{len(self.defs)}"
-            self.names[id(shape)] = name
+            self.names[identity(shape)] = name
             self.defs[name] = {}  # reserved before writing: the object refers to itself
             self.defs[name] = self.inline(shape, nullable=False)
         return name

@@ -188,7 +188,7 @@ def unrolled(shape: Shape, depth: int = RECURSION_DEPTH) -> Shape:
 
 
 def cyclic_objects(shape: Shape) -> frozenset[int]:
-    """Return the ``id()`` of each object shape in a tree that is reachable from itself."""
+    """Return the :func:`identity` of each object shape in a tree that is reachable from itself."""
     nodes: dict[int, Shape] = {}
     pending = [shape]
     while pending:
@@ -196,15 +196,18 @@ def cyclic_objects(shape: Shape) -> frozenset[int]:
         if id(node) not in nodes:
             nodes[id(node)] = node
             pending.extend(_children(node))
-    return frozenset(key for key, node in nodes.items() if node.kind == "object" and _reaches(node))
+    return frozenset(
+        identity(node) for node in nodes.values() if node.kind == "object" and _reaches(node)
+    )
 
 
 def _reaches(node: Shape) -> bool:
+    target = identity(node)
     seen: set[int] = set()
     pending = _children(node)
     while pending:
         child = pending.pop()
-        if child is node:
+        if identity(child) == target:
             return True
         if id(child) not in seen:
             seen.add(id(child))
@@ -218,17 +221,18 @@ def _children(shape: Shape) -> list[Shape]:
 
 
 def _unroll(shape: Shape, seen: dict[int, int], depth: int) -> Shape | None:
-    """Copy ``shape`` to depth; ``None`` means it cannot appear at all here."""
-    count = seen.get(id(shape), 0)
+    """Copy ``shape`` to depth; ``None``: it cannot appear here (the parent decides what then)."""
+    key = identity(shape)
+    count = seen.get(key, 0)
     if count >= depth:
-        return Shape("null", nullable=True) if shape.nullable else None
+        return None
     if shape.kind not in ("object", "union", "array", "map", "tuple"):
         return shape
-    seen[id(shape)] = count + 1
+    seen[key] = count + 1
     try:
         return _unroll_children(shape, seen, depth)
     finally:
-        seen[id(shape)] = count
+        seen[key] = count
 
 
 def _unroll_children(shape: Shape, seen: dict[int, int], depth: int) -> Shape | None:
@@ -237,24 +241,37 @@ def _unroll_children(shape: Shape, seen: dict[int, int], depth: int) -> Shape | 
         for spec in shape.fields:
             inner = _unroll(spec.shape, seen, depth)
             if inner is None and not spec.required:
-                continue
+                continue  # at the limit an optional field is left out
+            inner = inner or _emptied(spec.shape)
             if inner is None:
-                return Shape("null", nullable=True) if shape.nullable else None
+                return None
             specs.append(dataclasses.replace(spec, shape=inner))
         return dataclasses.replace(shape, fields=tuple(specs))
     if shape.kind in ("union", "tuple"):
         options = [_unroll(option, seen, depth) for option in shape.options]
         if shape.kind == "tuple" and None in options:
-            return Shape("null", nullable=True) if shape.nullable else None
+            return None
         kept = tuple(option for option in options if option is not None)
         if not kept:
-            return Shape("null", nullable=True) if shape.nullable else None
+            return None
         if shape.kind == "union" and len(kept) == 1:
             return dataclasses.replace(kept[0], nullable=shape.nullable or kept[0].nullable)
         return dataclasses.replace(shape, options=kept)
     assert shape.item is not None
     item = _unroll(shape.item, seen, depth)
-    if item is None:
+    return None if item is None else dataclasses.replace(shape, item=item)
+
+
+def _emptied(shape: Shape) -> Shape | None:
+    """What a required value that cannot nest deeper may still be: null, an empty list or map."""
+    if shape.nullable:
+        return Shape("null", nullable=True)
+    if shape.kind in ("array", "map"):
         empty = "maxItems" if shape.kind == "array" else "maxProperties"
         return dataclasses.replace(shape, item=Shape("null"), constraints={empty: 0})
-    return dataclasses.replace(shape, item=item)
+    return None
+
+
+def identity(shape: Shape) -> int:
+    """What makes two shapes one model: an object's fields (shared by its nullable copies)."""
+    return id(shape.fields) if shape.kind == "object" else id(shape)

@@ -160,6 +160,20 @@ class _Reader:
     def __init__(self) -> None:
         self.problems: list[UnsupportedType] = []
         self.open: dict[Any, Shape] = {}
+        self.variants: dict[int, list[tuple[Shape, dict[str, Any]]]] = {}
+
+    def variant(self, shape: Shape, **changes: Any) -> Shape:
+        """A copy of ``shape`` with changes; a copy of a model still being read follows it."""
+        copy = dataclasses.replace(shape, **changes)
+        if any(shape is placeholder for placeholder in self.open.values()):
+            self.variants.setdefault(id(shape), []).append((copy, changes))
+        return copy
+
+    def fill(self, placeholder: Shape, shape: Shape) -> None:
+        """Make ``placeholder`` (and its variants) the shape; the cycles point at them."""
+        _fill(placeholder, shape)
+        for copy, changes in self.variants.pop(id(placeholder), []):
+            _fill(copy, dataclasses.replace(shape, **changes))
 
     def refuse(self, path: str, annotation: Any, reason: str = _SUPPORTED) -> Shape:
         self.problems.append(UnsupportedType(path, annotation, reason))
@@ -174,7 +188,7 @@ class _Reader:
             self.read_field(name, info, f"{prefix}{name}")
             for name, info in model.model_fields.items()
         )
-        _fill(placeholder, Shape("object", fields=specs, title=model.__name__))
+        self.fill(placeholder, Shape("object", fields=specs, title=model.__name__))
         del self.open[model]
         return placeholder
 
@@ -242,7 +256,7 @@ class _Reader:
         if discriminator and shape.kind == "union":
             shape = self.discriminated(shape, discriminator, path)
         if constraints:
-            shape = dataclasses.replace(shape, constraints={**shape.constraints, **constraints})
+            shape = self.variant(shape, constraints={**shape.constraints, **constraints})
         return shape
 
     def read_bare(self, annotation: Any, path: str, metadata: list[Any]) -> Shape:
@@ -296,7 +310,7 @@ class _Reader:
         placeholder = Shape("any")  # filled in when read
         self.open[annotation] = placeholder
         shape = self.read_annotation(annotation.__value__, path, [])
-        _fill(placeholder, dataclasses.replace(shape, title=shape.title or annotation.__name__))
+        self.fill(placeholder, dataclasses.replace(shape, title=shape.title or annotation.__name__))
         del self.open[annotation]
         return placeholder
 
@@ -306,13 +320,13 @@ class _Reader:
         if not shapes:
             return Shape("null", nullable=True)
         if len(shapes) == 1:
-            return dataclasses.replace(shapes[0], nullable=True) if nullable else shapes[0]
+            return self.variant(shapes[0], nullable=True) if nullable else shapes[0]
         if all(shape.kind == "enum" and not shape.nullable for shape in shapes):
             values = tuple(dict.fromkeys(v for shape in shapes for v in shape.values))
             aliases = {k: v for shape in shapes for k, v in shape.aliases.items()}
             return Shape("enum", nullable, values, aliases)
         nullable = nullable or any(shape.nullable for shape in shapes)
-        options = tuple(dataclasses.replace(s, nullable=False) if s.nullable else s for s in shapes)
+        options = tuple(self.variant(s, nullable=False) if s.nullable else s for s in shapes)
         return Shape("union", nullable, options=options)
 
     def discriminated(self, shape: Shape, tag: str, path: str) -> Shape:
@@ -360,7 +374,6 @@ class _Reader:
 
 
 def _fill(placeholder: Shape, shape: Shape) -> None:
-    """Make ``placeholder`` the shape (the cycles built while reading point at it)."""
     for slot in Shape.__slots__:
         object.__setattr__(placeholder, slot, getattr(shape, slot))
 

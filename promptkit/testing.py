@@ -140,7 +140,8 @@ def _strings(shape: Shape) -> st.SearchStrategy[str]:
     c = shape.constraints
     low, high = c.get("minLength", 0), c.get("maxLength", 24)
     if "pattern" in c:
-        text = st.from_regex(c["pattern"]).filter(lambda value: low <= len(value) <= high)
+        pattern = st.from_regex(c["pattern"], fullmatch=True)
+        text = pattern.filter(lambda value: low <= len(value) <= high)
     else:
         text = st.text(
             st.characters(exclude_categories=["Cs"]), min_size=low, max_size=max(low, high)

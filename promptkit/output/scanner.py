@@ -69,9 +69,7 @@ WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 KEY = re.compile(
     r"[^:\s{}\[\](),\"'`/\u201c\u201d\u2018]+(?:[ \t]+[^:\s{}\[\](),\"'`/\u201c\u201d\u2018]+)*"
 )
-NEXT_KEY = re.compile(
-    "(?:\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'|\u201c[^\u201d\n]{0,200}\u201d)\\s*:"
-)
+NEXT_KEY = re.compile("(?:\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'|\u201c[^\u201d\n]{0,200}\u201d)\\s*:")
 _CLOSER = re.compile(r"[}\]]")
 _GROUPS = re.compile(r"(?:,\d+)+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")

@@ -279,7 +279,9 @@ class StringScanner(Scanner):
             if char != ",":
                 return char != ")" or (bool(self.closers) and self.closers[-1] == ")")
             k = skip_quietly(s, j + 1)
-            return k >= self.n or s[k] in QUOTES + "{[}],\n" or looks_like_member(s, k)
+            if k >= self.n or s[k] in QUOTES + "{[}],\n" or looks_like_member(s, k):
+                return True
+            return self._even(at)  # ["", AA]: closes; "he said "no", then": an inner quote
         if s.startswith("```", j):
             return True  # the code fence around the JSON closes
         if char in QUOTES:
@@ -310,8 +312,13 @@ class StringScanner(Scanner):
         k = skip_quietly(s, end)
         if k < self.n and s[k] not in ",]}":
             return False
-        quotes = s.count(s[at], self.opened_at, at + 1)
         if quotes_after == 0:
-            return quotes % 2 == 0
+            return self._even(at)
         one_word = " " not in s[j : end - 1].strip()
-        return closer == "]" and one_word and quotes % 2 == 0
+        return closer == "]" and one_word and self._even(at)
+
+    def _even(self, at: int) -> bool:
+        """Say whether the quotes from the string's opening to ``at`` (unescaped) are even."""
+        s, quote = self.s, self.s[at]
+        count = s.count(quote, self.opened_at, at + 1) - s.count("\\" + quote, self.opened_at, at)
+        return count % 2 == 0
