@@ -1,8 +1,11 @@
 """A reply's shape as JSON Schema: for prompts and grammars, and in providers' strict form.
 
 - :func:`json_schema`: plain JSON Schema with every constraint kept
-  (``minimum``, ``maxLength``, ``pattern``, ``format``, ``prefixItems``...),
-  no extra keys allowed, fields with a default optional. A recursive model
+  (``minimum``, ``maxLength``, ``pattern``, ``format``, ``prefixItems``...)
+  that grammar engines implement (llguidance has no ``uniqueItems`` or
+  ``propertyNames``: a set's distinct items are a note, a map with closed
+  keys an object of optional properties), no extra keys allowed, fields
+  with a default optional. A recursive model
   is unrolled to :data:`~promptkit.schema.RECURSION_DEPTH` levels, so a
   grammar built from it is finite. Grammar backends (llguidance, llama.cpp)
   enforce what it says while decoding.
@@ -49,7 +52,14 @@ _PLAIN_KEYWORDS = (
     "minProperties",
     "maxProperties",
 )
-_FORMATS = {"date-time", "date", "time", "duration", "uuid"}
+_FORMATS = {"date", "uuid"}
+# RFC 3339's date-time and time need an offset, which pydantic's naive values have not
+# (and llguidance refuses a signed duration): these are patterns, as pydantic reads them.
+_PATTERNS = {
+    "date-time": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$",
+    "time": r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$",
+    "duration": r"^-?P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$",
+}
 _ANY = "JsonValue"
 
 
@@ -72,9 +82,7 @@ def _plain(shape: Shape) -> dict[str, Any]:
         }
     elif kind == "array":
         assert shape.item is not None
-        schema = {"type": "array", "items": _plain(shape.item)}
-        if shape.unique:
-            schema["uniqueItems"] = True
+        schema = {"type": "array", "items": _plain(shape.item)}  # a set's "no item twice" is a note
     elif kind == "tuple":
         count = len(shape.options)
         items = [_plain(option) for option in shape.options]
@@ -82,9 +90,11 @@ def _plain(shape: Shape) -> dict[str, Any]:
         schema.update(minItems=count, maxItems=count)
     elif kind == "map":
         assert shape.item is not None
-        schema = {"type": "object", "additionalProperties": _plain(shape.item)}
-        if shape.key is not None:
-            schema["propertyNames"] = {"enum": list(shape.key.values)}
+        value = _plain(shape.item)
+        schema = {"type": "object", "additionalProperties": value}
+        if shape.key is not None:  # closed keys: each one an optional property
+            properties = dict.fromkeys(shape.key.values, value)
+            schema = {"type": "object", "properties": properties, "additionalProperties": False}
     elif kind == "union":
         schema = {"anyOf": [_plain(option) for option in shape.options]}
     elif kind == "enum":
@@ -92,9 +102,11 @@ def _plain(shape: Shape) -> dict[str, Any]:
     elif kind == "any":
         return {}
     else:
-        schema = {"type": kind}
+        schema = {"type": ["number", "string"] if shape.format == "decimal" else kind}
         if shape.format in _FORMATS:
             schema["format"] = shape.format
+        elif shape.format in _PATTERNS:
+            schema["pattern"] = _PATTERNS[shape.format]
     schema.update((k, v) for k, v in shape.constraints.items() if k in _PLAIN_KEYWORDS)
     return _nullable(schema) if shape.nullable and kind != "null" else schema
 
@@ -109,6 +121,8 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     kind = schema.get("type")
     if isinstance(kind, str) and "$ref" not in schema:
         return {**schema, "type": [kind, "null"]}
+    if isinstance(kind, list):
+        return {**schema, "type": [*kind, "null"]}
     if "anyOf" in schema and len(schema) == 1:
         return {"anyOf": [*schema["anyOf"], {"type": "null"}]}
     return {"anyOf": [schema, {"type": "null"}]}
