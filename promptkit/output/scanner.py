@@ -52,23 +52,14 @@ LITERAL_WORDS: dict[str, Any] = {
 }
 """Bare words the repairer reads as values (Python's and JavaScript's literals among them)."""
 
-QUOTES = "\"'`\u201c\u201d\u2018"
-_CLOSING = {
-    '"': '"',
-    "'": "'",
-    "`": "`",
-    "\u201c": '\u201d\u201c"',
-    "\u201d": '\u201d"',
-    "\u2018": "\u2019'",
-}
+QUOTES = "\"'`\u201c\u201d\u2018\u2019"
 _JSON_LITERALS = frozenset({"true", "false", "null"})
 WS = re.compile(r"[ \t\r\n\f\v\ufeff\u00a0]*")
 SKIPPED = frozenset(" \t\r\n\f\v\ufeff\u00a0/#")
 NUMBER = re.compile(r"[-+]?(?:\d+(?:_\d+)*\.?(?:\d+(?:_\d+)*)?|\.\d+)(?:[eE](?:[-+]?\d+)?)?")
 WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-KEY = re.compile(
-    r"[^:\s{}\[\](),\"'`/\u201c\u201d\u2018]+(?:[ \t]+[^:\s{}\[\](),\"'`/\u201c\u201d\u2018]+)*"
-)
+_KEY_CHAR = r"[^:\s{}\[\](),\"'`/\u201c\u201d\u2018\u2019]"
+KEY = re.compile(f"{_KEY_CHAR}+(?:[ \\t]+{_KEY_CHAR}+)*")
 NEXT_KEY = re.compile("(?:\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'|\u201c[^\u201d\n]{0,200}\u201d)\\s*:")
 _CLOSER = re.compile(r"[}\]]")
 _GROUPS = re.compile(r"(?:,\d+)+(?:\.\d+)?")
@@ -291,7 +282,7 @@ def _member_follows(s: str, k: int) -> bool:
     if match is None or not match.group():
         return False
     after = skip_quietly(s, match.end())
-    return after >= len(s) or s[after] == ":"
+    return after >= len(s) or s[after] == ":" or NEXT_KEY.match(s, after) is not None
 
 
 def skip_quietly(s: str, j: int) -> int:
