@@ -27,8 +27,7 @@ from pydantic import BaseModel
 
 from promptkit._types import Layout, SchemaStyle, SelectorName
 from promptkit.checks import Grounded, input_phrases
-from promptkit.prompt import Message, Prompt
-from promptkit.schema import (
+from promptkit.formats import (
     batch_schema,
     exact_batch_schema,
     json_schema,
@@ -36,6 +35,7 @@ from promptkit.schema import (
     render_schema,
     response_format,
 )
+from promptkit.prompt import Message, Prompt
 from promptkit.selection import TokenCounter, select_examples
 from promptkit.task import Example, Task, shown_input
 
@@ -257,8 +257,11 @@ def _demos(
 
 
 def _output_data(output: BaseModel) -> dict[str, Any]:
-    """An example's output as a model should write it: fields left at their default omitted."""
-    return output.model_dump(mode="json", exclude_defaults=True)
+    """An example's output as a model should write it: fields left at their default omitted.
+
+    Keys are written by alias (the one name the prompt and schema use).
+    """
+    return output.model_dump(mode="json", exclude_defaults=True, by_alias=True)
 
 
 def _render_input(item: BaseModel) -> str:

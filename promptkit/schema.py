@@ -1,50 +1,109 @@
-"""The output contract of a task: a small shape tree, rendered for prompts and providers.
+"""The output contract of a task: a pydantic model read once into a small shape tree.
 
-A pydantic model is read once into a :class:`Shape` tree. From that one tree
-come the compact notation shown to models (TypeScript-like, with
-descriptions, allowed values and what null means), a plain JSON Schema that
-is strict-mode compatible (every property required, no extra keys), and the
-response-format payload for chat APIs.
+From the one tree come the compact notation, the JSON Schema and the strict
+provider formats (:mod:`promptkit.formats`), the coercion of replies
+(:mod:`promptkit.output.coerce`) and the hypothesis strategies
+(:mod:`promptkit.testing`). docs/tasks.md lists the supported field types;
+anything else is refused with the field and the reason
+(:class:`~promptkit.errors.UnsupportedType`).
+
+A recursive model is a cyclic tree: an object shape reachable from itself.
+Parsing follows it as deep as a reply goes; what a prompt or a grammar shows
+is unrolled to :data:`RECURSION_DEPTH` levels first (:func:`promptkit.notation.unrolled`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import enum
 import functools
-import json
 import types
 import typing
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel
+import annotated_types
+from pydantic import AliasChoices, AliasPath, BaseModel, Discriminator
+from pydantic.fields import FieldInfo
+from typing_extensions import TypeAliasType
 
-from promptkit._types import SchemaStyle
 from promptkit.errors import UnsupportedType
 
-Kind = Literal["string", "integer", "number", "boolean", "enum", "array", "object"]
+ScalarKind = Literal["string", "integer", "number", "boolean", "enum", "any", "null"]
+ContainerKind = Literal["array", "tuple", "object", "map", "union"]
+Kind = Literal[ScalarKind, ContainerKind]
 
-_SCALARS: dict[Any, Kind] = {str: "string", int: "integer", float: "number", bool: "boolean"}
-_SUPPORTED = "str, int, float, bool, Literal, Enum, list, a nested model, or Optional of these"
+RECURSION_DEPTH = 3
+"""How many times a recursive model nests in what a prompt or grammar shows."""
+
+_SCALARS: dict[Any, tuple[Kind, str]] = {
+    str: ("string", ""),
+    int: ("integer", ""),
+    float: ("number", ""),
+    bool: ("boolean", ""),
+    decimal.Decimal: ("number", "decimal"),
+    uuid.UUID: ("string", "uuid"),
+    datetime.datetime: ("string", "date-time"),
+    datetime.date: ("string", "date"),
+    datetime.time: ("string", "time"),
+    datetime.timedelta: ("string", "duration"),
+}
+_SUPPORTED = (
+    "use str, int, float, bool, Decimal, UUID, a date or time type, Literal, Enum, list, set, "
+    "tuple, dict with str keys, a nested model, Union or Any (Optional of any of these)"
+)
 _META_KEY = "promptkit"
+_BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
 
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
-    """One field of an object shape, with what a prompt should say about it."""
+    """One field of an object shape, with what a prompt should say about it.
+
+    ``name`` is the model's attribute; ``key`` the one name the prompt, the
+    examples and the schema use for it in JSON (its serialization alias, or
+    the name); ``names`` every spelling a reply may use (the name, the key
+    and the validation aliases).
+    """
 
     name: str
     shape: Shape
     description: str | None = None
     null_means: str | None = None
     required: bool = True
+    key: str = ""
+    names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.name)
+        if not self.names:
+            object.__setattr__(self, "names", tuple(dict.fromkeys((self.name, self.key))))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Shape:
-    """The type of a value as promptkit describes it to a model."""
+    """The type of a value as promptkit describes it to a model.
+
+    Attributes:
+        kind: the JSON kind; ``enum`` for a closed set of values.
+        nullable: null is allowed too.
+        values: an enum's allowed values.
+        aliases: other spellings of an enum's values.
+        item: an array's item, a map's value.
+        fields: an object's fields.
+        title: the model or enum name.
+        options: a union's alternatives, a fixed tuple's items.
+        key: a map's key (a string or an enum shape).
+        format: ``date-time``, ``date``, ``time``, ``duration``, ``uuid`` or ``decimal``.
+        constraints: JSON Schema keywords (``minimum``, ``maxLength``, ``pattern``...).
+        unique: an array of distinct items (a set).
+        discriminator: the key that tells a union's alternatives apart.
+    """
 
     kind: Kind
     nullable: bool = False
@@ -53,12 +112,18 @@ class Shape:
     item: Shape | None = None
     fields: tuple[FieldSpec, ...] = ()
     title: str = ""
+    options: tuple[Shape, ...] = ()
+    key: Shape | None = None
+    format: str = ""
+    constraints: Mapping[str, Any] = field(default_factory=dict)
+    unique: bool = False
+    discriminator: str = ""
 
 
 def field_metadata(
     *,
     null: str | None = None,
-    aliases: Mapping[Any, typing.Iterable[str]] | None = None,
+    aliases: Mapping[Any, Iterable[str]] | None = None,
 ) -> dict[str, Any]:
     """Return ``json_schema_extra`` that carries promptkit's field metadata."""
     meta: dict[str, Any] = {}
@@ -72,269 +137,293 @@ def field_metadata(
 @functools.cache
 def shape_of(model: type[BaseModel]) -> Shape:
     """Read a pydantic model into a shape tree; raise :class:`UnsupportedType` on a bad field."""
-    return _object_shape(model, prefix="")
+    shape, problems = _read(model)
+    if problems:
+        raise problems[0]
+    return shape
 
 
-def shape_problems(model: type[BaseModel]) -> list[ValueError]:
-    """Return every problem :func:`shape_of` would raise the first of, nested fields included.
-
-    Each is an :class:`UnsupportedType` (a field type promptkit cannot describe) or a
-    ``ValueError`` (aliases for values a field does not allow).
-    """
-    problems: list[ValueError] = []
-    _object_shape(model, prefix="", problems=problems)
-    return problems
+def shape_problems(model: type[BaseModel]) -> list[UnsupportedType]:
+    """Return every field of a model (nested ones too) whose type promptkit cannot describe."""
+    return _read(model)[1]
 
 
-def _object_shape(
-    model: type[BaseModel], prefix: str, problems: list[ValueError] | None = None
-) -> Shape:
-    """Read a model's fields; with ``problems``, collect what is wrong there instead of raising."""
-    specs = []
-    for name, info in model.model_fields.items():
-        path = f"{prefix}{name}"
+def _read(model: type[BaseModel]) -> tuple[Shape, list[UnsupportedType]]:
+    reader = _Reader()
+    shape = reader.read_model(model, "")
+    return shape, reader.problems
+
+
+class _Reader:
+    """Reads annotations into shapes; models and type aliases being read are shared (cycles)."""
+
+    def __init__(self) -> None:
+        self.problems: list[UnsupportedType] = []
+        self.open: dict[Any, Shape] = {}
+        self.variants: dict[int, list[tuple[Shape, dict[str, Any]]]] = {}
+
+    def variant(self, shape: Shape, **changes: Any) -> Shape:
+        """A copy of ``shape`` with changes; a copy of a model still being read follows it."""
+        copy = dataclasses.replace(shape, **changes)
+        if any(shape is placeholder for placeholder in self.open.values()):
+            self.variants.setdefault(id(shape), []).append((copy, changes))
+        return copy
+
+    def fill(self, placeholder: Shape, shape: Shape) -> None:
+        """Make ``placeholder`` (and its variants) the shape; the cycles point at them."""
+        _fill(placeholder, shape)
+        for copy, changes in self.variants.pop(id(placeholder), []):
+            _fill(copy, dataclasses.replace(shape, **changes))
+
+    def refuse(self, path: str, annotation: Any, reason: str = _SUPPORTED) -> Shape:
+        self.problems.append(UnsupportedType(path, annotation, reason))
+        return Shape("any")
+
+    def read_model(self, model: type[BaseModel], prefix: str) -> Shape:
+        if model in self.open:
+            return self.open[model]
+        placeholder = Shape("any")  # filled in when read
+        self.open[model] = placeholder
+        specs = tuple(
+            self.read_field(name, info, f"{prefix}{name}")
+            for name, info in model.model_fields.items()
+        )
+        self.fill(placeholder, Shape("object", fields=specs, title=model.__name__))
+        del self.open[model]
+        return placeholder
+
+    def read_field(self, name: str, info: FieldInfo, path: str) -> FieldSpec:
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        meta: dict[str, Any] = extra.get(_META_KEY) or {}  # type: ignore[assignment]
-        try:
-            shape = _shape(info.annotation, path, problems)
-            aliases = meta.get("aliases")
-            if aliases:
-                shape = _with_aliases(shape, aliases, path)
-        except ValueError as error:  # UnsupportedType included
-            if problems is None:
-                raise
-            problems.append(error)
-            continue
-        specs.append(FieldSpec(name, shape, info.description, meta.get("null"), info.is_required()))
-    return Shape("object", fields=tuple(specs), title=model.__name__)
+        meta: Mapping[str, Any] = extra.get(_META_KEY) or {}  # type: ignore[assignment]
+        metadata: list[Any] = list(info.metadata)
+        if isinstance(info.discriminator, str):
+            metadata.append(Discriminator(info.discriminator))
+        elif info.discriminator is not None:
+            metadata.append(info.discriminator)
+        shape = self.read_annotation(info.annotation, path, metadata)
+        aliases = meta.get("aliases")
+        if aliases:
+            shape = self.with_aliases(shape, aliases, path, info.annotation)
+        key, names = self.read_names(name, info, path)
+        required = info.is_required()
+        if required and not shape.nullable and shape in self.open.values():
+            reason = "it refers back to its own model: make it Optional, a list or a default"
+            self.refuse(path, info.annotation, reason)
+        return FieldSpec(name, shape, info.description, meta.get("null"), required, key, names)
 
+    def read_names(self, name: str, info: FieldInfo, path: str) -> tuple[str, tuple[str, ...]]:
+        accepted = [name]
+        validation = info.validation_alias
+        if isinstance(validation, str):
+            accepted.append(validation)
+        elif isinstance(validation, AliasChoices):
+            for choice in validation.choices:
+                if isinstance(choice, str):
+                    accepted.append(choice)
+                else:
+                    self.refuse(path, choice, "a validation alias path cannot be described")
+        elif isinstance(validation, AliasPath):
+            self.refuse(path, validation, "a validation alias path cannot be described")
+        for alias in (info.alias, info.serialization_alias):
+            if alias:
+                accepted.append(alias)
+        key = info.serialization_alias or info.alias or name
+        return key, tuple(dict.fromkeys([key, *accepted]))
 
-def _with_aliases(shape: Shape, aliases: Mapping[Any, tuple[str, ...]], path: str) -> Shape:
-    target = shape.item if shape.kind == "array" and shape.item else shape
-    unknown = [value for value in aliases if value not in target.values]
-    if target.kind != "enum" or unknown:
-        raise ValueError(
-            f"field {path!r} declares aliases for {unknown or list(aliases)}, "
-            "which are not among its allowed values"
-        )
-    with_aliases = Shape("enum", target.nullable, target.values, dict(aliases), title=target.title)
-    if target is shape:
-        return with_aliases
-    return Shape("array", shape.nullable, item=with_aliases)
+    def with_aliases(
+        self, shape: Shape, aliases: Mapping[Any, tuple[str, ...]], path: str, annotation: Any
+    ) -> Shape:
+        target = shape.item if shape.kind == "array" and shape.item else shape
+        unknown = [value for value in aliases if value not in target.values]
+        if target.kind != "enum" or unknown:
+            self.problems.append(
+                UnsupportedType(
+                    path,
+                    annotation,
+                    f"it declares aliases for {unknown or list(aliases)}, "
+                    "which are not among its allowed values",
+                )
+            )
+            return shape
+        with_aliases = dataclasses.replace(target, aliases=dict(aliases))
+        if target is shape:
+            return with_aliases
+        return dataclasses.replace(shape, item=with_aliases)
 
+    def read_annotation(self, annotation: Any, path: str, metadata: list[Any]) -> Shape:
+        shape = self.read_bare(annotation, path, metadata)
+        constraints, discriminator = _read_metadata(metadata, shape, path, self.problems)
+        if discriminator and shape.kind == "union":
+            shape = self.discriminated(shape, discriminator, path)
+        if constraints:
+            shape = self.variant(shape, constraints={**shape.constraints, **constraints})
+        return shape
 
-def _shape(annotation: Any, path: str, problems: list[ValueError] | None = None) -> Shape:
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _shape(typing.get_args(annotation)[0], path, problems)
-    if origin in (Union, types.UnionType):
-        members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        if len(members) != 1:
-            raise UnsupportedType(path, annotation, f"use {_SUPPORTED}")
-        inner = _shape(members[0], path, problems)
-        return Shape(
-            inner.kind, True, inner.values, inner.aliases, inner.item, inner.fields, inner.title
-        )
-    if origin is Literal:
-        values = typing.get_args(annotation)
-        if not all(isinstance(value, str | int) for value in values):
-            raise UnsupportedType(path, annotation, f"use {_SUPPORTED}")
-        return Shape("enum", values=values)
-    if origin is list:
-        (item,) = typing.get_args(annotation) or (None,)
-        if item is None:
-            raise UnsupportedType(path, annotation, f"use {_SUPPORTED}")
-        return Shape("array", item=_shape(item, f"{path}[]", problems))
-    if isinstance(annotation, type):
-        if issubclass(annotation, enum.Enum):
+    def read_bare(self, annotation: Any, path: str, metadata: list[Any]) -> Shape:
+        if isinstance(annotation, TypeAliasType):
+            return self.read_alias(annotation, path)
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            base, *more = typing.get_args(annotation)
+            metadata.extend(more)
+            return self.read_bare(base, path, metadata)
+        if origin in (Union, types.UnionType):
+            return self.read_union(typing.get_args(annotation), path)
+        if origin is Literal:
+            return self.read_literal(typing.get_args(annotation), annotation, path)
+        if origin in (list, set, frozenset):
+            (item,) = typing.get_args(annotation) or (Any,)
             return Shape(
-                "enum", values=tuple(m.value for m in annotation), title=annotation.__name__
+                "array", item=self.read_annotation(item, f"{path}[]", []), unique=origin is not list
             )
+        if origin is tuple:
+            return self.read_tuple(typing.get_args(annotation), annotation, path)
+        if origin is dict:
+            key, value = typing.get_args(annotation) or (str, Any)
+            return self.read_map(key, value, annotation, path)
+        if annotation is Any:
+            return Shape("any")
+        if annotation in (list, set, frozenset, tuple, dict):
+            return self.read_bare(
+                annotation[Any] if annotation is not dict else dict[str, Any], path, metadata
+            )
+        if isinstance(annotation, type):
+            return self.read_type(annotation, path)
+        return self.refuse(path, annotation)
+
+    def read_type(self, annotation: type, path: str) -> Shape:
+        if issubclass(annotation, enum.Enum):
+            values = tuple(member.value for member in annotation)
+            if not all(_is_value(value) for value in values):
+                return self.refuse(path, annotation, "an Enum's values must be str, int or float")
+            return Shape("enum", values=values, title=annotation.__name__)
         if issubclass(annotation, BaseModel):
-            return _object_shape(annotation, prefix=f"{path}.", problems=problems)
-        kind = _SCALARS.get(annotation)
-        if kind is not None:
-            return Shape(kind)
-    raise UnsupportedType(path, annotation, f"use {_SUPPORTED}")
+            return self.read_model(annotation, f"{path}.")
+        for python_type, (kind, form) in _SCALARS.items():
+            if annotation is python_type:
+                return Shape(kind, format=form)
+        return self.refuse(path, annotation)
 
+    def read_alias(self, annotation: TypeAliasType, path: str) -> Shape:
+        if annotation in self.open:
+            return self.open[annotation]
+        placeholder = Shape("any")  # filled in when read
+        self.open[annotation] = placeholder
+        shape = self.read_annotation(annotation.__value__, path, [])
+        self.fill(placeholder, dataclasses.replace(shape, title=shape.title or annotation.__name__))
+        del self.open[annotation]
+        return placeholder
 
-# -- JSON Schema -------------------------------------------------------------
+    def read_union(self, members: tuple[Any, ...], path: str) -> Shape:
+        nullable = any(member is type(None) for member in members)
+        shapes = [self.read_annotation(m, path, []) for m in members if m is not type(None)]
+        if not shapes:
+            return Shape("null", nullable=True)
+        if len(shapes) == 1:
+            return self.variant(shapes[0], nullable=True) if nullable else shapes[0]
+        if all(shape.kind == "enum" and not shape.nullable for shape in shapes):
+            values = tuple(dict.fromkeys(v for shape in shapes for v in shape.values))
+            aliases = {k: v for shape in shapes for k, v in shape.aliases.items()}
+            return Shape("enum", nullable, values, aliases)
+        nullable = nullable or any(shape.nullable for shape in shapes)
+        options = tuple(self.variant(s, nullable=False) if s.nullable else s for s in shapes)
+        return Shape("union", nullable, options=options)
 
+    def discriminated(self, shape: Shape, tag: str, path: str) -> Shape:
+        """Name the JSON key that tells the alternatives apart (their ``Literal`` tag field)."""
+        keys = set()
+        for option in shape.options:
+            spec = next((spec for spec in option.fields if spec.name == tag), None)
+            if spec is None or spec.shape.kind != "enum":
+                self.refuse(path, option, f"an alternative has no Literal field {tag!r}")
+                return shape
+            keys.add(spec.key)
+        return dataclasses.replace(shape, discriminator=keys.pop() if len(keys) == 1 else tag)
 
-def json_schema(shape: Shape, *, strict: bool = False) -> dict[str, Any]:
-    """Render a shape as JSON Schema with no extra keys allowed.
-
-    Fields with a default are optional; ``strict`` makes every field required,
-    as OpenAI's strict structured outputs demand (optional fields are nullable
-    there, so a model can still leave them empty).
-    """
-    if shape.kind == "object":
-        schema: dict[str, Any] = {
-            "type": "object",
-            "properties": {spec.name: _property_schema(spec, strict) for spec in shape.fields},
-            "required": [spec.name for spec in shape.fields if strict or spec.required],
-            "additionalProperties": False,
-        }
-    elif shape.kind == "array":
-        assert shape.item is not None
-        schema = {"type": "array", "items": json_schema(shape.item, strict=strict)}
-    elif shape.kind == "enum":
-        values = list(shape.values) + ([None] if shape.nullable else [])
-        return {"enum": values}
-    else:
-        schema = {"type": shape.kind}
-    if shape.nullable:
-        schema["type"] = [schema["type"], "null"]
-    return schema
-
-
-def _property_schema(spec: FieldSpec, strict: bool) -> dict[str, Any]:
-    schema = json_schema(spec.shape, strict=strict)
-    notes = _notes(spec)
-    if notes:
-        schema["description"] = notes
-    return schema
-
-
-def batch_schema(item: Shape, *, strict: bool = False) -> dict[str, Any]:
-    """JSON Schema of a batch reply: an array of outputs, each tagged with its item id."""
-    return {"type": "array", "items": json_schema(_tagged(item), strict=strict)}
-
-
-def exact_batch_schema(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """JSON Schema of a batch reply holding exactly these items, in order, ids 1, 2, ...
-
-    Each item schema is a tagged object schema (from :func:`batch_schema`'s
-    ``items``); its ``id`` is pinned to the item's number. A grammar built
-    from it cannot leave an item out, repeat one or number one wrongly.
-    """
-    pinned = [
-        {**schema, "properties": {**schema["properties"], "id": {"const": number}}}
-        for number, schema in enumerate(items, start=1)
-    ]
-    count = len(pinned)
-    return {
-        "type": "array",
-        "prefixItems": pinned,
-        "items": False,
-        "minItems": count,
-        "maxItems": count,
-    }
-
-
-def narrowed(schema: dict[str, Any], allowed: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """An object schema whose named string fields may take only the given values.
-
-    A nullable field may still be null; a list of strings may hold only the
-    given values. The schema given is left as it is.
-    """
-    properties = dict(schema["properties"])
-    for name, values in allowed.items():
-        properties[name] = _only(properties[name], list(values))
-    return {**schema, "properties": properties}
-
-
-def _only(schema: dict[str, Any], values: list[Any]) -> dict[str, Any]:
-    kind = schema.get("type")
-    kinds = kind if isinstance(kind, list) else [kind]
-    notes = {"description": schema["description"]} if "description" in schema else {}
-    if "array" in kinds:
-        narrowed_list = {"type": "array", "items": _only(schema["items"], values)}
-        if "null" in kinds:
-            return {"anyOf": [narrowed_list, {"type": "null"}], **notes}
-        return {**narrowed_list, **notes}
-    return {"enum": values + ([None] if "null" in kinds else []), **notes}
-
-
-def _tagged(item: Shape) -> Shape:
-    id_field = FieldSpec("id", Shape("integer"))
-    return Shape("object", fields=(id_field, *item.fields), title=item.title)
-
-
-def response_format(shape: Shape, name: str, *, batch: bool = False) -> dict[str, Any]:
-    """Return the OpenAI-style strict ``response_format`` payload for a reply shape.
-
-    Chat APIs want an object at the root, so a batch's array is wrapped in
-    ``{"items": [...]}``; the parser accepts that wrapper.
-    """
-    schema = batch_schema(shape, strict=True) if batch else json_schema(shape, strict=True)
-    root = schema
-    if schema.get("type") == "array":
-        root = {
-            "type": "object",
-            "properties": {"items": schema},
-            "required": ["items"],
-            "additionalProperties": False,
-        }
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": name.replace("-", "_"), "strict": True, "schema": root},
-    }
-
-
-# -- compact notation ----------------------------------------------------------
-
-
-def compact_schema(shape: Shape, *, batch: bool = False) -> str:
-    """Render a shape in a TypeScript-like notation with one commented line per field."""
-    if batch:
-        return "[" + _compact_object(_tagged(shape), indent="") + ", ...]"
-    return _compact(shape, indent="")
-
-
-def _compact(shape: Shape, indent: str) -> str:
-    if shape.kind == "object":
-        text = _compact_object(shape, indent)
-    elif shape.kind == "array":
-        assert shape.item is not None
-        text = _compact(shape.item, indent) + "[]"
-        if shape.item.nullable or shape.item.kind == "enum":
-            text = f"({_compact(shape.item, indent)})[]"
-    elif shape.kind == "enum":
-        text = " | ".join(json.dumps(value, ensure_ascii=False) for value in shape.values)
-    else:
-        text = {"integer": "int", "number": "float", "boolean": "bool"}.get(shape.kind, shape.kind)
-    return f"{text} | null" if shape.nullable else text
-
-
-def _compact_object(shape: Shape, indent: str) -> str:
-    """Write an object on one line, or one line per field when any field has notes."""
-    inner = indent + "  "
-    entries = [
-        (f"{json.dumps(spec.name)}{_compact_field(spec, inner)}", _notes(spec))
-        for spec in shape.fields
-    ]
-    if not any(notes for _, notes in entries):
-        return "{" + ", ".join(entry for entry, _ in entries) + "}"
-    lines = [f"{inner}{entry}," + (f" // {notes}" if notes else "") for entry, notes in entries]
-    return "{\n" + "\n".join(lines) + f"\n{indent}}}"
-
-
-def _compact_field(spec: FieldSpec, indent: str) -> str:
-    """Write ``: type``, or ``?: type`` for an optional field (absent reads as null)."""
-    if spec.required:
-        return f": {_compact(spec.shape, indent)}"
-    return f"?: {_compact(dataclasses.replace(spec.shape, nullable=False), indent)}"
-
-
-def _notes(spec: FieldSpec) -> str:
-    parts = [spec.description.strip()] if spec.description else []
-    if spec.shape.aliases:
-        parts.append(
-            "; ".join(
-                f"{json.dumps(value, ensure_ascii=False)} also written "
-                + ", ".join(json.dumps(alias, ensure_ascii=False) for alias in names)
-                for value, names in spec.shape.aliases.items()
+    def read_literal(self, values: tuple[Any, ...], annotation: Any, path: str) -> Shape:
+        nullable = None in values
+        kept = tuple(value for value in values if value is not None)
+        if not all(_is_value(value) or isinstance(value, bool) for value in kept):
+            return self.refuse(
+                path, annotation, "a Literal's values must be str, int, float or bool"
             )
-        )
-    if spec.null_means:
-        parts.append(f"null {spec.null_means.strip()}")
-    return ". ".join(part.rstrip(".") for part in parts if part) + ("." if parts else "")
+        if not kept:
+            return Shape("null", nullable=True)
+        return Shape("enum", nullable, tuple(kept))
+
+    def read_tuple(self, args: tuple[Any, ...], annotation: Any, path: str) -> Shape:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return Shape("array", item=self.read_annotation(args[0], f"{path}[]", []))
+        if not args or args == ((),):
+            return self.refuse(path, annotation, "an empty tuple holds nothing to ask for")
+        items = tuple(self.read_annotation(arg, f"{path}[{i}]", []) for i, arg in enumerate(args))
+        return Shape("tuple", options=items)
+
+    def read_map(self, key: Any, value: Any, annotation: Any, path: str) -> Shape:
+        key_shape = self.read_annotation(key, f"{path}{{key}}", [])
+        if (
+            key_shape.kind not in ("string", "enum")
+            or key_shape.format
+            or any(not isinstance(v, str) for v in key_shape.values)
+        ):
+            return self.refuse(
+                path, annotation, "a dict's keys must be str, or a Literal or Enum of str"
+            )
+        item = self.read_annotation(value, f"{path}{{}}", [])
+        return Shape("map", item=item, key=key_shape if key_shape.kind == "enum" else None)
 
 
-def render_schema(shape: Shape, style: SchemaStyle, *, batch: bool = False) -> str:
-    """Render the reply shape the way a prompt states it."""
-    if style == "compact":
-        return compact_schema(shape, batch=batch)
-    schema = batch_schema(shape) if batch else json_schema(shape)
-    return json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+def _fill(placeholder: Shape, shape: Shape) -> None:
+    for slot in Shape.__slots__:
+        object.__setattr__(placeholder, slot, getattr(shape, slot))
+
+
+def _is_value(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _read_metadata(
+    metadata: list[Any], shape: Shape, path: str, problems: list[UnsupportedType]
+) -> tuple[dict[str, Any], str]:
+    """Turn ``Annotated``/``Field`` metadata into JSON Schema keywords and a discriminator."""
+    constraints: dict[str, Any] = {}
+    discriminator = ""
+    pending = list(metadata)
+    while pending:
+        item = pending.pop(0)
+        if isinstance(item, FieldInfo):
+            pending.extend(item.metadata)
+            if isinstance(item.discriminator, str):
+                discriminator = item.discriminator
+        elif isinstance(item, Discriminator):
+            if isinstance(item.discriminator, str):
+                discriminator = item.discriminator
+        elif isinstance(item, annotated_types.GroupedMetadata):
+            pending.extend(item)
+        elif isinstance(item, annotated_types.BaseMetadata):
+            _constraint(item, shape, constraints)
+    return constraints, discriminator
+
+
+def _constraint(item: Any, shape: Shape, into: dict[str, Any]) -> None:
+    sized = {"string": ("minLength", "maxLength"), "map": ("minProperties", "maxProperties")}
+    low, high = sized.get(shape.kind, ("minItems", "maxItems"))
+    for attribute, keyword in _BOUNDS.items():
+        bound = getattr(item, attribute, None)
+        if bound is not None:
+            into[keyword] = bound
+    if isinstance(item, annotated_types.MultipleOf):
+        into["multipleOf"] = item.multiple_of
+    elif isinstance(item, annotated_types.MinLen):
+        into[low] = item.min_length
+    elif isinstance(item, annotated_types.MaxLen):
+        into[high] = item.max_length
+    pattern = getattr(item, "pattern", None)
+    if isinstance(pattern, str):
+        into["pattern"] = pattern
+    elif pattern is not None:
+        into["pattern"] = pattern.pattern
+    for attribute in ("max_digits", "decimal_places"):
+        limit = getattr(item, attribute, None)
+        if limit is not None:
+            into[attribute] = limit

@@ -153,10 +153,7 @@ class Task(Generic[InT, OutT]):
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
                 problems.append(f"{role} model must be a pydantic model class, not {model!r}")
                 continue
-            try:
-                shape_of(model)
-            except ValueError:  # UnsupportedType included: list every field, not the first
-                problems += [f"{role} {error}" for error in shape_problems(model)]
+            problems += (f"{role} {error}" for error in shape_problems(model))
         examples: tuple[Example, ...] = ()
         if not problems:
             problems += _grounding_problems(self.checks, shape_of(self.output_model))
@@ -266,16 +263,22 @@ def _validate(
             f"{where}: expected {model.__name__} or a mapping, got {type(value).__name__} {value!r}"
         )
         return None
-    unknown = sorted(set(value) - set(model.model_fields))
+    names = _field_names(model)
+    unknown = sorted(set(value) - names) if model.model_config.get("extra") != "allow" else []
     for key in unknown:
         problems.append(f"{where}, field {key!r}: not a field of {model.__name__} (a typo?)")
     if unknown:
         return None
     try:
-        return model.model_validate(value)
+        return model.model_validate(value, by_alias=True, by_name=True)
     except ValidationError as error:
         problems += (f"{where}, {problem}" for problem in validation_problems(error))
         return None
+
+
+def _field_names(model: type[BaseModel]) -> set[str]:
+    """Every key an example may use for a field: its name or any of its aliases."""
+    return {name for spec in shape_of(model).fields for name in spec.names}
 
 
 def _words(name: str) -> str:

@@ -1,13 +1,16 @@
 """Hypothesis strategies for testing code built on promptkit tasks (needs ``hypothesis`` installed).
 
-- :func:`valid_outputs` draws instances of a task's output model that respect
-  its enums and optional fields;
+- :func:`valid_outputs` draws instances of a task's output model: every
+  supported field type, within its constraints (bounds, lengths, patterns,
+  formats), recursive models a few levels deep;
 - :func:`model_replies` draws ``(reply_text, expected)`` pairs: a valid output
   written the messy ways models write it (code fences, prose around it, a
   wrapper object, trailing commas, single quotes, unquoted keys, comments,
-  Python literals, a truncated tail, null-words, enum case changes and
-  aliases, numbers as strings, a scalar for a one-item list), with the value
-  :func:`promptkit.parse` must turn it into;
+  Python literals and tuples, a truncated tail, null-words, enum case
+  changes and aliases, numbers as strings or with thousands separators,
+  dates written out, maps as key/value pairs, keys by alias or by name, a
+  scalar for a one-item list), with the value :func:`promptkit.parse` must
+  turn it into;
 - :func:`inputs` draws valid inputs of a task.
 
 Import it only in tests: hypothesis is a development dependency of promptkit.
@@ -17,23 +20,29 @@ nullable field, since the parser reads those as null by design.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 import re
 from typing import Any, TypeVar, cast
 
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
+from promptkit.notation import unrolled
 from promptkit.output.coerce import is_null_word
-from promptkit.output.repair import LITERAL_WORDS
+from promptkit.output.enums import match_enum
+from promptkit.output.scanner import LITERAL_WORDS
 from promptkit.schema import Shape, shape_of
 from promptkit.task import InT, Task
 
+_DEPTH = 2
 _SAFE_WORDS = re.compile(r"[A-Za-z][A-Za-z ]{0,30}[A-Za-z]")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NULL_SPELLINGS = ("N/A", "none", "-", "", "Not Applicable", "null")
 _PREFIXES = ("", "Here is the JSON:\n", "Sure! ", "Answer: ", "<json>")
 _SUFFIXES = ("", "\nHope this helps.", " Let me know if you need anything else.", "</json>")
-
+_DURATION = TypeAdapter(datetime.timedelta)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -43,48 +52,139 @@ def _model(into: Task[Any, M] | type[M]) -> type[M]:
 
 
 def json_values(shape: Shape) -> st.SearchStrategy[Any]:
-    """Draw JSON-mode values (enum values as plain strings or ints) that fit ``shape``."""
+    """Draw JSON-mode values that fit ``shape``: objects keyed by field name, dates as text."""
     inner = _non_null(shape)
-    if shape.nullable:
+    if shape.nullable and shape.kind != "null":
         return st.one_of(st.none(), inner)
     return inner
 
 
 def _non_null(shape: Shape) -> st.SearchStrategy[Any]:
     kind = shape.kind
+    c = shape.constraints
     if kind == "object":
         return st.fixed_dictionaries({spec.name: json_values(spec.shape) for spec in shape.fields})
-    if kind == "array":
+    if kind in ("array", "map"):
         assert shape.item is not None
-        return st.lists(json_values(shape.item), max_size=3)
+        low, high = (
+            c.get("minItems", c.get("minProperties", 0)),
+            c.get("maxItems", c.get("maxProperties", 3)),
+        )
+        if kind == "array":
+            return st.lists(json_values(shape.item), min_size=low, max_size=max(low, min(high, 3)))
+        keys = st.sampled_from(shape.key.values) if shape.key is not None else st.text(max_size=8)
+        return st.dictionaries(
+            keys, json_values(shape.item), min_size=low, max_size=max(low, min(high, 3))
+        )
+    if kind == "tuple":
+        return st.tuples(*(json_values(option) for option in shape.options)).map(list)
+    if kind == "union":
+        return st.one_of(*(json_values(option) for option in shape.options))
     if kind == "enum":
         return st.sampled_from(shape.values)
     if kind == "integer":
-        return st.integers(-(10**7), 10**7)
+        return _integers(c)
     if kind == "number":
-        return st.floats(allow_nan=False, allow_infinity=False, width=64)
+        return _decimals(c) if shape.format == "decimal" else _floats(c)
     if kind == "boolean":
         return st.booleans()
-    text = st.text(st.characters(exclude_categories=["Cs"]), max_size=24)
-    return text.filter(lambda value: not is_null_word(value)) if shape.nullable else text
+    if kind == "any":
+        return _any_json()
+    if kind == "null":
+        return st.none()
+    return _strings(shape)
+
+
+def _integers(c: Any) -> st.SearchStrategy[int]:
+    low = c.get("minimum", c["exclusiveMinimum"] + 1 if "exclusiveMinimum" in c else -(10**7))
+    high = c.get("maximum", c["exclusiveMaximum"] - 1 if "exclusiveMaximum" in c else 10**7)
+    step = c.get("multipleOf", 1)
+    return st.integers(-(-low // step), high // step).map(lambda n: n * step)
+
+
+def _floats(c: Any) -> st.SearchStrategy[float]:
+    if "multipleOf" in c:
+        return _integers(c).map(float)
+    return st.floats(
+        min_value=c.get("minimum", c.get("exclusiveMinimum")),
+        max_value=c.get("maximum", c.get("exclusiveMaximum")),
+        exclude_min="exclusiveMinimum" in c,
+        exclude_max="exclusiveMaximum" in c,
+        allow_nan=False,
+        allow_infinity=False,
+    )
+
+
+def _decimals(c: Any) -> st.SearchStrategy[str]:
+    places = c.get("decimal_places", 2)
+    digits = c.get("max_digits", 12)
+    bound = decimal.Decimal(10) ** (digits - places) - 1
+    low = max(decimal.Decimal(str(c.get("minimum", -bound))), -bound)
+    high = min(decimal.Decimal(str(c.get("maximum", bound))), bound)
+    return st.decimals(low, high, places=places, allow_nan=False, allow_infinity=False).map(str)
+
+
+def _strings(shape: Shape) -> st.SearchStrategy[str]:
+    form = shape.format
+    if form == "date":
+        return st.dates().map(datetime.date.isoformat)
+    if form == "date-time":
+        return st.datetimes().map(datetime.datetime.isoformat)
+    if form == "time":
+        return st.times().map(datetime.time.isoformat)
+    if form == "duration":
+        spans = st.timedeltas(datetime.timedelta(days=-999), datetime.timedelta(days=999))
+        return spans.map(lambda span: _DURATION.dump_python(span, mode="json"))
+    if form == "uuid":
+        return st.uuids().map(str)
+    c = shape.constraints
+    low, high = c.get("minLength", 0), c.get("maxLength", 24)
+    if "pattern" in c:
+        pattern = st.from_regex(c["pattern"], fullmatch=True)
+        text = pattern.filter(lambda value: low <= len(value) <= high)
+    else:
+        text = st.text(
+            st.characters(exclude_categories=["Cs"]), min_size=low, max_size=max(low, high)
+        )
+    return (
+        text.filter(lambda value: value == "" or not is_null_word(value))
+        if shape.nullable
+        else text
+    )
+
+
+def _any_json() -> st.SearchStrategy[Any]:
+    scalars = st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=8)
+    return st.recursive(
+        scalars,
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.text(max_size=5), children, max_size=3)
+        ),
+        max_leaves=6,
+    )
 
 
 def valid_outputs(into: Task[Any, M] | type[M]) -> st.SearchStrategy[M]:
     """Draw valid instances of a task's (or model's) output model."""
     model = _model(into)
-    return json_values(shape_of(model)).map(model.model_validate)
+    return json_values(unrolled(shape_of(model), _DEPTH)).map(lambda data: _validated(model, data))
 
 
 def inputs(task: Task[InT, Any]) -> st.SearchStrategy[InT]:
     """Draw valid inputs of a task."""
     model = task.input_model_class
-    return json_values(shape_of(model)).map(model.model_validate)
+    return json_values(unrolled(shape_of(model), _DEPTH)).map(lambda data: _validated(model, data))
+
+
+def _validated(model: type[M], data: Any) -> M:
+    return model.model_validate(data, by_alias=False, by_name=True)
 
 
 def model_replies(into: Task[Any, M] | type[M]) -> st.SearchStrategy[tuple[str, M]]:
     """Draw ``(reply_text, expected)``: a valid output written messily, and its parse."""
     model = _model(into)
-    shape = shape_of(model)
+    shape = unrolled(shape_of(model), _DEPTH)
     return cast(st.SearchStrategy[tuple[str, M]], _replies(model, shape))
 
 
@@ -93,17 +193,18 @@ def _replies(draw: st.DrawFn, model: type[BaseModel], shape: Shape) -> tuple[str
     data = draw(json_values(shape))
     style = draw(_styles())
     messy = draw(_messy(data, shape))
-    members = [(spec.name, messy[spec.name]) for spec in shape.fields]
+    members = list(messy.items())
     cut = draw(_cut_point(shape, data)) if style["truncate"] else None
     if cut is None:
         text = _write_object(members, style)
         if style["wrapper"]:
             text = '{"result": ' + text + "}"
-        expected = model.model_validate(data)
+        expected = _validated(model, data)
     else:
         index, fraction = cut
         text = _write_truncated(members, index, fraction, style)
-        expected = model.model_validate({name: data[name] for name, _ in members[:index]})
+        kept = {spec.name: data[spec.name] for spec in shape.fields[:index]}
+        expected = _validated(model, kept)
     fence = style["fence"]
     if fence:
         text = f"{fence}\n{text}" + ("" if cut is not None else "\n```")
@@ -129,34 +230,64 @@ def _styles(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+class _Tuple(list[Any]):
+    """A list written as a Python tuple, ``(1, 2)``, in the Python style."""
+
+
 @st.composite
 def _messy(draw: st.DrawFn, value: Any, shape: Shape) -> Any:
     """Write a value the way models get it slightly wrong, keeping what it means."""
     if value is None:
-        if shape.nullable and shape.kind != "object" and draw(st.integers(0, 3)) == 0:
-            return draw(st.sampled_from(_NULL_SPELLINGS))
+        spellings = [
+            word for word in _NULL_SPELLINGS if word or shape.kind not in ("string", "union")
+        ]
+        if shape.nullable and shape.kind not in ("object", "any") and draw(st.integers(0, 3)) == 0:
+            return draw(st.sampled_from(spellings))
         return None
     kind = shape.kind
     if kind == "object":
-        return {spec.name: draw(_messy(value[spec.name], spec.shape)) for spec in shape.fields}
+        written = {}
+        for spec in shape.fields:
+            key = draw(st.sampled_from(spec.names)) if draw(st.integers(0, 3)) == 0 else spec.key
+            written[key] = draw(_messy(value[spec.name], spec.shape))
+        return written
     if kind == "array":
         assert shape.item is not None
         items = [draw(_messy(item, shape.item)) for item in value]
-        scalar_ok = (
-            len(items) == 1 and not isinstance(items[0], list | dict) and items[0] is not None
-        )
-        if scalar_ok and shape.item.kind != "string" and draw(st.booleans()):
-            return items[0]
-        return items
+        scalar = len(items) == 1 and shape.item.kind in ("integer", "number", "boolean", "enum")
+        return items[0] if scalar and items[0] is not None and draw(st.booleans()) else items
+    if kind == "tuple":
+        items = [
+            draw(_messy(item, option)) for item, option in zip(value, shape.options, strict=True)
+        ]
+        return _Tuple(items) if draw(st.booleans()) else items
+    if kind == "map":
+        assert shape.item is not None
+        members = {key: draw(_messy(member, shape.item)) for key, member in value.items()}
+        pairs = [{"key": key, "value": member} for key, member in members.items()]
+        return pairs if members and draw(st.integers(0, 3)) == 0 else members
+    return draw(st.sampled_from(_spellings(value, shape)))
+
+
+def _spellings(value: Any, shape: Shape) -> list[Any]:
+    """Ways to write a scalar that parse back to it."""
+    kind = shape.kind
     if kind == "enum" and isinstance(value, str):
-        spellings = [value, value.upper(), value.title(), f"{value} - as the search says"]
-        spellings += list(shape.aliases.get(value, ()))
-        return draw(st.sampled_from(spellings))
+        options = [
+            value.upper(),
+            value.title(),
+            f"{value} - as stated",
+            *shape.aliases.get(value, ()),
+        ]
+        return [value, *(option for option in options if match_enum(option, shape) == value)]
     if kind == "integer" and not isinstance(value, bool):
-        return draw(st.sampled_from([value, str(value), f"{value:,}", float(value)]))
+        return [value, str(value), f"{value:,}", float(value)]
     if kind == "boolean":
-        return draw(st.sampled_from([value, "yes" if value else "no", str(value).lower()]))
-    return value
+        return [value, "yes" if value else "no", str(value).lower()]
+    if kind == "string" and shape.format == "date":
+        day = datetime.date.fromisoformat(value)
+        return [value, f"{day:%B} {day.day}, {day.year:04d}"] if day.year >= 1000 else [value]
+    return [value]
 
 
 def _scalar(value: Any, style: dict[str, Any]) -> str:
@@ -187,6 +318,13 @@ def _quoted(text: str, quote: str) -> str:
 def _write(value: Any, style: dict[str, Any]) -> str:
     if isinstance(value, dict):
         return _write_object(list(value.items()), style)
+    if isinstance(value, _Tuple) and style["python"]:
+        return (
+            "("
+            + ", ".join(_write(item, style) for item in value)
+            + ("," if len(value) == 1 else "")
+            + ")"
+        )
     if isinstance(value, list):
         return "[" + ", ".join(_write(item, style) for item in value) + "]"
     return _scalar(value, style)
@@ -194,7 +332,11 @@ def _write(value: Any, style: dict[str, Any]) -> str:
 
 def _member(name: str, value: Any, style: dict[str, Any]) -> str:
     quote = style["key_quote"]
-    return f"{quote}{name}{quote}: {_write(value, style)}"
+    if quote == '"' or not _PLAIN_KEY.fullmatch(name):
+        key = json.dumps(name, ensure_ascii=False)
+    else:
+        key = f"{quote}{name}{quote}"
+    return f"{key}: {_write(value, style)}"
 
 
 def _write_object(members: list[tuple[str, Any]], style: dict[str, Any]) -> str:
@@ -210,9 +352,9 @@ def _write_object(members: list[tuple[str, Any]], style: dict[str, Any]) -> str:
 
 @st.composite
 def _cut_point(draw: st.DrawFn, shape: Shape, data: dict[str, Any]) -> tuple[int, float] | None:
-    """Choose a member to cut off: it and all after it must be optional and scalar."""
+    """Choose a member to cut off: it and all after it must have defaults and hold scalars."""
     fields = shape.fields
-    required = [i for i, spec in enumerate(fields) if not spec.shape.nullable]
+    required = [i for i, spec in enumerate(fields) if spec.required]
     first = (max(required) + 1) if required else 0
     options = [
         i for i in range(first, len(fields)) if not isinstance(data[fields[i].name], list | dict)

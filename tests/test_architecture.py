@@ -13,7 +13,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "promptkit"
 
-CORE = ("_types", "errors", "words", "prompt", "schema", "checks", "task", "registry", "selection")
+CORE = (
+    "_types", "errors", "words", "prompt", "schema", "notation", "formats", "checks", "task",
+    "registry", "selection",
+)  # fmt: skip
 FORBIDDEN = {
     # A backend sees a Prompt and GenerationParams, never a task, a parse or a job.
     "backends": ("task", "compiler", "selection", "registry", "execution", "output", "jobs",

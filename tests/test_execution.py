@@ -174,7 +174,7 @@ def test_many_inputs_keep_their_order_and_a_hopeless_backend_stops_the_run() -> 
 
 
 def test_a_batch_reask_names_only_the_failing_items() -> None:
-    first = json.dumps([{"id": 1, "colour": "red"}, {"id": 2, "colour": ["x", {}]}, {"id": 3}])
+    first = json.dumps([{"id": 1, "colour": "red"}, {"id": 2, "colour": {"x": 1}}, {"id": 3}])
     second = json.dumps([{"id": 2, "colour": "blue"}])
     backend = ScriptedBackend(
         [Completion(first, "stop", 90, 30), Completion(second, "stop", 50, 10)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -49,3 +51,32 @@ def test_a_truncated_reply_is_reported_as_truncated(data):
     assert parsed.value == expected
     ends_open = not reply.rstrip().endswith(("}", "```", "helps.", "else.", "</json>"))
     assert parsed.report.truncated == ends_open
+
+
+# -- every supported shape: valid outputs round-trip, messy replies parse to their value --------
+
+from shapes import SHAPES  # noqa: E402  (beside this file; the models of every supported shape)
+
+SHAPE_IDS = [model.__name__ for model in SHAPES]
+SHAPE_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@pytest.mark.parametrize("model", SHAPES, ids=SHAPE_IDS)
+@SHAPE_SETTINGS
+@given(data=st.data())
+def test_valid_outputs_of_every_shape_parse_back_to_themselves(model, data):
+    value = data.draw(valid_outputs(model))
+    assert isinstance(value, model)
+    by_alias = json.dumps(value.model_dump(mode="json", by_alias=True), ensure_ascii=False)
+    assert promptkit.parse(by_alias, model) == value
+    assert promptkit.parse(value.model_dump_json(), model) == value
+
+
+@pytest.mark.parametrize("model", SHAPES, ids=SHAPE_IDS)
+@SHAPE_SETTINGS
+@given(data=st.data())
+def test_messy_replies_of_every_shape_parse_to_their_value(model, data):
+    reply, expected = data.draw(model_replies(model))
+    assert promptkit.parse(reply, model) == expected

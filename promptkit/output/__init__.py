@@ -6,9 +6,9 @@
         --validate (pydantic)--> output --checks--> Parsed(value, report) | OutputError(raw, errors)
 """
 
+from promptkit.output.actions import Action
 from promptkit.output.parse import Parsed, Report, parse, parse_batch, parse_with_report
 from promptkit.output.reask import reask_messages
-from promptkit.output.repair import Action
 
 __all__ = [
     "Action",

@@ -2,30 +2,42 @@
 
 Driven by the :class:`~promptkit.schema.Shape` of the output model:
 
-- numbers: ``"36"``, ``36.0`` and ``"1,036"`` to int; numeric strings to float;
-- booleans: ``"true"``, ``"yes"``, ``"y"``, ``"on"``, ``1`` (and their opposites);
-- strings: a number where a string is expected becomes its JSON text;
-- enums: a value matched by case, punctuation and spacing, by a declared
-  alias, or as the head of a value-plus-explanation (``"ADMIN - full access"``);
-- arrays: a single value where a list is expected becomes a one-item list;
-- null-words (``"N/A"``, ``"none"``, ``"Not Applicable"``, ``"-"``, ``""``...)
-  become null in nullable fields only;
-- objects: keys matched by case and separators; unknown keys dropped.
+- scalars (:mod:`promptkit.output.scalars`): numbers written with thousands
+  separators, underscores, signs, decimal commas or as fractions; booleans
+  as words; numbers where a string is expected; dates, times and durations
+  in common written forms;
+- enums (:mod:`promptkit.output.enums`): the one value named, by case,
+  punctuation, alias, explanation or in prose; never one of two named;
+- arrays: a single value becomes a one-item list; a JSON text in a string
+  is read; a map may come as a list of ``{"key", "value"}`` pairs;
+- a one-item list (or the one matching item) where a scalar is expected;
+- unions: the alternative the discriminator names, else the first that fits
+  as it is, else the one that fits after the fewest changes;
+- objects: keys matched by any spelling (the name, an alias; case and
+  separators ignored); unknown keys dropped; a bare value where a one-field
+  object is expected; null in an optional field that cannot be null reads
+  as its default;
+- null-words (``"N/A"``, ``"none"``, ``"Not Applicable"``, ``"-"``...) become
+  null in nullable fields only; ``""`` does so only where no string fits.
 
 What cannot be coerced is left as it is for validation to report.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
-from promptkit.output.repair import Action
-from promptkit.schema import Shape
+from promptkit.output.actions import Action
+from promptkit.output.enums import NO_MATCH, NoMatch, is_allowed, match_enum
+from promptkit.output.extract import find_values
+from promptkit.output.fit import fits, known_keys
+from promptkit.output.scalars import SCALARS
+from promptkit.schema import FieldSpec, Shape
 
 NULL_WORDS = frozenset(
     {
@@ -49,12 +61,8 @@ NULL_WORDS = frozenset(
 )
 """Words (compared case-insensitively, without a final period) read as null in nullable fields."""
 
-_TRUE = frozenset({"true", "yes", "y", "on", "1"})
-_FALSE = frozenset({"false", "no", "n", "off", "0"})
-_THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _NOT_ALNUM = re.compile(r"[\W_]+")
-_EXPLANATION = re.compile(r"\s+[-\u2013\u2014]\s+|\s*[:(\[,;]|\.\s|\n")
+_SCALAR_KINDS = frozenset({"string", "integer", "number", "boolean", "enum"})
 
 Path = tuple[str | int, ...]
 
@@ -68,12 +76,25 @@ def coerce(value: Any, shape: Shape, *, drop_unknown: bool = True) -> tuple[Any,
         drop_unknown: drop keys no field answers to (models with ``extra="allow"`` keep them).
     """
     actions: list[Action] = []
-    return _coerce(value, shape, (), actions, drop_unknown), actions
+    return _Coercer(actions, drop_unknown).value(value, shape, ()), actions
 
 
 def is_null_word(value: Any) -> bool:
     """Say whether ``value`` is a string that means "no value" (see :data:`NULL_WORDS`)."""
     return isinstance(value, str) and value.strip().casefold().rstrip(".") in NULL_WORDS
+
+
+def reads_as_null(value: Any, shape: Shape) -> bool:
+    """Say whether a value in a nullable shape is a null-word to coerce to null."""
+    if not shape.nullable or not is_null_word(value) or is_allowed(value, shape):
+        return False
+    return value != "" or not _takes_strings(shape)
+
+
+def _takes_strings(shape: Shape) -> bool:
+    if shape.kind == "union":
+        return any(option.kind == "string" for option in shape.options)
+    return shape.kind in ("string", "any")
 
 
 def has_null_words(instance: BaseModel, shape: Shape) -> bool:
@@ -87,14 +108,14 @@ def null_word_fields(shape: Shape | None) -> tuple[str, ...] | None:
     """Name the top-level fields of an object shape where a null-word could be coerced.
 
     These are the nullable string and enum fields. ``None`` means a
-    nullable value may also sit deeper (in a nested object or a list), so
-    :func:`has_null_words` must look at the whole value.
+    nullable value may also sit deeper (in a nested object, list, map or
+    union), so :func:`has_null_words` must look at the whole value.
     """
     if shape is None or shape.kind != "object":
         return None
     names = []
     for spec in shape.fields:
-        if spec.shape.kind in ("object", "array"):
+        if spec.shape.kind not in _SCALAR_KINDS:
             return None
         if spec.shape.nullable and spec.shape.kind in ("string", "enum"):
             names.append(spec.name)
@@ -104,206 +125,281 @@ def null_word_fields(shape: Shape | None) -> tuple[str, ...] | None:
 def _holds_null_word(value: Any, shape: Shape) -> bool:
     if value is None:
         return False
-    if shape.nullable and isinstance(value, str) and is_null_word(value):
-        return not _is_allowed(value, shape)
-    if shape.kind == "object" and isinstance(value, BaseModel):
-        return has_null_words(value, shape)
-    if shape.kind == "array" and isinstance(value, list) and shape.item is not None:
-        return any(_holds_null_word(item, shape.item) for item in value)
+    if isinstance(value, str) and reads_as_null(value, shape):
+        return True
+    if isinstance(value, BaseModel):
+        if shape.kind == "union":
+            return any(_holds_null_word(value, option) for option in shape.options)
+        return shape.kind == "object" and has_null_words(value, shape)
+    item = shape.item
+    if isinstance(value, list | tuple | set | frozenset):
+        if shape.kind == "tuple":
+            return any(map(_holds_null_word, value, shape.options))
+        return item is not None and any(_holds_null_word(member, item) for member in value)
+    if isinstance(value, dict) and shape.kind == "map" and item is not None:
+        return any(_holds_null_word(member, item) for member in value.values())
     return False
 
 
-def _coerce(value: Any, shape: Shape, path: Path, actions: list[Action], drop: bool) -> Any:
-    if value is None:
-        return None
-    if shape.nullable and is_null_word(value) and not _is_allowed(value, shape):
-        actions.append(Action("coerce", path, f"read {value!r} as null", value, None))
-        return None
-    kind = shape.kind
-    if kind == "string" and value.__class__ is str:
-        return value  # the common case, nothing to do
-    if kind == "object":
-        return _object(value, shape, path, actions, drop)
-    if kind == "array":
-        return _array(value, shape, path, actions, drop)
-    if kind == "enum":
-        result = match_enum(value, shape)
-        if result is not _NO_MATCH and result != value:
-            actions.append(
-                Action("coerce", path, f"matched {value!r} to {result!r}", value, result)
-            )
-            return result
-        return value
-    converted = _SCALARS[kind](value)
-    if converted is not _NO_MATCH and (converted != value or type(converted) is not type(value)):
-        actions.append(
-            Action("coerce", path, f"converted {value!r} to {kind} {converted!r}", value, converted)
-        )
-        return converted
-    return value
+class _Coercer:
+    """One coercion of one value; the actions list is the report."""
 
+    def __init__(self, actions: list[Action], drop: bool) -> None:
+        self.actions = actions
+        self.drop = drop
 
-def _object(value: Any, shape: Shape, path: Path, actions: list[Action], drop: bool) -> Any:
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
-        actions.append(Action("coerce", path, "took the one object out of a list", None, None))
-        value = value[0]
-    if not isinstance(value, Mapping):
+    def note(self, path: Path, message: str, before: Any = None, after: Any = None) -> None:
+        self.actions.append(Action("coerce", path, message, before, after))
+
+    def value(self, value: Any, shape: Shape, path: Path) -> Any:
+        if value is None:
+            return None
+        kind = shape.kind
+        plain_string = kind == "string" and value.__class__ is str and not shape.format
+        if plain_string and (value == "" or not shape.nullable or not is_null_word(value)):
+            return value  # the common case, nothing to do
+        if reads_as_null(value, shape):
+            self.note(path, f"read {value!r} as null", value, None)
+            return None
+        if kind == "object":
+            return self.object(value, shape, path)
+        if kind in ("array", "tuple", "map"):
+            return self.container(value, shape, path)
+        if kind == "union":
+            return self.union(value, shape, path)
+        if kind in ("any", "null"):
+            return value
+        if isinstance(value, list):
+            return self.scalar_from_list(value, shape, path)
+        if kind == "enum":
+            result = match_enum(value, shape)
+            if not isinstance(result, NoMatch) and result != value:
+                self.note(path, f"matched {value!r} to {result!r}", value, result)
+                return result
+            return value
+        converted = SCALARS[kind, shape.format](value)
+        if converted is not NO_MATCH and (converted != value or type(converted) is not type(value)):
+            described = shape.format or kind
+            self.note(path, f"converted {value!r} to {described} {converted!r}", value, converted)
+            return converted
         return value
-    specs = {spec.name: spec for spec in shape.fields}
-    by_key: dict[str, str] | None = None  # built when a key is not a field name
-    result: dict[str, Any] = {}
-    for key, member in value.items():
-        if key in specs:
-            result[key] = _coerce(member, specs[key].shape, (*path, key), actions, drop)
-            continue
-        if by_key is None:
-            by_key = {_name(name): name for name in specs}
-        name = by_key.get(_name(str(key)))
-        if name is None:
-            if drop:
-                actions.append(
-                    Action("coerce", (*path, key), f"dropped unknown key {key!r}", member, None)
-                )
+
+    def scalar_from_list(self, value: list[Any], shape: Shape, path: Path) -> Any:
+        """A list where one value is expected: its one item, or the one item that fits."""
+        trials = [self.trial(item, shape, path) for item in value]
+        fitting = [result for result, ok, _ in trials if ok]
+        distinct = [v for i, v in enumerate(fitting) if v not in fitting[:i]]
+        if len(value) == 1 or len(distinct) == 1:
+            chosen = trials[0][0] if len(value) == 1 else distinct[0]
+            self.note(path, f"took {chosen!r} out of a list of {len(value)}", value, chosen)
+            return chosen
+        return value
+
+    def trial(self, value: Any, shape: Shape, path: Path) -> tuple[Any, bool, list[Action]]:
+        """Coerce on the side: the result, whether it fits, and what it took."""
+        scratch = _Coercer([], self.drop)
+        result = scratch.value(value, shape, path)
+        return result, fits(result, shape), scratch.actions
+
+    # -- objects -------------------------------------------------------------------
+
+    def object(self, value: Any, shape: Shape, path: Path) -> Any:
+        if isinstance(value, str):
+            value = self.embedded(value, path)
+        one_object = isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping)
+        if one_object and (known_keys(value[0], shape) or len(shape.fields) != 1):
+            self.note(path, "took the one object out of a list")
+            value = value[0]
+        if not isinstance(value, Mapping):
+            return self.bare_value(value, shape, path)
+        lone = shape.fields[0].shape.kind if len(shape.fields) == 1 else ""
+        if lone and (value or lone in ("map", "any")) and not known_keys(value, shape):
+            whole = self.bare_value(value, shape, path)
+            if whole is not value:
+                return whole  # {"a": "b"} where {value: dict} is expected: the map itself
+        by_name = _names(shape)
+        result: dict[str, Any] = {}
+        unknown: list[tuple[str, Any]] = []
+        for key, member in value.items():
+            spec = by_name.get(key) if isinstance(key, str) else None
+            if spec is None:
+                spec = by_name.get(_name(str(key)))
+                if spec is None:
+                    unknown.append((key, member))
+                    continue
+                if spec.name in result:
+                    self.note((*path, key), f"dropped {key!r}, a second {spec.key!r}", member)
+                    continue
+                if key not in spec.names:
+                    self.note((*path, spec.key), f"read key {key!r} as {spec.key!r}", key)
+            elif spec.name in result:
+                self.note((*path, key), f"dropped {key!r}, a second {spec.key!r}", member)
+                continue
+            self.member(result, spec, member, (*path, spec.key))
+        if unknown and not result and len(unknown) == 1 and len(shape.fields) == 1:
+            (key, member), spec = unknown[0], shape.fields[0]
+            if not isinstance(member, Mapping | list):
+                self.note((*path, spec.key), f"read the one key {key!r} as {spec.key!r}", key)
+                self.member(result, spec, member, (*path, spec.key))
+                unknown = []
+        for key, member in unknown:
+            if self.drop:
+                self.note((*path, key), f"dropped unknown key {key!r}", member, None)
             else:
                 result[key] = member
-            continue
-        if name in value:
-            actions.append(
-                Action("coerce", (*path, key), f"dropped {key!r}, a second {name!r}", member)
-            )
-            continue
-        actions.append(Action("coerce", (*path, name), f"read key {key!r} as {name!r}", key))
-        result[name] = _coerce(member, specs[name].shape, (*path, name), actions, drop)
-    return result
+        return result
+
+    def member(self, into: dict[str, Any], spec: FieldSpec, member: Any, path: Path) -> None:
+        optional = not spec.required and not spec.shape.nullable
+        if member is None and optional and spec.shape.kind not in ("any", "null"):
+            self.note(path, "read null as the field's default", None)
+            return
+        into[spec.name] = self.value(member, spec.shape, path)
+
+    def bare_value(self, value: Any, shape: Shape, path: Path) -> Any:
+        """A value where a one-field object is expected is that field's value, if it fits."""
+        if len(shape.fields) != 1:
+            return value
+        spec = shape.fields[0]
+        result, ok, steps = self.trial(value, spec.shape, (*path, spec.key))
+        if not ok:
+            return value
+        self.note(path, f"read the value as the one field {spec.key!r}", value, None)
+        self.actions.extend(steps)
+        return {spec.name: result}
+
+    def embedded(self, text: str, path: Path) -> Any:
+        """Read the JSON a string holds (``"{\\"a\\": 1}"``, a fenced block), or keep the string."""
+        stripped = text.strip()
+        if not stripped or stripped[0] not in "{[`":
+            return text
+        try:
+            found = find_values(stripped)
+        except ValueError:
+            return text
+        if len(found) != 1 or found[0].truncated:
+            return text
+        self.note(path, "read the JSON written inside a string", text, found[0].value)
+        return found[0].value
+
+    # -- containers ----------------------------------------------------------------
+
+    def container(self, value: Any, shape: Shape, path: Path) -> Any:
+        if isinstance(value, str):
+            value = self.embedded(value, path)
+        if shape.kind == "map":
+            return self.map(value, shape, path)
+        assert shape.kind == "tuple" or shape.item is not None
+        if not isinstance(value, list):
+            item = shape.item
+            mapping = isinstance(value, Mapping) and shape.kind == "array"
+            if mapping and item is not None and item.kind != "object" and not fits(value, item):
+                return value
+            self.note(path, "wrapped a single value in a list", value, [value])
+            value = [value]
+        if shape.kind == "tuple":
+            options = shape.options
+            return [
+                self.value(item, options[index], (*path, index)) if index < len(options) else item
+                for index, item in enumerate(value)
+            ]
+        item_shape = shape.item
+        assert item_shape is not None
+        return [self.value(item, item_shape, (*path, index)) for index, item in enumerate(value)]
+
+    def map(self, value: Any, shape: Shape, path: Path) -> Any:
+        assert shape.item is not None
+        if isinstance(value, list) and all(_is_pair(item) for item in value):
+            self.note(path, "read a list of key/value pairs as a map", value)
+            value = {_pair_key(item): _pair_value(item) for item in value}
+        if not isinstance(value, Mapping):
+            return value
+        result = {}
+        for key, member in value.items():
+            name = key if isinstance(key, str) else str(key)
+            if shape.key is not None:
+                matched = match_enum(name, shape.key)
+                if not isinstance(matched, NoMatch):
+                    if matched != name:
+                        self.note((*path, name), f"matched key {name!r} to {matched!r}", name)
+                    name = matched
+            result[name] = self.value(member, shape.item, (*path, name))
+        return result
+
+    # -- unions ----------------------------------------------------------------------
+
+    def union(self, value: Any, shape: Shape, path: Path) -> Any:
+        tagged = self.by_discriminator(value, shape, path)
+        if tagged is not None:
+            return self.value(value, tagged, path)
+        for option in shape.options:
+            if fits(value, option):
+                return self.value(value, option, path)
+        best: tuple[tuple[int, int, int, int], Any, list[Action]] | None = None
+        for order, option in enumerate(shape.options):
+            result, ok, steps = self.trial(value, option, path)
+            rank = (ok, known_keys(value, option), -len(steps), -order)
+            if best is None or rank > best[0]:
+                best = (rank, result, steps)
+        assert best is not None
+        if not best[0][0]:
+            return value
+        self.actions.extend(best[2])
+        return best[1]
+
+    def by_discriminator(self, value: Any, shape: Shape, path: Path) -> Shape | None:
+        if not shape.discriminator or not isinstance(value, Mapping):
+            return None
+        tag = next(
+            (
+                v
+                for k, v in value.items()
+                if isinstance(k, str) and _name(k) == _name(shape.discriminator)
+            ),
+            None,
+        )
+        if tag is None:
+            return None
+        for option in shape.options:
+            spec = next((s for s in option.fields if shape.discriminator in s.names), None)
+            if spec is not None and not isinstance(match_enum(tag, spec.shape), NoMatch):
+                return option
+        return None
 
 
-def _array(value: Any, shape: Shape, path: Path, actions: list[Action], drop: bool) -> Any:
-    assert shape.item is not None
-    if not isinstance(value, list):
-        actions.append(Action("coerce", path, "wrapped a single value in a list", value, [value]))
-        value = [value]
-    return [
-        _coerce(item, shape.item, (*path, index), actions, drop) for index, item in enumerate(value)
-    ]
-
-
-class _NoMatch:
-    """Marks a value that could not be coerced."""
-
-
-_NO_MATCH: Any = _NoMatch()
-
-
-def match_enum(value: Any, shape: Shape) -> Any:
-    """Return the allowed value ``value`` stands for, or a private no-match marker.
-
-    Tried in order: exact value; the same text ignoring case, punctuation and
-    spacing; a declared alias; the head of a value-plus-explanation; a
-    value that starts the text as a whole word.
-    """
-    if _is_allowed(value, shape):
-        return value
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return _NO_MATCH
-    table = _enum_table(shape)
-    text = str(value).strip()
-    hit = table.get(_norm(text))
-    if hit is not None:
-        return hit[0]
-    head = _EXPLANATION.split(text, maxsplit=1)[0]
-    hit = table.get(_norm(head))
-    if hit is not None:
-        return hit[0]
-    words = _norm_words(text)
-    for size in range(len(words) - 1, 0, -1):
-        hit = table.get("".join(words[:size]))
-        if hit is not None:
-            return hit[0]
-    return _NO_MATCH
-
-
-def _enum_table(shape: Shape) -> dict[str, tuple[Any]]:
-    table: dict[str, tuple[Any]] = {}
-    for allowed in shape.values:
-        table.setdefault(_norm(str(allowed)), (allowed,))
-    for allowed, names in shape.aliases.items():
-        for name in names:
-            table.setdefault(_norm(name), (allowed,))
-    return table
-
-
-def _is_allowed(value: Any, shape: Shape) -> bool:
-    if shape.kind != "enum" or isinstance(value, bool):
-        return False
-    return any(value == allowed and type(value) is type(allowed) for allowed in shape.values) or (
-        isinstance(value, str) and value in shape.values
+def _is_pair(item: Any) -> bool:
+    return (
+        isinstance(item, Mapping)
+        and len(item) == 2
+        and {_name(str(k)) for k in item} == {"key", "value"}
     )
 
 
-def _norm(text: str) -> str:
-    return _NOT_ALNUM.sub("", text.casefold())
+def _pair_key(item: Mapping[str, Any]) -> str:
+    key = next(v for k, v in item.items() if _name(k) == "key")
+    return key if isinstance(key, str) else str(key)
 
 
-def _norm_words(text: str) -> list[str]:
-    return [word for word in _NOT_ALNUM.split(text.casefold()) if word]
+def _pair_value(item: Mapping[str, Any]) -> Any:
+    return next(v for k, v in item.items() if _name(k) == "value")
+
+
+@functools.lru_cache(maxsize=256)
+def _names_cached(shape: Shape) -> dict[str, FieldSpec]:
+    table: dict[str, FieldSpec] = {}
+    for spec in shape.fields:
+        for name in spec.names:
+            table.setdefault(name, spec)
+    for spec in shape.fields:
+        for name in spec.names:
+            table.setdefault(_name(name), spec)
+    return table
+
+
+def _names(shape: Shape) -> dict[str, FieldSpec]:
+    """Every spelling of every field, as written and normalised, to the field."""
+    return _names_cached(shape)
 
 
 def _name(key: str) -> str:
     return _NOT_ALNUM.sub("_", key.strip().casefold()).strip("_")
-
-
-def _to_int(value: Any) -> Any:
-    if isinstance(value, bool):
-        return _NO_MATCH
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value.is_integer() else _NO_MATCH
-    if isinstance(value, str):
-        number = _to_float(value)
-        if isinstance(number, float) and number.is_integer():
-            text = value.strip().replace(",", "")
-            return int(text) if text.lstrip("+-").isdigit() else int(number)
-    return _NO_MATCH
-
-
-def _to_float(value: Any) -> Any:
-    if isinstance(value, bool):
-        return _NO_MATCH
-    if isinstance(value, int | float):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        if _THOUSANDS.fullmatch(text):
-            text = text.replace(",", "")
-        if _PLAIN_NUMBER.fullmatch(text):
-            number = float(text)
-            return number if math.isfinite(number) else _NO_MATCH
-    return _NO_MATCH
-
-
-def _to_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().casefold()
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
-    return _NO_MATCH
-
-
-def _to_str(value: Any) -> Any:
-    if isinstance(value, bool):
-        return _NO_MATCH
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return repr(value)
-    return value if isinstance(value, str) else _NO_MATCH
-
-
-_SCALARS = {"integer": _to_int, "number": _to_float, "boolean": _to_bool, "string": _to_str}

@@ -13,19 +13,28 @@ array, an ``{"items": [...]}`` wrapper, or one object per line.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from promptkit.errors import ReplyReadError
-from promptkit.output.repair import Action, Repaired, repair_json
+from promptkit.output.actions import Action
+from promptkit.output.fit import fits
+from promptkit.output.repair import Repaired, repair_json
+from promptkit.output.scanner import LITERAL_WORDS
 from promptkit.schema import Shape
 
 MAX_CANDIDATES = 64
 """How many places a reply is read from before giving up on the rest."""
 
 _OPEN = re.compile(r"[{\[]")
+_TUPLE = re.compile(r"\(")
+_ESCAPED = re.compile(r"[{\[]\s*\\\"")
+_FENCED = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
+_JSON_SCALAR = re.compile(r'-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null|"(?:[^"\\]|\\.)*"')
 _UNWRAP_DEPTH = 3
 
 
@@ -39,7 +48,7 @@ class Extracted:
     cut_ids: frozenset[int] = frozenset()
 
 
-def find_values(text: str) -> list[Repaired]:
+def find_values(text: str, opening: re.Pattern[str] = _OPEN) -> list[Repaired]:
     """Read every top-level JSON-like value in ``text``, left to right.
 
     At most :data:`MAX_CANDIDATES` starts are tried; a failed read resumes
@@ -52,7 +61,7 @@ def find_values(text: str) -> list[Repaired]:
     failures: list[ReplyReadError] = []
     position = 0
     for _ in range(MAX_CANDIDATES):
-        match = _OPEN.search(text, position)
+        match = opening.search(text, position)
         if match is None:
             break
         try:
@@ -71,26 +80,38 @@ def find_values(text: str) -> list[Repaired]:
 def extract_object(text: str, shape: Shape) -> Extracted:
     """Choose the value in ``text`` that best fits the object ``shape``.
 
+    The first candidate among equals wins. A reply with no JSON container
+    may still be the value of a one-field object (``1214`` for ``{foo: int}``,
+    ``The answer is TWO`` for an enum field; a string field takes only a
+    quoted string, not prose).
+
     Raises:
-        ReplyReadError: no JSON object or array was found.
+        ReplyReadError: no JSON value was found.
     """
-    candidates = find_values(text)
+    candidates = find_values(text) or find_values(text, _TUPLE)
+    candidates += _escaped_values(text)
+    names = _names(shape)
+    if not candidates or not any(_fit(c.value, shape, names)[0] for c in candidates):
+        bare = bare_value(text, shape)
+        if bare is not None:
+            return bare
     if not candidates:
         raise ReplyReadError(_nothing_found(text))
-    names = _names(shape)
-    if len(candidates) == 1:
-        chosen = candidates[0]
-        value, unwrapping = _unwrap(chosen.value, shape, names, _UNWRAP_DEPTH)
-    else:
-        best: tuple[tuple[Any, ...], Any, list[Action], Repaired] | None = None
-        for order, candidate in enumerate(candidates):
-            value, unwrapping = _unwrap(candidate.value, shape, names, _UNWRAP_DEPTH)
-            fit = _fit(value, shape, names)
-            rank = (*fit, not candidate.truncated, -len(candidate.actions), order)
-            if best is None or rank > best[0]:
-                best = (rank, value, unwrapping, candidate)
-        assert best is not None
-        _, value, unwrapping, chosen = best
+    collected = _collected(text, candidates, shape)
+    if collected is not None:
+        return collected
+    best: tuple[tuple[Any, ...], Any, list[Action], Repaired] | None = None
+    for order, candidate in enumerate(candidates):
+        value, unwrapping = _unwrap(candidate.value, shape, names, _UNWRAP_DEPTH)
+        if len(candidates) == 1:
+            best = ((), value, unwrapping, candidate)
+            break
+        fit = _fit(value, shape, names)
+        rank = (*fit, not candidate.truncated, -len(unwrapping), -len(candidate.actions), -order)
+        if best is None or rank > best[0]:
+            best = (rank, value, unwrapping, candidate)
+    assert best is not None
+    _, value, unwrapping, chosen = best
     actions = _located(text, chosen)
     if len(candidates) > 1:
         actions.append(
@@ -104,6 +125,71 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     actions.extend(chosen.actions)
     actions.extend(unwrapping)
     return Extracted(value, tuple(actions), chosen.truncated, chosen.cut_ids)
+
+
+def _escaped_values(text: str) -> list[Repaired]:
+    """Values of a reply written as an escaped JSON string (``{\\"key\\": 1}``), unescaped."""
+    if _ESCAPED.search(text) is None:
+        return []
+    inner = text.strip()
+    if len(inner) > 1 and inner[0] == inner[-1] == '"':
+        inner = inner[1:-1]
+    try:
+        unescaped = json.loads(f'"{inner}"')
+    except ValueError:
+        unescaped = inner.replace('\\"', '"')
+    try:
+        found = find_values(unescaped)
+    except ReplyReadError:
+        return []
+    note = Action("extract", (), "read the JSON written as an escaped string", None, None)
+    return [dataclasses.replace(f, actions=(note, *f.actions)) for f in found]
+
+
+def bare_value(text: str, shape: Shape) -> Extracted | None:
+    """The whole reply (or its fenced block) as the value of a one-field object, if it can be."""
+    if shape.kind != "object" or len(shape.fields) != 1:
+        return None
+    spec = shape.fields[0]
+    fenced = _FENCED.search(text)
+    content = (fenced.group(1) if fenced else text).strip()
+    if not content:
+        return None
+    plain_string = spec.shape.kind == "string" and not spec.shape.format
+    if content in LITERAL_WORDS and not _JSON_SCALAR.fullmatch(content):
+        value = LITERAL_WORDS[content]  # True, None, Null...
+        if plain_string and value is not None:
+            return None
+    elif _JSON_SCALAR.fullmatch(content):
+        value = json.loads(content)
+        if plain_string and value is not None and not isinstance(value, str):
+            return None
+    elif plain_string or spec.shape.kind in ("object", "array", "map", "tuple"):
+        return None  # prose is no string value: any reply would be one
+    else:
+        value = content
+    note = Action("extract", (), f"read the whole reply as the value of {spec.key!r}", text, value)
+    return Extracted({spec.key: value}, (note,), False)
+
+
+def _collected(text: str, candidates: list[Repaired], shape: Shape) -> Extracted | None:
+    """Several objects where a one-field object holds a list of them: the list."""
+    if shape.kind != "object" or len(shape.fields) != 1 or len(candidates) < 2:
+        return None
+    spec = shape.fields[0]
+    item = spec.shape.item
+    if spec.shape.kind != "array" or item is None or item.kind != "object":
+        return None
+    item_names = _names(item)
+    objects = [c for c in candidates if _fit(c.value, item, item_names)[1] > 0]
+    if len(objects) < 2:
+        return None
+    actions = [Action("extract", (), f"collected {len(objects)} JSON objects as {spec.key!r}")]
+    for candidate in objects:
+        actions.extend(candidate.actions)
+    truncated = any(c.truncated for c in objects)
+    cut = frozenset().union(*(c.cut_ids for c in objects))
+    return Extracted({spec.key: [c.value for c in objects]}, tuple(actions), truncated, cut)
 
 
 def extract_items(text: str, shape: Shape) -> Extracted:
@@ -189,7 +275,7 @@ def _nothing_found(text: str) -> str:
 
 
 def _names(shape: Shape) -> frozenset[str]:
-    return frozenset(_key(spec.name) for spec in shape.fields)
+    return frozenset(_key(name) for spec in shape.fields for name in spec.names)
 
 
 def _key(name: str) -> str:
@@ -197,8 +283,17 @@ def _key(name: str) -> str:
 
 
 def _fit(value: Any, shape: Shape, names: frozenset[str]) -> tuple[int, int, int]:
-    """Rank a value against an object shape: (is an object, known keys, -unknown keys)."""
-    if not isinstance(value, dict) or shape.kind != "object":
+    """Rank a value against an object shape: (is an object, known keys, -unknown keys).
+
+    For a one-field object, a value of that field's kind (a list for a list
+    field) ranks as an object with its one key.
+    """
+    if shape.kind != "object":
+        return (0, 0, 0)
+    if not isinstance(value, dict):
+        one = shape.fields[0].shape if len(shape.fields) == 1 else None
+        if one is not None and isinstance(value, list) == (one.kind in ("array", "tuple")):
+            return (1, int(fits(value, one)), 0)
         return (0, 0, 0)
     known = sum(isinstance(key, str) and (key in names or _key(key) in names) for key in value)
     return (1, known, known - len(value))
@@ -215,8 +310,8 @@ def _unwrap(
         members = [(k, v) for k, v in value.items() if isinstance(v, dict | list)]
     elif isinstance(value, list):
         members = [(i, v) for i, v in enumerate(value) if isinstance(v, dict | list)]
-    if not members:
-        return value, []
+    if not members or (isinstance(value, dict) and len(members) > 1):
+        return value, []  # a wrapper holds one thing; an object of several is no wrapper
     own = _fit(value, shape, names)
     best: tuple[tuple[int, int, int], Any, list[Action]] | None = None
     for where, member in members:

@@ -29,9 +29,9 @@ from typing_extensions import TypeVar
 
 from promptkit.checks import Check
 from promptkit.errors import ErrorDetail, OutputError, ReplyReadError, UnsupportedType
+from promptkit.output.actions import Action
 from promptkit.output.coerce import NULL_WORDS, coerce, has_null_words, null_word_fields
-from promptkit.output.extract import Extracted, extract_items, extract_object
-from promptkit.output.repair import Action
+from promptkit.output.extract import Extracted, bare_value, extract_items, extract_object
 from promptkit.schema import FieldSpec, Shape, shape_of
 from promptkit.task import Task
 
@@ -176,9 +176,20 @@ def _parse(raw: str, target: _Target, source: BaseModel | None, exact: BaseModel
         extracted = extract_object(raw, target.fit_shape)
     except ReplyReadError as error:
         raise _no_json(str(error), raw, target) from None
-    return _finish(
-        extracted.value, target, source, list(extracted.actions), extracted.truncated, raw
-    )
+    try:
+        return _finish(
+            extracted.value, target, source, list(extracted.actions), extracted.truncated, raw
+        )
+    except OutputError:
+        # A one-field object may be the whole reply (prose naming an enum value)
+        # though braces in it looked like JSON: that reading, if it is valid.
+        bare = None if raw.lstrip()[:1] in ("{", "[") else bare_value(raw, target.fit_shape)
+        if bare is not None and bare.value != extracted.value:
+            try:
+                return _finish(bare.value, target, source, list(bare.actions), False, raw)
+            except OutputError:
+                pass
+        raise
 
 
 def parse_batch(
@@ -366,8 +377,10 @@ def _validate(value: Any, target: _Target, truncated: bool, raw: str) -> BaseMod
         # field would refuse its own value as a string. pydantic_core writes the
         # JSON many times faster than json.dumps; non-finite floats are written
         # as NaN/Infinity and judged by the model, like on the fast path.
+        # Coercion keys fields by name, whatever spelling the reply used.
         data = to_json(value, inf_nan_mode="constants")
-        return target.model.__pydantic_validator__.validate_json(data, strict=True)  # type: ignore[no-any-return]
+        validator = target.model.__pydantic_validator__
+        return validator.validate_json(data, strict=True, by_alias=False, by_name=True)  # type: ignore[no-any-return]
     except ValidationError as error:
         details = [_detail(item, truncated) for item in error.errors(include_url=False)]
     except ValueError as error:  # the value could not be written as JSON

@@ -2,16 +2,22 @@
 
 :func:`repair_json` reads one JSON value starting at an offset and returns
 it with the list of repairs it made. It accepts what models write instead of
-JSON: trailing and missing commas, single-quoted, backtick and triple-quoted
-strings, unquoted keys and string values, ``//``, ``/* */`` and ``# ``
-comments, Python literals (``True``, ``False``, ``None``), ``NaN`` and
-``Infinity`` (read as null), unescaped inner quotes, raw newlines in strings.
+JSON: trailing, missing and extra commas; single, smart, backtick, doubled
+and triple quotes; unquoted keys and string values; ``//``, ``/* */`` and
+``# `` comments; Python literals (``True``, ``None``) and tuples, sets
+(``{"a", "b"}``, read as lists), ``TRUE``/``Null``; ``NaN`` and
+``Infinity`` (read as null); unescaped inner quotes and missing closing
+quotes (:mod:`promptkit.output.strings`); raw newlines; numbers with
+underscores or thousands separators (:mod:`promptkit.output.scanner`);
+``...`` placeholders in lists; stray words between members; a closing
+bracket of the wrong kind, a missing one or one too many; members written
+after the object closed (``{"a": 1}, "b": 2}``).
 
 Truncation: when the text ends inside a value, open strings, arrays and
 objects are closed and the member that was being written is dropped, never
-completed: a number, an unquoted word or a string cut at the end may be a
-prefix of what the model meant, so it is missing rather than invented.
-``Repaired.truncated`` says so.
+completed: a number, a word or a string cut at the end may be a prefix of
+what the model meant, so it is missing rather than invented. So is a member
+with no value (``{"key": }``). ``Repaired.truncated`` says so.
 
 The parser is linear in the text, nests at most :data:`MAX_DEPTH` levels
 (deeper input is an error, not a ``RecursionError``) and has no state
@@ -23,34 +29,27 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from json.decoder import scanstring  # type: ignore[attr-defined]
-from typing import Any, Literal
+from typing import Any
 
 from promptkit.errors import ReplyReadError
+from promptkit.output.actions import Action
+from promptkit.output.scanner import (
+    CUT,
+    ELLIPSIS,
+    KEY,
+    MISSING,
+    NEXT_KEY,
+    QUOTES,
+    skip_quietly,
+)
+from promptkit.output.strings import StringScanner
 
 MAX_DEPTH = 100
 """The deepest nesting of arrays and objects the parser reads."""
 
-ActionKind = Literal["extract", "repair", "coerce", "check", "warning"]
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """One thing done to a reply on its way to an output, so nothing changes silently.
-
-    Attributes:
-        kind: ``extract``, ``repair``, ``coerce``, ``check`` or ``warning``.
-        path: the field path it applies to (empty for the whole reply).
-        message: what was done, in words.
-        before: the text or value before (``None`` when not applicable).
-        after: the text or value after.
-    """
-
-    kind: ActionKind
-    path: tuple[str | int, ...]
-    message: str
-    before: Any = None
-    after: Any = None
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abAB]")
+_CLOSERS = {"{": "}", "[": "]", "(": ")"}
+_MEMBER = re.compile(r"\"[^\"\n]{0,200}\"\s*(?::|\")")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,45 +63,6 @@ class Repaired:
     truncated: bool
     cut_ids: frozenset[int] = frozenset()
     """``id()`` of each array or object the end of the text left open (still alive in value)."""
-
-
-class _Cut:
-    """Marks a value the end of the text cut off."""
-
-
-class _Missing:
-    """Marks a value position holding nothing (``{"a": }``)."""
-
-
-_CUT = _Cut()
-_MISSING = _Missing()
-
-_WS = re.compile(r"[ \t\r\n\f\v\ufeff\u00a0]*")
-_SKIPPED = frozenset(" \t\r\n\f\v\ufeff\u00a0/#")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-_KEY = re.compile(r"[^:\s{}\[\],\"'`/]+(?:[ \t]+[^:\s{}\[\],\"'`/]+)*")
-_UNQUOTED = re.compile(r"[^,}\]\n\r]*")
-LITERAL_WORDS: dict[str, Any] = {
-    "true": True,
-    "false": False,
-    "null": None,
-    "True": True,
-    "False": False,
-    "None": None,
-    "undefined": None,
-    "NaN": None,
-    "nan": None,
-    "Infinity": None,
-    "inf": None,
-}
-"""Bare words the repairer reads as values (Python's and JavaScript's literals among them)."""
-_JSON_LITERALS = frozenset({"true", "false", "null"})
-_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-_CLOSERS = frozenset(",}]:")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_LOOKAHEAD = 200
-_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abAB]")
 
 
 class _NotPlainJson(ValueError):
@@ -142,34 +102,41 @@ def repair_json(text: str, start: int = 0) -> Repaired:
     """
     if start < len(text) and text[start] in "{[":
         plain = _read_plain(text, start)
-        if plain is not None:
+        if plain is not None and not _continues(text, plain):
             return plain
-    parser = _Parser(text)
-    parser.i = start
-    value = parser.value()
-    if value is _CUT:
-        raise ReplyReadError("the reply ends before its JSON value does", parser.i)
-    if value is _MISSING:
+    reader = Reader(text)
+    reader.i = start
+    value = reader.value()
+    if value is CUT:
+        raise ReplyReadError("the reply ends before its JSON value does", reader.i)
+    if value is MISSING or value is ELLIPSIS:
         raise ReplyReadError("no JSON value here", start)
-    if parser.truncated:
-        parser.actions.append(
+    if isinstance(value, dict):
+        reader.members_after(value)
+    if reader.truncated:
+        reader.actions.append(
             Action(
                 "repair",
                 (),
                 "the reply ends inside its JSON: closed what was open and dropped the value "
                 "being written when it was cut off",
-                text[max(start, parser.n - 40) :],
+                text[max(start, reader.n - 40) :],
                 None,
             )
         )
     return Repaired(
-        value,
-        start,
-        parser.i,
-        tuple(parser.actions),
-        parser.truncated,
-        frozenset(parser.cut_ids),
+        value, start, reader.i, tuple(reader.actions), reader.truncated, frozenset(reader.cut_ids)
     )
+
+
+def _continues(text: str, plain: Repaired) -> bool:
+    """Say whether members follow a valid object's end (``{"a": 1}, "b": 2}``)."""
+    if not isinstance(plain.value, dict):
+        return False
+    k = skip_quietly(text, plain.end)
+    if k >= len(text) or text[k] != ",":
+        return False
+    return _MEMBER.match(text, skip_quietly(text, k + 1)) is not None
 
 
 def _read_plain(text: str, start: int) -> Repaired | None:
@@ -195,60 +162,12 @@ def _read_plain(text: str, start: int) -> Repaired | None:
     return Repaired(value, start, end, (), False)
 
 
-class _Parser:
-    """A recursive-descent reader over one text; one instance per call."""
+class Reader(StringScanner):
+    """A recursive-descent reader of values, objects and arrays; one instance per call."""
 
     def __init__(self, text: str) -> None:
-        self.s = text
-        self.n = len(text)
-        self.i = 0
+        super().__init__(text)
         self.depth = 0
-        self.actions: list[Action] = []
-        self.truncated = False
-        self.cut_ids: set[int] = set()
-
-    # -- helpers ---------------------------------------------------------------
-
-    def note(self, message: str, before: Any = None, after: Any = None) -> None:
-        self.actions.append(Action("repair", (), f"{message} at character {self.i}", before, after))
-
-    def skip(self) -> None:
-        """Skip whitespace and comments."""
-        s = self.s
-        if self.i < self.n and s[self.i] not in _SKIPPED:
-            return  # the common case: a value or delimiter right here
-        while True:
-            self.i = _WS.match(s, self.i).end()  # type: ignore[union-attr]
-            if self.i >= self.n or s[self.i] not in "/#":
-                return
-            if s.startswith("//", self.i):
-                end = s.find("\n", self.i)
-                end = self.n if end < 0 else end
-                self.note("removed a // comment", s[self.i : end], None)
-                self.i = end
-            elif s.startswith("/*", self.i):
-                end = s.find("*/", self.i + 2)
-                if end < 0:
-                    self.note("removed an unterminated /* comment", s[self.i : self.i + 40], None)
-                    self.i = self.n
-                    return
-                self.note("removed a /* */ comment", s[self.i : end + 2], None)
-                self.i = end + 2
-            elif s.startswith("# ", self.i):
-                end = s.find("\n", self.i)
-                end = self.n if end < 0 else end
-                self.note("removed a # comment", s[self.i : end], None)
-                self.i = end
-            else:
-                return
-
-    def cut(self, container: object = None) -> _Cut:
-        self.truncated = True
-        if container is not None:
-            self.cut_ids.add(id(container))
-        return _CUT
-
-    # -- values ----------------------------------------------------------------
 
     def value(self) -> Any:
         self.skip()
@@ -256,115 +175,246 @@ class _Parser:
             return self.cut()
         char = self.s[self.i]
         if char == "{":
-            return self.container(self.object_body)
-        if char == "[":
-            return self.container(self.array_body)
-        if char in "\"'`":
+            return self.container("{", self.object_body)
+        if char in "[(":
+            if char == "(":
+                self.note("read a tuple as a list", "(", "[")
+            return self.container(char, self.array_body)
+        if char in QUOTES:
             return self.string(key=False)
         if char in "-+.0123456789":
             return self.number()
-        if char in ",}]":
-            return _MISSING
+        if char in ",}])":
+            return MISSING
         return self.word()
 
-    def container(self, body: Any) -> Any:
+    def container(self, opener: str, body: Any) -> Any:
         if self.depth >= MAX_DEPTH:
             raise ReplyReadError(f"the JSON nests deeper than {MAX_DEPTH} levels", self.i)
         self.depth += 1
+        self.closers.append(_CLOSERS[opener])
         self.i += 1
-        result = body()
-        self.depth -= 1
+        try:
+            return body()
+        finally:
+            self.closers.pop()
+            self.depth -= 1
+
+    # -- objects -------------------------------------------------------------------
+
+    def object_body(self) -> Any:
+        as_set = self.set_items()
+        if as_set is not None:
+            return as_set
+        result: dict[str, Any] = {}
+        self.members(result)
         return result
 
-    def object_body(self) -> dict[str, Any]:
-        result: dict[str, Any] = {}
+    def members(self, result: dict[str, Any]) -> None:
+        """Read members into ``result`` until the object closes (or the text ends)."""
         s = self.s
         while True:
             self.skip()
             if self.i >= self.n:
                 self.cut(result)
-                return result
+                return
             char = s[self.i]
             if char == "}":
                 self.i += 1
-                return result
+                return
+            if self.fence_ends():
+                return
             if char == ",":
                 self.note("removed an extra comma", ",", "")
                 self.i += 1
                 continue
-            if char == "]":
-                self.note("replaced ] closing an object with }", "]", "}")
-                self.i += 1
-                return result
-            if char in "{[":
-                dropped = self.value()  # read it (depth-checked) to skip it whole
-                self.note("dropped a value that has no key", dropped, None)
-                if dropped is _CUT:
-                    self.cut(result)
-                    return result
-                if not self.separator("}", result):
-                    return result
+            if char in "])":
+                if self.wrong_closer(char, result):
+                    return
                 continue
-            key = self.key()
-            if key is _CUT:
-                self.cut(result)
-                return result
-            if key is _MISSING:
-                self.note("skipped a character that cannot start a key", char, "")
-                self.i += 1
+            if char in "{[(":
+                if not self.keyless(result):
+                    return
                 continue
-            self.skip()
-            if self.i >= self.n:
-                self.cut(result)
-                return result
-            if s[self.i] in ":=":
-                if s[self.i] == "=":
-                    self.note("replaced = after a key with :", "=", ":")
-                self.i += 1
-            else:
-                self.note(f"added a missing colon after key {key!r}", "", ":")
-            item = self.value()
-            if item is _CUT:
-                self.cut(result)
-                return result
-            if item is _MISSING:
-                self.note(f"dropped key {key!r}, which has no value", key, None)
-            else:
-                if key in result:
-                    self.note(f"key {key!r} appears twice; kept the last", result[key], item)
-                result[key] = item
-            if not self.separator("}", result):
-                return result
+            if not self.member(result):
+                return
+
+    def member(self, result: dict[str, Any]) -> bool:
+        """Read one ``key: value``; return False when the object ended."""
+        s = self.s
+        key = self.key()
+        if key is CUT:
+            self.cut(result)
+            return False
+        if key is MISSING:
+            self.note("skipped a character that cannot start a key", s[self.i], "")
+            self.i += 1
+            return True
+        self.skip()
+        if self.i >= self.n:
+            self.cut(result)
+            return False
+        if s[self.i] in ":=":
+            if s[self.i] == "=":
+                self.note("replaced = after a key with :", "=", ":")
+            self.i += 1
+        else:
+            self.note(f"added a missing colon after key {key!r}", "", ":")
+        item = self.value()
+        if item is CUT:
+            self.cut(result)
+            return False
+        if item is MISSING or item is ELLIPSIS:
+            self.note(f"dropped key {key!r}, which has no value", key, None)
+        else:
+            if key in result:
+                self.note(f"key {key!r} appears twice; kept the last", result[key], item)
+            result[key] = item
+        return self.separator("}", result)
+
+    def keyless(self, result: dict[str, Any]) -> bool:
+        """A value with no key: a list after a list member extends it; anything else is dropped."""
+        dropped = self.value()  # read it (depth-checked) to skip it whole
+        if dropped is CUT:
+            self.cut(result)
+            return False
+        last = next(reversed(result.values()), None) if result else None
+        if isinstance(dropped, list) and isinstance(last, list):
+            self.note("added a list with no key to the list before it", dropped, None)
+            last.extend(dropped)
+        else:
+            self.note("dropped a value that has no key", dropped, None)
+        return self.separator("}", result)
+
+    def key(self) -> Any:
+        s = self.s
+        char = s[self.i]
+        if char in QUOTES:
+            key = self.string(key=True)
+            colon_inside = isinstance(key, str) and key.endswith(":") and self.i < self.n
+            if colon_inside and s[skip_quietly(s, self.i)] not in ":=":
+                self.note("moved a colon out of a key", key, key[:-1])
+                return key[:-1].strip()
+            return key
+        match = KEY.match(s, self.i)
+        if match is None or not match.group():
+            return MISSING
+        after = skip_quietly(s, match.end())
+        if after < self.n and NEXT_KEY.match(s, after):
+            self.note("dropped stray text before a key", match.group(), "")
+            self.i = after
+            return self.key()
+        self.i = match.end()
+        if self.i >= self.n:
+            return self.cut()
+        self.note("quoted a key", match.group(), f'"{match.group()}"')
+        return match.group()
+
+    def set_items(self) -> list[Any] | None:
+        """``{"a", "b"}`` or ``{1, 2}`` (a Python set): its items as a list; else ``None``."""
+        s = self.s
+        start, noted = self.i, len(self.actions)
+        self.skip()
+        first_char = s[self.i] if self.i < self.n else ""
+        if not (first_char in QUOTES or first_char.isdigit()) or NEXT_KEY.match(s, self.i):
+            self.i = start
+            return None
+        first = self.value()
+        after = skip_quietly(s, self.i)
+        is_set = first is not CUT and first is not MISSING and after < self.n and s[after] == ","
+        if is_set:
+            is_set = not self._key_at(skip_quietly(s, after + 1))
+        if not is_set:
+            self.i = start
+            del self.actions[noted:]
+            return None
+        self.note("read a set as a list", "{", "[")
+        items = [first]
+        self.i = after + 1
+        self.items(items, "}")
+        return items
+
+    def members_after(self, result: dict[str, Any]) -> None:
+        """``{"a": 1}, "b": 2}``: members written after the object closed join it."""
+        s = self.s
+        k = skip_quietly(s, self.i)
+        if k >= self.n or s[k] != ",":
+            return
+        following = skip_quietly(s, k + 1)
+        if _MEMBER.match(s, following) is None:
+            return
+        self.note("joined members written after the object closed", s[k:following], None)
+        self.i = following
+        self.closers.append("}")
+        self.members(result)
+        self.closers.pop()
+
+    # -- arrays --------------------------------------------------------------------
 
     def array_body(self) -> list[Any]:
         result: list[Any] = []
+        self.items(result, self.closers[-1])
+        return result
+
+    def items(self, result: list[Any], closer: str) -> None:
         s = self.s
         while True:
             self.skip()
             if self.i >= self.n:
                 self.cut(result)
-                return result
+                return
             char = s[self.i]
-            if char == "]":
+            if char == closer:
                 self.i += 1
-                return result
+                return
             if char == ",":
                 self.note("removed an extra comma", ",", "")
                 self.i += 1
                 continue
-            if char == "}":
-                self.note("replaced } closing an array with ]", "}", "]")
-                self.i += 1
-                return result
+            if char in "}])":
+                if self.wrong_closer(char, result):
+                    return
+                continue
             item = self.value()
-            if item is _CUT:
+            if item is CUT:
+                self.cut(result)
+                return
+            if item is MISSING:  # pragma: no cover - value() only misses at , } ] )
+                continue
+            if item is not ELLIPSIS:
+                if isinstance(item, str) and self.colon_follows():
+                    item = self.object_from_key(item)
+                    if item is CUT:
+                        self.cut(result)
+                        return
+                result.append(item)
+            if not self.separator(closer, result):
+                return
+
+    def colon_follows(self) -> bool:
+        k = skip_quietly(self.s, self.i)
+        return k < self.n and self.s[k] == ":"
+
+    def object_from_key(self, key: str) -> Any:
+        """``["key": "value"}]``: an object that lost its opening brace."""
+        self.note("added a missing { before a key", key, None)
+        self.i = skip_quietly(self.s, self.i) + 1
+        result: dict[str, Any] = {}
+        self.closers.append("}")
+        try:
+            item = self.value()
+            if item is CUT:
                 self.cut(result)
                 return result
-            if item is _MISSING:  # pragma: no cover - value() only misses at , } ]
-                continue
-            result.append(item)
-            if not self.separator("]", result):
-                return result
+            if item is not MISSING:
+                result[key] = item
+            if self.separator("}", result):
+                self.members(result)
+        finally:
+            self.closers.pop()
+        return result
+
+    # -- between members -------------------------------------------------------------
 
     def separator(self, closer: str, container: object) -> bool:
         """Consume what follows a member; return False when the container ended."""
@@ -379,203 +429,63 @@ class _Parser:
             if self.i < self.n and self.s[self.i] == closer:
                 self.note("removed a trailing comma", ",", "")
             return True
-        if char == closer:
-            return True
-        if char in "}]":
-            self.note(f"replaced {char} with {closer}", char, closer)
-            self.i += 1
+        if self.fence_ends():
             return False
+        if char in "}])":
+            return True  # the body reads its own closer, or a wrong one
         self.note("added a missing comma", "", ",")
         return True
 
-    def key(self) -> Any:
-        char = self.s[self.i]
-        if char in "\"'`":
-            return self.string(key=True)
-        match = _KEY.match(self.s, self.i)
-        if match is None or not match.group():
-            return _MISSING
-        self.i = match.end()
-        if self.i >= self.n:
-            return self.cut()
-        self.note("quoted a key", match.group(), f'"{match.group()}"')
-        return match.group()
+    def fence_ends(self) -> bool:
+        """A code fence after a member ends the JSON: what is open is closed there."""
+        if not self.s.startswith("```", self.i):
+            return False
+        self.note(f"closed a {_NAMES[self.closers[-1]]} at the end of its code block", "", None)
+        return True
 
-    def number(self) -> Any:
-        s = self.s
-        match = _NUMBER.match(s, self.i)
-        if match is None:
-            return self.word()
-        end = match.end()
-        if end >= self.n:
-            self.i = self.n
-            return self.cut()
-        follower = _WS.match(s, end).end()  # type: ignore[union-attr]
-        if not _ends_value(s, follower):
-            return self.word()  # "3/4 sleeve", "10yrs": an unquoted string, not a number
-        token = match.group()
-        digits = token.lstrip("+-")
-        if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
-            return self.word()  # "007": keep the zeros; coercion reads it as a number if asked
-        self.i = end
-        if token[0] == "+" or digits[0] == "." or digits[-1] == ".":
-            self.note("wrote a number the JSON way", token, None)
-        if any(c in token for c in ".eE"):
-            return float(token)
-        return int(token)
+    def wrong_closer(self, char: str, container: object) -> bool:
+        """A closer of the wrong kind: close this container, or skip it; True when closed.
 
-    def word(self) -> Any:
-        s = self.s
-        match = _WORD.match(s, self.i)
-        if match is not None:
-            token = match.group()
-            end = match.end()
-            follower = _WS.match(s, end).end()  # type: ignore[union-attr]
-            if token in LITERAL_WORDS and _ends_value(s, follower):
-                self.i = end
-                if token not in _JSON_LITERALS:
-                    self.note(f"read {token} as {_literal_name(LITERAL_WORDS[token])}", token, None)
-                return LITERAL_WORDS[token]
-        match = _UNQUOTED.match(s, self.i)
-        assert match is not None
-        raw = match.group()
-        if "//" in raw:
-            raw = raw[: raw.index("//")]
-        end = self.i + len(raw)
-        if end >= self.n:
-            self.i = self.n
-            return self.cut()
-        text = raw.strip()
-        if not text:
-            return _MISSING
-        self.i = end
-        self.note("quoted an unquoted string", text, f'"{text}"')
-        return text
-
-    def string(self, *, key: bool) -> Any:
-        s = self.s
-        quote = s[self.i]
-        if quote != "`" and s.startswith(quote * 3, self.i):
-            end = s.find(quote * 3, self.i + 3)
-            if end < 0:
-                self.i = self.n
-                return self.cut()
-            text = s[self.i + 3 : end]
-            self.note("read a triple-quoted string", s[self.i : end + 3], text)
-            self.i = end + 3
-            return text
-        if quote == '"':
-            try:
-                text, end = scanstring(s, self.i + 1, True)
-                if self.closes(end - 1, quote, key) and (
-                    text.isascii() or not _SURROGATE.search(text)
-                ):
-                    self.i = end
-                    return text
-            except ValueError:
-                pass
-        return self.slow_string(quote, key)
-
-    def slow_string(self, quote: str, key: bool) -> Any:
-        """Read a string char by char, repairing quotes, escapes and raw newlines."""
-        s = self.s
-        start = self.i
-        i = self.i + 1
-        parts: list[str] = []
-        plain = re.compile(r"[^\\" + quote + r"\n\r\t\x00-\x1f]*")
-        noted_inner = noted_control = False
-        while True:
-            m = plain.match(s, i)
-            assert m is not None
-            parts.append(m.group())
-            i = m.end()
-            if i >= self.n:
-                self.i = self.n
-                return self.cut()
-            char = s[i]
-            if char == quote:
-                if self.closes(i, quote, key):
-                    break
-                parts.append(char)
-                noted_inner = True
-                i += 1
-            elif char == "\\":
-                if i + 1 >= self.n:
-                    self.i = self.n
-                    return self.cut()
-                i = self.escape(i, parts)
-            else:
-                parts.append(char)
-                noted_control = True
-                i += 1
-        self.i = i + 1
-        text = "".join(parts)
-        if quote != '"':
-            self.note(f"replaced {quote} quotes with double quotes", s[start : self.i], text)
-        if noted_inner:
-            self.note("escaped inner quotes", s[start : self.i], text)
-        if noted_control:
-            self.note("escaped raw newlines or control characters in a string", None, text)
-        return text
-
-    def escape(self, i: int, parts: list[str]) -> int:
-        s = self.s
-        code = s[i + 1]
-        if code == "u":
-            digits = s[i + 2 : i + 6]
-            if len(digits) == 4 and all(c in "0123456789abcdefABCDEF" for c in digits):
-                point = int(digits, 16)
-                if 0xD800 <= point <= 0xDBFF and s[i + 6 : i + 8] == "\\u":
-                    low = s[i + 8 : i + 12]
-                    if len(low) == 4 and all(c in "0123456789abcdefABCDEF" for c in low):
-                        low_point = int(low, 16)
-                        if 0xDC00 <= low_point <= 0xDFFF:
-                            combined = 0x10000 + ((point - 0xD800) << 10) + (low_point - 0xDC00)
-                            parts.append(chr(combined))
-                            return i + 12
-                if 0xD800 <= point <= 0xDFFF:
-                    self.note(
-                        "replaced a lone surrogate escape with U+FFFD", s[i : i + 6], "\ufffd"
-                    )
-                    parts.append("\ufffd")
-                else:
-                    parts.append(chr(point))
-                return i + 6
-        if code in _ESCAPES:
-            parts.append(_ESCAPES[code])
-            return i + 2
-        if code in "'`":
-            parts.append(code)
-            return i + 2
-        self.note("kept a backslash that escapes nothing", s[i : i + 2], s[i : i + 2])
-        parts.append("\\")
-        return i + 1
-
-    def closes(self, at: int, quote: str, key: bool) -> bool:
-        """Say whether the quote at ``at`` ends the string, or is an unescaped inner quote."""
-        s = self.s
-        j = at + 1
-        if j < self.n and s[j] in _SKIPPED:
-            j = _WS.match(s, j).end()  # type: ignore[union-attr]
-        if j >= self.n:
+        A ``}`` ends a list when the next member of the object around it
+        follows (``{"a": [1, 2}, "b": 3}``); the closer of an enclosing
+        container closes this one, left open (``{"a": [1, 2}``); one that
+        closes nothing open is one too many when more follows
+        (``[{"a": 1}}, {"a": 2}]``), and else closes this one (``[1, 2}``).
+        """
+        own = self.closers[-1]
+        enclosing = char in self.closers[:-1]
+        following = skip_quietly(self.s, self.i + 1)
+        if following < self.n and self.s[following] == ",":
+            if own != "}" and self._key_at(skip_quietly(self.s, following + 1)):
+                self.note(f"replaced {char} with {own}", char, own)
+                self.i += 1
+                return True
+            if not enclosing:
+                self.note(f"dropped a stray {char}", char, "")
+                self.i += 1
+                return False
+        if enclosing:
+            self.note(f"closed a {_NAMES[own]} left open", "", own)
             return True
-        char = s[j]
-        if char == (":" if key else "}"):
-            return True  # the common case: "key": or "value"}
-        if key:
-            if char == ":" or char in "}],\n" or s[at + 1 : j].count("\n"):
-                return True
-            window = s[j : j + _LOOKAHEAD].split("\n", 1)[0]
-            colon = window.find(":")
-            return colon < 0 or quote not in window[:colon]
-        if char in _CLOSERS or (char == "/" and s.startswith(("//", "/*"), j)):
-            if char != ",":
-                return True
-            k = _skip_quietly(s, j + 1)
-            return k >= self.n or s[k] in "\"'`{[}],\n" or _looks_like_member(s, k)
-        if char in "\"'`":
-            return True  # two strings in a row: a missing comma
-        return "\n" in s[at + 1 : j]
+        self.note(f"replaced {char} with {own}", char, own)
+        self.i += 1
+        return True
+
+    def _key_at(self, k: int) -> bool:
+        """Say whether a key and its colon start at ``k`` (quoted or not)."""
+        s = self.s
+        if k >= self.n:
+            return False
+        if s[k] in QUOTES:
+            return NEXT_KEY.match(s, k) is not None
+        match = KEY.match(s, k)
+        if match is None or not match.group():
+            return False
+        after = skip_quietly(s, match.end())
+        return after < self.n and s[after] == ":"
+
+
+_NAMES = {"}": "object", "]": "list", ")": "tuple"}
 
 
 def _depth(value: Any) -> int:
@@ -591,41 +501,3 @@ def _depth(value: Any) -> int:
                 (member, level + 1) for member in members if isinstance(member, dict | list)
             )
     return deepest
-
-
-def _skip_quietly(s: str, j: int) -> int:
-    """Return the offset after whitespace and comments from ``j``, without reporting."""
-    while True:
-        j = _WS.match(s, j).end()  # type: ignore[union-attr]
-        if s.startswith("//", j) or s.startswith("# ", j):
-            end = s.find("\n", j)
-            j = len(s) if end < 0 else end
-        elif s.startswith("/*", j):
-            end = s.find("*/", j + 2)
-            j = len(s) if end < 0 else end + 2
-        else:
-            return j
-
-
-def _ends_value(s: str, j: int) -> bool:
-    """Say whether a scalar may end before offset ``j`` (a delimiter or comment follows)."""
-    return j >= len(s) or s[j] in ",}]\n\"'`" or s.startswith(("//", "/*", "# "), j)
-
-
-def _looks_like_member(s: str, k: int) -> bool:
-    """Say whether what follows a comma at ``k`` starts the next member, not more string."""
-    match = _KEY.match(s, k)
-    if match is not None and match.group():
-        rest = _WS.match(s, match.end()).end()  # type: ignore[union-attr]
-        if rest >= len(s) or s[rest] == ":":
-            return True
-        if match.group() in LITERAL_WORDS and _ends_value(s, rest):
-            return True  # an array item that is a literal: ["a", true], ["a", null]
-    number = _NUMBER.match(s, k)
-    if number is None:
-        return False
-    return _ends_value(s, _WS.match(s, number.end()).end())  # type: ignore[union-attr]
-
-
-def _literal_name(value: Any) -> str:
-    return "null" if value is None else str(value).lower()

@@ -127,13 +127,13 @@ def test_check_lists_every_unsupported_field(tmp_path: Path) -> None:
     path = tmp_path / "fields.py"
     path.write_text(
         "import datetime\nfrom pydantic import BaseModel\nfrom promptkit import Task\n"
-        "class Out(BaseModel):\n    a: dict[str, int]\n    b: str\n    c: set[str]\n"
-        "    d: datetime.date\n"
+        "class Out(BaseModel):\n    a: bytes\n    b: str\n    c: set[bytes]\n"
+        "    d: dict[int, str]\n"
         "t = Task(name='fields', instructions='x', input_model='q', output_model=Out)\n",
         encoding="utf-8",
     )
     result = promptkit("check", f"{path}:t")
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == "fields: 3 problem(s)"
-    for name in ("'a'", "'c'", "'d'"):
+    for name in ("'a'", "'c[]'", "'d'"):
         assert f"output field {name} has unsupported type" in result.stderr

@@ -90,14 +90,14 @@ def test_a_reply_cut_off_by_the_token_limit_splits_the_lost_items() -> None:
 
 
 def test_an_item_that_fails_alone_too_keeps_its_raw_reply() -> None:
-    backend = ScriptedBackend([batch({"id": 1, "colour": "red"}), *['{"colour": ["x"]}'] * 5])
+    backend = ScriptedBackend([batch({"id": 1, "colour": "red"}), *['{"colour": {"x": 1}}'] * 5])
     outcomes = make_solver(TASK, backend)(values("red", "odd"))
     assert outcomes[0].output == {"colour": "red"}
     error = outcomes[1].error
     assert outcomes[1].output is None
     assert error is not None
     assert error["type"] == "OutputError"
-    assert error["raw"] == '{"colour": ["x"]}'
+    assert error["raw"] == '{"colour": {"x": 1}}'
 
 
 def test_an_item_the_batch_keeps_missing_is_asked_on_its_own() -> None:

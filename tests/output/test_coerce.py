@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from promptkit import field
 from promptkit.output.coerce import (
@@ -110,7 +111,7 @@ def test_literal_enums_match_by_case():
     assert actions[0].after == "M"
 
 
-@pytest.mark.parametrize("word", ["N/A", "none", "Not Applicable", "-", "", "  null. ", "NIL"])
+@pytest.mark.parametrize("word", ["N/A", "none", "Not Applicable", "-", "  null. ", "NIL"])
 def test_null_words_become_null_in_nullable_fields(word):
     result, actions = _one("colour", word)
     assert result is None
@@ -179,3 +180,103 @@ def test_has_null_words_and_null_word_fields():
         c: str
 
     assert null_word_fields(shape_of(Flat)) == ("a",)
+
+
+# -- the shapes beyond scalars --------------------------------------------------------------
+
+
+class Circle(BaseModel):
+    kind: Literal["circle"]
+    radius: float
+
+
+class Square(BaseModel):
+    kind: Literal["square"]
+    side: float
+
+
+class Rich(BaseModel):
+    shape: Circle | Square = Field(discriminator="kind")
+    either: int | str = 0
+    counts: dict[str, int] = {}
+    keyed: dict[Literal["a", "b"], int] = {}
+    point: tuple[int, int] = (0, 0)
+    day: datetime.date | None = None
+    code: int = Field(0, alias="statusCode")
+    user: str = Field("", validation_alias=AliasChoices("userName", "user_name"))
+    retries: int = 3
+    anything: Any = None
+
+
+RICH = shape_of(Rich)
+
+
+def _rich(**members):
+    return coerce({"shape": {"kind": "circle", "radius": 1}, **members}, RICH)
+
+
+def test_a_discriminated_union_takes_the_alternative_its_tag_names():
+    value, actions = coerce({"shape": {"kind": "Square", "side": "2"}}, RICH)
+    assert value["shape"] == {"kind": "square", "side": 2.0}
+    assert {a.message for a in actions} == {
+        "matched 'Square' to 'square'",
+        "converted '2' to number 2.0",
+    }
+
+
+def test_a_plain_union_takes_the_first_alternative_that_fits_as_it_is():
+    assert _rich(either="7")[0]["either"] == "7"
+    assert _rich(either=7)[0]["either"] == 7
+    assert _rich(either=7.0)[0]["either"] == 7
+
+
+def test_maps_come_as_objects_or_as_key_value_pairs():
+    value, actions = _rich(counts=[{"key": "a", "value": "1"}], keyed={"A": 2})
+    assert value["counts"] == {"a": 1}
+    assert value["keyed"] == {"a": 2}
+    assert "read a list of key/value pairs as a map" in {a.message for a in actions}
+
+
+def test_a_tuple_coerces_each_position():
+    assert _rich(point=["1", 2.0])[0]["point"] == [1, 2]
+
+
+def test_a_written_date_becomes_iso():
+    value, actions = _rich(day="March 5, 2024")
+    assert value["day"] == "2024-03-05"
+    assert actions[-1].message == "converted 'March 5, 2024' to date '2024-03-05'"
+
+
+def test_any_spelling_of_an_aliased_field_is_read_as_the_field():
+    value, actions = _rich(statusCode=200, user_name="ann")
+    assert (value["code"], value["user"]) == (200, "ann")
+    assert not [a for a in actions if "dropped" in a.message]
+    value, actions = _rich(StatusCode="201", USERNAME="bo")
+    assert (value["code"], value["user"]) == (201, "bo")
+
+
+def test_null_in_an_optional_field_that_cannot_be_null_reads_as_its_default():
+    value, actions = _rich(retries=None, anything=None)
+    assert "retries" not in value
+    assert value["anything"] is None
+    assert "read null as the field's default" in {a.message for a in actions}
+
+
+def test_a_bare_value_is_the_one_field_of_a_one_field_object():
+    class One(BaseModel):
+        count: int
+
+    assert coerce("12,111", shape_of(One))[0] == {"count": 12111}
+    assert coerce({"total": 3}, shape_of(One))[0] == {"count": 3}
+    assert coerce({"total": 3, "other": 4}, shape_of(One))[0] == {}
+
+
+def test_an_empty_string_stays_in_an_optional_string_and_is_null_elsewhere():
+    assert _one("colour", "") == ("", [])
+    assert _one("size", "")[0] is None
+
+
+def test_a_string_holding_json_is_read_where_an_object_is_expected():
+    value, actions = coerce({"shape": '{"kind": "circle", "radius": 2}'}, RICH)
+    assert value["shape"] == {"kind": "circle", "radius": 2.0}
+    assert actions[0].message == "read the JSON written inside a string"

@@ -60,9 +60,9 @@ def test_of_several_values_the_one_that_fits_the_schema_is_chosen():
     assert any("holds 2 JSON values" in action.message for action in extracted.actions)
 
 
-def test_on_a_tie_the_last_value_wins_and_a_complete_one_beats_a_cut_one():
+def test_on_a_tie_the_first_value_wins_and_a_complete_one_beats_a_cut_one():
     assert extract_object('{"colour": "red"} then {"colour": "blue"}', SHAPE).value == {
-        "colour": "blue"
+        "colour": "red"
     }
     cut = extract_object('{"colour": "red"} then {"colour": "bl', SHAPE)
     assert cut.value == {"colour": "red"}

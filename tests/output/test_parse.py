@@ -2,37 +2,57 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from pathlib import Path
 
+import corpus_cases
 import pytest
 
 import promptkit
 from promptkit import OutputError, Task, grounded, parse, parse_batch, parse_with_report
 
-CORPUS = [
-    json.loads(line)
-    for line in (Path(__file__).parent / "corpus" / "replies.jsonl").read_text("utf-8").splitlines()
-]
+CASES = corpus_cases.load()
 APPAREL = promptkit.load_task("apparel-search")
 
 
-def test_corpus_has_at_least_sixty_replies_in_classes():
+def test_the_corpus_has_every_class_and_both_peers():
     classes = defaultdict(int)
-    for row in CORPUS:
-        classes[row["class"]] += 1
-    assert len(CORPUS) >= 60
-    assert len(classes) >= 15
+    for case in CASES:
+        classes[case.cls] += 1
+    assert len(CASES) >= 500
+    assert len(classes) >= 35
+    sources = {case.source.split()[0] for case in CASES}
+    assert sources == {"promptkit", "json_repair", "baml"}
 
 
-@pytest.mark.parametrize("row", CORPUS, ids=[f"{r['class']}-{i}" for i, r in enumerate(CORPUS)])
-def test_corpus_reply_parses_to_its_expected_value(row):
-    task = promptkit.load_task(row["task"])
-    parsed = parse_with_report(row["reply"], task)
-    assert parsed.value.model_dump(mode="json") == row["expected"]
-    assert bool(parsed.report.changes) == (row["class"] != "valid")
-    assert parsed.report.truncated == (row["class"] == "truncated")
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_corpus_reply_gives_its_expected_outcome(case):
+    try:
+        value: object = parse(case.reply, case.into)
+    except OutputError as error:
+        value = error
+    if case.gap:
+        assert not corpus_cases.outcome(case, value), f"recovered now: drop the gap ({case.gap})"
+    else:
+        assert corpus_cases.outcome(case, value), value
+
+
+@pytest.mark.parametrize(
+    "case",
+    [case for case in CASES if case.source == "promptkit" and isinstance(case.into, Task)],
+    ids=lambda case: case.id,
+)
+def test_own_corpus_replies_report_exactly_what_was_changed(case):
+    parsed = parse_with_report(case.reply, case.into)
+    assert bool(parsed.report.changes) == (case.cls != "valid")
+    assert parsed.report.truncated == (case.cls == "truncated")
+
+
+def test_a_declined_peer_case_says_why_and_differs_from_the_peer():
+    declined = [case for case in CASES if case.declined]
+    assert len(declined) >= 20
+    for case in declined:
+        assert case.peer is not None
+        assert case.expected != case.peer or case.error
 
 
 def test_every_change_is_reported_with_its_path():

@@ -1,0 +1,159 @@
+"""Find the one allowed value a reply names, in a value or in prose around it.
+
+Tried in order, the first that decides wins:
+
+1. the value itself (``"TWO"``, ``2``);
+2. the same text ignoring case, punctuation and spacing, or a declared alias
+   (``"Read Only"`` for ``read-only``, ``"k-2-3 1_1"`` for ``k-2-3.1_1``);
+3. the head of a value-plus-explanation (``"ADMIN - full access"``), when
+   the explanation names no other value;
+4. the values named anywhere in the text as whole words, first with their
+   case, then ignoring it (``"The answer is TWO"``, ``"**one** is the
+   answer"``). Longer names win over names inside them (``car-2`` over
+   ``car``).
+
+A text that names two or more different values is ambiguous: no value is
+chosen, and validation reports the reply (``"ONE - is the answer, not
+TWO"``, ``"2 or 3"``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+from promptkit.schema import Shape
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
+_WORDS = re.compile(r"[^\W_]+")
+_EXPLANATION = re.compile(r"\s+[-\u2013\u2014]\s+|\s*[:(\[,;]|\.\s|\n")
+
+
+class NoMatch:
+    """Marks a value that stands for no allowed value (or for more than one)."""
+
+    def __init__(self, ambiguous: tuple[Any, ...] = ()) -> None:
+        self.ambiguous = ambiguous
+
+
+NO_MATCH: Any = NoMatch()
+
+
+def is_allowed(value: Any, shape: Shape) -> bool:
+    """Say whether ``value`` is exactly one of an enum shape's values (``True`` is not ``1``)."""
+    if shape.kind != "enum":
+        return False
+    return any(value == allowed and type(value) is type(allowed) for allowed in shape.values)
+
+
+def match_enum(value: Any, shape: Shape) -> Any:
+    """Return the allowed value ``value`` stands for, or a :class:`NoMatch` (see the module)."""
+    if is_allowed(value, shape):
+        return value
+    if isinstance(value, bool):
+        return _bool_value(value, shape)
+    if not isinstance(value, str | int | float):
+        return NO_MATCH
+    table = _table(shape)
+    text = str(value).strip()
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    hit = table.get(_norm(text))
+    if hit is not None:
+        return hit
+    head, _, rest = _split_explanation(text)
+    hit = table.get(_norm(head))
+    if hit is not None:
+        named = _named(rest, shape)
+        return hit if all(other == hit for other in named) else NoMatch((hit, *named))
+    named = _named(text, shape)
+    if len(named) == 1:
+        return named[0]
+    return NoMatch(tuple(named)) if named else NO_MATCH
+
+
+def _bool_value(value: bool, shape: Shape) -> Any:
+    hits = [
+        allowed
+        for allowed in shape.values
+        if isinstance(allowed, str) and _norm(allowed) == str(value).lower()
+    ]
+    return hits[0] if len(hits) == 1 else NO_MATCH
+
+
+def _split_explanation(text: str) -> tuple[str, str, str]:
+    match = _EXPLANATION.search(text)
+    if match is None:
+        return text, "", ""
+    return text[: match.start()], match.group(), text[match.end() :]
+
+
+def _named(text: str, shape: Shape) -> list[Any]:
+    """The distinct values named in ``text`` as whole words: case kept first, then ignored."""
+    if not text:
+        return []
+    for exact in (True, False):
+        found = _scan(text, _phrases(shape, exact), exact)
+        if found:
+            return found
+    return []
+
+
+def _scan(text: str, phrases: dict[tuple[str, ...], Any], exact: bool) -> list[Any]:
+    words = _WORDS.findall(text if exact else text.casefold())
+    longest = max((len(phrase) for phrase in phrases), default=0)
+    found: list[Any] = []
+    i = 0
+    while i < len(words):
+        for size in range(min(longest, len(words) - i), 0, -1):
+            hit = phrases.get(tuple(words[i : i + size]), _MISSING)
+            if hit is not _MISSING:
+                if hit not in found:
+                    found.append(hit)
+                i += size
+                break
+        else:
+            i += 1
+    return found
+
+
+_MISSING = object()
+
+
+@functools.lru_cache(maxsize=512)
+def _phrases_cached(
+    values: tuple[Any, ...], aliases: tuple[tuple[Any, tuple[str, ...]], ...], exact: bool
+) -> dict[tuple[str, ...], Any]:
+    phrases: dict[tuple[str, ...], Any] = {}
+    names = [(str(v), v) for v in values] + [(n, v) for v, ns in aliases for n in ns]
+    for name, allowed in names:
+        words = tuple(_WORDS.findall(name if exact else name.casefold()))
+        if words:
+            phrases.setdefault(words, allowed)
+    return phrases
+
+
+def _phrases(shape: Shape, exact: bool) -> dict[tuple[str, ...], Any]:
+    return _phrases_cached(shape.values, tuple(shape.aliases.items()), exact)
+
+
+@functools.lru_cache(maxsize=512)
+def _table_cached(
+    values: tuple[Any, ...], aliases: tuple[tuple[Any, tuple[str, ...]], ...]
+) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for allowed in values:
+        table.setdefault(_norm(str(allowed)), allowed)
+    for allowed, names in aliases:
+        for name in names:
+            table.setdefault(_norm(name), allowed)
+    return table
+
+
+def _table(shape: Shape) -> dict[str, Any]:
+    return _table_cached(shape.values, tuple(shape.aliases.items()))
+
+
+def _norm(text: str) -> str:
+    return _NOT_ALNUM.sub("", text.casefold())

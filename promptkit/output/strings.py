@@ -1,0 +1,325 @@
+"""Quoted strings in JSON-like text: where a string ends, whatever quotes it uses.
+
+- A quote closes its string when what follows it can follow a value (a
+  delimiter, a comment, a newline, another string); else it is an inner
+  quote (``"the "best" shirt"``). In a list, ``"a" b]`` closes before the
+  bare item, and ``["value1" value2", ...]`` (three quotes up to the comma)
+  before an item that lost its opening quote.
+- A string that runs into the next member (``"New York, "gender": ...``)
+  ends before that member's comma: its closing quote was missing.
+- A string that reaches the end of the text ends where the structure shows
+  it ends (``{"key": "value}``: at the closing bracket); with nothing to
+  close it, it was cut off (truncation) and is dropped, never completed.
+- Smart quotes, single quotes, backticks, doubled quotes (``""key""``),
+  triple quotes and fenced blocks delimit strings too; a fenced or
+  triple-quoted block is dedented.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from typing import Any
+
+from promptkit.output.scanner import (
+    NEXT_KEY,
+    QUOTES,
+    SKIPPED,
+    WS,
+    Scanner,
+    ends_value,
+    looks_like_member,
+    skip_quietly,
+)
+
+_CLOSING = {
+    '"': '"',
+    "'": "'",
+    "`": "`",
+    "\u201c": '\u201d\u201c"',
+    "\u201d": '\u201d"',
+    "\u2018": "\u2019'",
+    "\u2019": "\u2019'",
+}
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_AFTER_STRUCTURE = re.compile(r"[\s}\]),]*(?:`{3,}[\s\S]*)?")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_LOOKAHEAD = 200
+_OPENERS = {"}": "{", "]": "[", ")": "("}
+
+
+class StringScanner(Scanner):
+    """A scanner that reads quoted strings."""
+
+    def string(self, *, key: bool) -> Any:
+        s = self.s
+        quote = s[self.i]
+        self.opened_at = self.i
+        doubled = False
+        if quote in "\"'`" and s.startswith(quote * 3, self.i):
+            return self.block(quote)
+        if not key and s.startswith('"```', self.i):
+            fenced = self.fenced_in_quotes()
+            if fenced is not None:
+                return fenced
+        if quote == '"':
+            try:
+                text, end = scanstring(s, self.i + 1, True)
+                if self.closes(end - 1, quote, key) and (
+                    text.isascii() or not _SURROGATE.search(text)
+                ):
+                    self.i = end
+                    return text
+            except ValueError:
+                pass
+        if quote in "\"'" and s.startswith(quote * 2, self.i):
+            after = s[self.i + 2 : self.i + 3]
+            if after and after not in ",:}] \t\r\n" + quote:
+                self.note("read doubled quotes as one", quote * 2, quote)
+                self.i += 1
+                doubled = True
+        return self.slow_string(quote, key, doubled=doubled)
+
+    def fenced_in_quotes(self) -> str | None:
+        """``"```json {"a": 1}```"``: a quoted code block, read to its closing fence and quote."""
+        s = self.s
+        end = s.find("```", self.i + 4)
+        if end < 0 or not s.startswith('"', end + 3):
+            return None
+        text = s[self.i + 1 : end + 3]
+        self.note("read a quoted code block whole", s[self.i : end + 4], text)
+        self.i = end + 4
+        return text
+
+    def block(self, quote: str) -> Any:
+        """A triple-quoted string or a fenced block as a value: its text, dedented."""
+        s = self.s
+        fence = quote * 3
+        end = s.find(fence, self.i + 3)
+        if end < 0:
+            self.i = self.n
+            return self.cut()
+        text = s[self.i + 3 : end]
+        if quote == "`":
+            first, newline, rest = text.partition("\n")
+            text = rest if newline else first  # a fence's first line names the language
+        elif text.startswith("\n"):
+            text = text[1:]
+        lines = text.split("\n")
+        if len(lines) > 1 and not lines[-1].strip():
+            lines.pop()
+        text = textwrap.dedent("\n".join(lines))
+        self.note("read a triple-quoted or fenced string", s[self.i : end + 3], text)
+        self.i = end + 3
+        return text
+
+    def slow_string(self, quote: str, key: bool, *, doubled: bool = False) -> Any:
+        """Read a string char by char, repairing quotes, escapes and raw newlines."""
+        s = self.s
+        start = self.i
+        closing = _CLOSING.get(quote, quote)
+        i = self.i + 1
+        parts: list[str] = []
+        plain = re.compile("[^\\\\" + re.escape(closing) + r"\n\r\t\x00-\x1f]*")
+        noted_inner = noted_control = False
+        while True:
+            m = plain.match(s, i)
+            assert m is not None
+            parts.append(m.group())
+            i = m.end()
+            if i >= self.n:
+                return self.unterminated(start, key)
+            char = s[i]
+            if char in closing:
+                if doubled and s.startswith(char, i + 1):
+                    i += 1  # ""key"": the closing quote is doubled too
+                    break
+                if self.closes(i, quote, key):
+                    break
+                early = None if key else self.missing_close(start, i)
+                if early is not None:
+                    return self.close_at(start, early)
+                parts.append(char)
+                noted_inner = True
+                i += 1
+            elif char == "\\":
+                if i + 1 >= self.n:
+                    return self.unterminated(start, key)
+                i = self.escape(i, parts)
+            else:
+                parts.append(char)
+                noted_control = True
+                i += 1
+        self.i = i + 1
+        text = "".join(parts)
+        if quote != '"':
+            self.note(f"replaced {quote} quotes with double quotes", s[start : self.i], text)
+        if noted_inner:
+            self.note("escaped inner quotes", s[start : self.i], text)
+        if noted_control:
+            self.note("escaped raw newlines or control characters in a string", None, text)
+        return text
+
+    def missing_close(self, start: int, at: int) -> int | None:
+        """Where a string ends whose closing quote is missing before the next member, if so.
+
+        ``"New York, "gender": "male"``: the quote at ``at`` opens the next key,
+        so the string ended at the comma (or line break) before it.
+        """
+        before = self.s[start + 1 : at].rstrip(" \t")
+        if not before.endswith((",", "\n")) or NEXT_KEY.match(self.s, at) is None:
+            return None
+        kept = before.rstrip(" \t\r\n")
+        if kept.endswith(","):
+            return start + len(kept)  # the comma, read next as the separator
+        return start + 1 + len(kept)
+
+    def unterminated(self, start: int, key: bool) -> Any:
+        """A string that reached the end of the text: close it where the structure ends, or cut."""
+        s = self.s
+        content_end = self._structure_end(start)
+        if content_end is None:
+            self.i = self.n
+            return self.cut()
+        text = s[start + 1 : content_end]
+        if key and ":" in text:
+            content_end = start + 1 + text.index(":")
+        return self.close_at(start, content_end)
+
+    def close_at(self, start: int, end: int) -> str:
+        """End a string at ``end`` (its closing quote was missing); read its escapes."""
+        raw = self.s[start + 1 : end]
+        parts: list[str] = []
+        i = 0
+        while i < len(raw):
+            if raw[i] == "\\" and i + 1 < len(raw):
+                i = self._escape_in(raw, i, parts)
+            else:
+                parts.append(raw[i])
+                i += 1
+        text = "".join(parts).rstrip()
+        self.i = end
+        self.note("closed a string whose closing quote is missing", raw, text)
+        return text
+
+    def _escape_in(self, raw: str, i: int, parts: list[str]) -> int:
+        saved, self.s = self.s, raw
+        try:
+            return self.escape(i, parts)
+        finally:
+            self.s = saved
+
+    def _structure_end(self, start: int) -> int | None:
+        """The first closing bracket after ``start`` that only closers and a fence follow."""
+        s = self.s
+        open_inside = {"{": 0, "[": 0, "(": 0}
+        for i in range(start + 1, self.n):
+            char = s[i]
+            if char in open_inside:
+                open_inside[char] += 1
+            elif char in _OPENERS:
+                opener = _OPENERS[char]
+                if open_inside[opener] > 0:
+                    open_inside[opener] -= 1
+                elif _AFTER_STRUCTURE.fullmatch(s, i):
+                    return i
+        return None
+
+    def escape(self, i: int, parts: list[str]) -> int:
+        s = self.s
+        code = s[i + 1]
+        if code == "u":
+            digits = s[i + 2 : i + 6]
+            if len(digits) == 4 and all(c in "0123456789abcdefABCDEF" for c in digits):
+                point = int(digits, 16)
+                if 0xD800 <= point <= 0xDBFF and s[i + 6 : i + 8] == "\\u":
+                    low = s[i + 8 : i + 12]
+                    if len(low) == 4 and all(c in "0123456789abcdefABCDEF" for c in low):
+                        low_point = int(low, 16)
+                        if 0xDC00 <= low_point <= 0xDFFF:
+                            combined = 0x10000 + ((point - 0xD800) << 10) + (low_point - 0xDC00)
+                            parts.append(chr(combined))
+                            return i + 12
+                if 0xD800 <= point <= 0xDFFF:
+                    self.note(
+                        "replaced a lone surrogate escape with U+FFFD", s[i : i + 6], "\ufffd"
+                    )
+                    parts.append("\ufffd")
+                else:
+                    parts.append(chr(point))
+                return i + 6
+        if code in _ESCAPES:
+            parts.append(_ESCAPES[code])
+            return i + 2
+        if code in "'`":
+            parts.append(code)
+            return i + 2
+        self.note("kept a backslash that escapes nothing", s[i : i + 2], s[i : i + 2])
+        parts.append("\\")
+        return i + 1
+
+    def closes(self, at: int, quote: str, key: bool) -> bool:
+        """Say whether the quote at ``at`` ends the string, or is an unescaped inner quote."""
+        s = self.s
+        j = at + 1
+        if j < self.n and s[j] in SKIPPED:
+            j = WS.match(s, j).end()  # type: ignore[union-attr]
+        if j >= self.n:
+            return True
+        char = s[j]
+        if char == (":" if key else "}"):
+            return True  # the common case: "key": or "value"}
+        if key:
+            if char == ":" or char in "}],\n" or s[at + 1 : j].count("\n"):
+                return True
+            window = s[j : j + _LOOKAHEAD].split("\n", 1)[0]
+            colon = window.find(":")
+            return colon < 0 or quote not in window[:colon]
+        if char in ",}]):" or (char == "/" and s.startswith(("//", "/*"), j)):
+            if char != ",":
+                return char != ")" or (bool(self.closers) and self.closers[-1] == ")")
+            k = skip_quietly(s, j + 1)
+            if k >= self.n or s[k] in QUOTES + "{[}],\n" or looks_like_member(s, k):
+                return True
+            return self._even(at)  # ["", AA]: closes; "he said "no", then": an inner quote
+        if s.startswith("```", j):
+            return True  # the code fence around the JSON closes
+        if char in QUOTES:
+            # "bye"" then a delimiter: this quote is inner, the next one closes
+            return j > at + 1 or not ends_value(s, skip_quietly(s, j + 1))
+        if "\n" in s[at + 1 : j]:
+            return True
+        return j > at + 1 and self._before_bare(j, at)
+
+    def _before_bare(self, j: int, at: int) -> bool:
+        """After ``"x" ``: does bare text follow a finished string, or more of this one?
+
+        Counted from the opening quote: an even number of quotes up to here
+        with only bare text before the delimiter means the string is done
+        (``{"b": "xxxxx" true}``, ``["a" b]``, ``{"a": "data" AAAA}``); an odd
+        one, an inner quote (``"lorem ... "sic " tamet.}``). In a list, one
+        bare word and a quote before the comma (``["value1" value2", ...]``)
+        is the next item, which lost its opening quote.
+        """
+        s = self.s
+        closer = self.closers[-1] if self.closers else ""
+        end = j
+        while end < self.n and s[end] not in ",]}\n" + QUOTES:
+            end += 1
+        quotes_after = 0
+        if end < self.n and s[end] == s[at]:
+            quotes_after, end = 1, end + 1
+        k = skip_quietly(s, end)
+        if k < self.n and s[k] not in ",]}":
+            return False
+        if quotes_after == 0:
+            return self._even(at)
+        one_word = " " not in s[j : end - 1].strip()
+        return closer == "]" and one_word and self._even(at)
+
+    def _even(self, at: int) -> bool:
+        """Say whether the quotes from the string's opening to ``at`` (unescaped) are even."""
+        s, quote = self.s, self.s[at]
+        count = s.count(quote, self.opened_at, at + 1) - s.count("\\" + quote, self.opened_at, at)
+        return count % 2 == 0
