@@ -13,7 +13,9 @@ network and the model are taken away. Contenders, in one run:
 - ``promptkit run``: the whole ``run()``: compile, call, parse, typed result.
 
 Target: ``promptkit run`` at most a quarter of instructor's time per call.
-Prints medians of repeated blocks and ratios; never asserts.
+Prints medians of repeated blocks and ratios, and the Python function calls
+one call makes (counted with ``sys.setprofile``: the same on a busy machine,
+where times are not); never asserts.
 Run: ``python benchmarks/bench_call_overhead.py [--calls N]``.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -139,17 +142,36 @@ def per_call(function: Callable[[], Any], calls: int, blocks: int) -> float:
     return statistics.median(times)
 
 
+def python_calls(function: Callable[[], Any]) -> int:
+    """Count the Python and C function calls one call of ``function`` makes."""
+    function()  # warm: first-call caches are not counted
+    count = 0
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal count
+        count += event in ("call", "c_call")
+
+    sys.setprofile(profile)
+    try:
+        function()
+    finally:
+        sys.setprofile(None)
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100, help="calls per timed block")
     parser.add_argument("--blocks", type=int, default=7, help="timed blocks (median taken)")
     args = parser.parse_args()
-    measured = {name: per_call(f, args.calls, args.blocks) for name, f in contenders().items()}
+    functions = contenders()
+    measured = {name: per_call(f, args.calls, args.blocks) for name, f in functions.items()}
+    counted = {name: python_calls(f) for name, f in functions.items()}
     baseline = measured["instructor JSON"]
     print(f"apparel-search 8-shot (18 messages), MockTransport, median of {args.blocks} blocks")
-    print(f"{'contender':<22}{'ms/call':>10}{'vs instructor':>16}")
+    print(f"{'contender':<22}{'ms/call':>10}{'vs instructor':>16}{'function calls':>16}")
     for name, seconds in measured.items():
-        print(f"{name:<22}{seconds * 1000:>10.3f}{seconds / baseline:>15.2f}x")
+        print(f"{name:<22}{seconds * 1000:>10.3f}{seconds / baseline:>15.2f}x{counted[name]:>16}")
     ratio = measured["promptkit run"] / baseline
     verdict = "met" if ratio <= 0.25 else "NOT met"
     print(f"target promptkit run <= 0.25x instructor: {ratio:.2f}x ({verdict})")

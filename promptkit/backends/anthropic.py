@@ -69,15 +69,8 @@ class AnthropicBackend(PostingBackend):
         async_http_client: Any = None,
     ) -> None:
         check_choice("the anthropic backend's mode", mode, ANTHROPIC_MODES)
-        super().__init__(
-            base_url=base_url,
-            retry=retry,
-            client=client,
-            async_client=async_client,
-            http_client=http_client,
-            async_http_client=async_http_client,
-        )
-        self.model = model
+        clients, http_clients = (client, async_client), (http_client, async_http_client)
+        super().__init__(model, base_url, retry, clients, http_clients)
         self.mode: AnthropicMode = mode
         self.prefill = prefill
         # The API version the client sends decides whether sampling parameters may be sent.

@@ -159,18 +159,15 @@ def read_completion(
     """
     data = reply if isinstance(reply, dict) else reply.model_dump()
     try:
-        usage = data.get("usage") or {}
+        text = opening + _reply_text(data["content"])
         stop = data.get("stop_reason")
         finish = FINISH.get(stop, stop) if isinstance(stop, str) else stop
-        return Completion(
-            text=opening + _reply_text(data["content"]),
-            finish_reason=finish,
-            prompt_tokens=int(usage.get("input_tokens") or 0),
-            completion_tokens=int(usage.get("output_tokens") or 0),
-            model=str(data.get("model") or model),
-            latency=latency,
-            cached_tokens=int(usage.get("cache_read_input_tokens") or 0),
-        )
+        usage = data.get("usage") or {}
+        prompt_tokens = int(usage.get("input_tokens") or 0)
+        completion_tokens = int(usage.get("output_tokens") or 0)
+        cached = int(usage.get("cache_read_input_tokens") or 0)
+        served = str(data.get("model") or model)
+        return Completion(text, finish, prompt_tokens, completion_tokens, served, latency, cached)
     except (KeyError, TypeError, AttributeError) as error:
         raise BackendError(
             f"the reply is not a Messages API response ({error!r}): {str(data)[:200]}",

@@ -222,18 +222,15 @@ def retried(
     raised carries that count in ``requests``. Any request an SDK makes
     (a completion, a batch upload) retries through here.
     """
-    rng = rng or random.Random()
-    retry = 0
+    tries = _Tries(policy, rng or random.Random())
     while True:
         try:
-            return send(), retry + 1
+            value = send()
+            tries.sent += 1
+            return value, tries.sent
         except BackendError as error:
-            error.requests = retry + 1
-            wait = _next_wait(error, retry, policy, rng)
-            if wait is None:
-                raise
+            wait = tries.failed(error)
         sleep(wait)
-        retry += 1
 
 
 def call_with_retries(
@@ -245,7 +242,7 @@ def call_with_retries(
 ) -> Completion:
     """Call ``send`` as :func:`retried` does; the completion carries the requests sent."""
     completion, requests = retried(send, policy, rng=rng, sleep=sleep)
-    return _counted(completion, requests) if requests > 1 else completion
+    return dataclasses.replace(completion, requests=requests) if requests > 1 else completion
 
 
 async def acall_with_retries(
@@ -258,29 +255,39 @@ async def acall_with_retries(
     """Async form of :func:`call_with_retries` (``sleep`` defaults to ``asyncio.sleep``)."""
     import asyncio  # here, not at module top: asyncio brings concurrent.futures and logging
 
-    rng = rng or random.Random()
+    tries = _Tries(policy, rng or random.Random())
     sleep = sleep or asyncio.sleep
-    retry = 0
     while True:
         try:
-            completion = await send()
-            return _counted(completion, retry + 1) if retry else completion
+            return tries.succeeded(await send())
         except BackendError as error:
-            error.requests = retry + 1
-            wait = _next_wait(error, retry, policy, rng)
-            if wait is None:
-                raise
+            wait = tries.failed(error)
         await sleep(wait)
-        retry += 1
 
 
-def _counted(completion: Completion, requests: int) -> Completion:
-    return dataclasses.replace(completion, requests=requests)
+class _Tries:
+    """The bookkeeping of one call's tries: how many were sent, and how long to wait."""
 
+    def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
+        self.policy = policy
+        self.rng = rng
+        self.sent = 0
 
-def _next_wait(
-    error: BackendError, retry: int, policy: RetryPolicy, rng: random.Random
-) -> float | None:
-    if not error.retryable or retry >= policy.max_retries:
-        return None
-    return policy.delay(retry, error.retry_after, rng)
+    def succeeded(self, completion: Completion) -> Completion:
+        """Return the completion, counting the tries before it."""
+        self.sent += 1
+        if self.sent == 1:
+            return completion
+        return dataclasses.replace(completion, requests=self.sent)
+
+    def failed(self, error: BackendError) -> float:
+        """Return the wait before the next try, or raise ``error`` when it is the last."""
+        self.sent += 1
+        error.requests = self.sent
+        retry = self.sent - 1
+        if not error.retryable or retry >= self.policy.max_retries:
+            raise error
+        wait = self.policy.delay(retry, error.retry_after, self.rng)
+        if wait is None:  # the server asks for a longer wait than this policy takes
+            raise error
+        return wait

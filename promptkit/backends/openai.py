@@ -85,15 +85,8 @@ class OpenAIBackend(PostingBackend):
         check_choice("the openai backend's mode", mode, OUTPUT_MODES)
         check_choice("dialect", dialect, DIALECTS)
         base_url = base_url or _base_url_of(client) or os.environ.get("OPENAI_BASE_URL")
-        super().__init__(
-            base_url=base_url,
-            retry=retry,
-            client=client,
-            async_client=async_client,
-            http_client=http_client,
-            async_http_client=async_http_client,
-        )
-        self.model = model
+        clients, http_clients = (client, async_client), (http_client, async_http_client)
+        super().__init__(model, base_url, retry, clients, http_clients)
         self.mode: OutputMode = mode
         self.dialect: Dialect = dialect
         self.layout = layout

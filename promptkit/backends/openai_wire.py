@@ -199,16 +199,11 @@ def _completion(data: dict[str, Any], model: str, latency: float) -> Completion:
             )
         text = ""
     usage = data.get("usage") or {}
-    details = usage.get("prompt_tokens_details") or {}
-    return Completion(
-        text=text,
-        finish_reason=finish,
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-        model=str(data.get("model") or model),
-        latency=latency,
-        cached_tokens=int(details.get("cached_tokens") or 0),
-    )
+    prompt_tokens = int(usage.get("prompt_tokens") or 0)
+    completion_tokens = int(usage.get("completion_tokens") or 0)
+    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    served = str(data.get("model") or model)
+    return Completion(text, finish, prompt_tokens, completion_tokens, served, latency, cached)
 
 
 def _error_in_body(error: Any) -> BackendError:

@@ -112,23 +112,30 @@ class PostingBackend(SDKBackend):
 
     def __init__(
         self,
-        *,
+        model: str,
         base_url: str | None,
         retry: RetryPolicy | None,
-        client: Any,
-        async_client: Any,
-        http_client: Any,
-        async_http_client: Any,
+        clients: tuple[Any, Any],
+        http_clients: tuple[Any, Any],
     ) -> None:
-        if client is None or async_client is None:
+        """Keep the settings; the SDK clients are built on first use.
+
+        Args:
+            model: the model name.
+            base_url: the API's URL, or None for the provider's own.
+            retry: the retry policy, or None for the default one.
+            clients: the sync and async SDK clients to use (None: build one).
+            http_clients: HTTP clients for the SDK clients built (None: the SDK's default).
+        """
+        if None in clients:
             require_sdk(self.provider)
+        self.model = model
         self.retry = retry or RetryPolicy()
         self._base_url = base_url
         self._clients: list[Any] = [
-            None if given is None else given.with_options(max_retries=0)
-            for given in (client, async_client)
+            None if given is None else given.with_options(max_retries=0) for given in clients
         ]
-        self._http_clients = (http_client, async_http_client)
+        self._http_clients = http_clients
         self._lock = threading.Lock()
 
     @abstractmethod

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from anthropic.types import Message as SDKMessage
+from test_anthropic import message  # a Messages API reply
 
 from promptkit import Message, Prompt, compile_prompt, load_task
 from promptkit.backends import GenerationParams
@@ -22,19 +22,6 @@ from promptkit.backends.anthropic_wire import (
 from promptkit.errors import BackendError
 
 TASK = load_task("apparel-search")
-
-
-def message(content: list[dict[str, Any]], stop: str = "end_turn") -> dict[str, Any]:
-    return {
-        "id": "msg",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-test",
-        "content": content,
-        "stop_reason": stop,
-        "stop_sequence": None,
-        "usage": {"input_tokens": 200, "output_tokens": 20, "cache_read_input_tokens": 150},
-    }
 
 
 def test_system_is_lifted_out_and_turns_alternate() -> None:

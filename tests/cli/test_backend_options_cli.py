@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-
-
-def promptkit(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "promptkit", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from test_cli import promptkit  # the CLI as a real subprocess
 
 
 @pytest.mark.parametrize("command", ["run", "eval"])

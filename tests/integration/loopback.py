@@ -101,28 +101,19 @@ def serving(respond: Responder) -> Iterator[Loopback]:
         thread.join(5)
 
 
-def chat_completion(
-    text: str | None, finish: str = "stop", model: str = "served"
-) -> dict[str, Any]:
+def chat_completion(text: str | None, finish: str = "stop") -> dict[str, Any]:
     """An OpenAI chat completion whose message content is ``text``."""
-    message = {"role": "assistant", "content": text}
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
-    }
+    choice = {"finish_reason": finish, "message": {"role": "assistant", "content": text}}
+    return _completion("chat.completion", choice)
 
 
-def text_completion(text: str, finish: str = "stop", model: str = "served") -> dict[str, Any]:
+def text_completion(text: str, finish: str = "stop") -> dict[str, Any]:
     """An OpenAI (legacy) text completion."""
-    return {
-        "id": "cmpl-1",
-        "object": "text_completion",
-        "created": 0,
-        "model": model,
-        "choices": [{"index": 0, "text": text, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
-    }
+    return _completion("text_completion", {"finish_reason": finish, "text": text})
+
+
+def _completion(kind: str, choice: dict[str, Any]) -> dict[str, Any]:
+    usage = {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
+    choices = [{"index": 0, **choice}]
+    return {"id": "x-1", "object": kind, "created": 0, "model": "served", "choices": choices,
+            "usage": usage}  # fmt: skip
