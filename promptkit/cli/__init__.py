@@ -9,8 +9,11 @@ line is redacted (:mod:`promptkit.redaction`): no API key reaches stderr.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -20,7 +23,7 @@ from promptkit.cli.app import app
 from promptkit.errors import DefinitionError, JobFileError, PromptkitError, validation_problems
 from promptkit.redaction import redact
 
-__all__ = ["app", "main"]
+__all__ = ["app", "console_main", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +51,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # a path that cannot be read or written
         return _error(str(error), 2)
     return code if isinstance(code, int) else 0
+
+
+def console_main() -> NoReturn:
+    """Run the ``promptkit`` command and end the process at once with its exit code.
+
+    Everything is written and closed when :func:`main` returns, so the process skips the
+    interpreter's teardown: with the provider SDKs imported it takes seconds on a busy
+    machine (``benchmarks/bench_stop.py`` times the exit), and a stopped job's abandoned calls (daemon threads in a socket read or a llama.cpp decode) must not
+    have their objects torn down under them.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to flush into
+            stream.flush()
+    os._exit(code)
 
 
 def _error(message: str, code: int) -> int:
