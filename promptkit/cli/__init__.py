@@ -58,8 +58,9 @@ def console_main() -> NoReturn:
 
     Everything is written and closed when :func:`main` returns, so the process skips the
     interpreter's teardown: with the provider SDKs imported it takes seconds on a busy
-    machine (``benchmarks/bench_stop.py`` times the exit), and a stopped job's abandoned calls (daemon threads in a socket read or a llama.cpp decode) must not
-    have their objects torn down under them.
+    machine (``benchmarks/bench_stop.py`` times the exit), and a stopped job's abandoned
+    calls (daemon threads in a socket read or a llama.cpp decode) must not have their
+    objects torn down under them.
     """
     code = main()
     for stream in (sys.stdout, sys.stderr):
