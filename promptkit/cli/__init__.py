@@ -54,19 +54,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console_main() -> NoReturn:
-    """Run the ``promptkit`` command and end the process at once with its exit code.
+    """Run the ``promptkit`` command and exit with its code, at once if a stopped job left calls.
 
-    Everything is written and closed when :func:`main` returns, so the process skips the
-    interpreter's teardown: with the provider SDKs imported it takes seconds on a busy
-    machine (``benchmarks/bench_stop.py`` times the exit), and a stopped job's abandoned
-    calls (daemon threads in a socket read or a llama.cpp decode) must not have their
-    objects torn down under them.
+    A file job stopped by a fatal error or Ctrl-C abandons its calls in flight: their
+    daemon threads may sit in a socket read of a hanging server or in a llama.cpp decode.
+    The interpreter's teardown would free the objects they use under them, and takes
+    seconds on a busy machine (``benchmarks/bench_stop.py`` times the exit); everything
+    is written and closed when :func:`main` returns, so the process ends there. Any other
+    run exits normally (exit handlers, such as a tracer's flush, run).
     """
     code = main()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to flush into
-            stream.flush()
-    os._exit(code)
+    workers = sys.modules.get("promptkit.jobs.workers")
+    if workers is not None and workers.abandoned():
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to flush
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _error(message: str, code: int) -> int:
