@@ -1,7 +1,5 @@
 """Allow ``python -m promptkit``."""
 
-import sys
+from promptkit.cli import console_main
 
-from promptkit.cli import main
-
-sys.exit(main())
+console_main()

@@ -120,8 +120,9 @@ def test_every_unsupported_field_is_listed_not_only_the_first() -> None:
         "output field 'items[].when'",
         "output field 'sleeve'",
     ]
-    assert "declares aliases for ['short'], which are not among its allowed values" in (
-        raised.value.problems[-1]
+    assert (
+        "declares aliases for ['short'], which are not among its allowed values"
+        in (raised.value.problems[-1])
     )
 
 

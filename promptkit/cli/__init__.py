@@ -9,8 +9,11 @@ line is redacted (:mod:`promptkit.redaction`): no API key reaches stderr.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -33,7 +36,7 @@ from promptkit.errors import (
 )
 from promptkit.redaction import redact
 
-__all__ = ["app", "main"]
+__all__ = ["app", "console_main", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,6 +62,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # a path that cannot be read or written
         return _error(str(error), 2)
     return code if isinstance(code, int) else 0
+
+
+def console_main() -> NoReturn:
+    """Run the ``promptkit`` command and exit with its code, at once if a stopped job left calls.
+
+    A file job stopped by a fatal error or Ctrl-C abandons its calls in flight: their
+    daemon threads may sit in a socket read of a hanging server or in a llama.cpp decode.
+    The interpreter's teardown would free the objects they use under them, and takes
+    seconds on a busy machine (``benchmarks/bench_stop.py`` times the exit); everything
+    is written and closed when :func:`main` returns, so the process ends there. Any other
+    run exits normally (exit handlers, such as a tracer's flush, run).
+    """
+    code = main()
+    workers = sys.modules.get("promptkit.jobs.workers")
+    if workers is not None and workers.abandoned():
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to flush
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _error(message: str, code: int) -> int:

@@ -25,6 +25,12 @@ from promptkit.jobs.limits import JobStopped
 T = TypeVar("T")
 
 _SLICE = 0.25  # seconds the main thread waits before it looks for a pending Ctrl-C again
+_NAME = "promptkit-job"
+
+
+def abandoned() -> bool:
+    """Whether a stopped run left worker threads in calls (a run that ends joins its own)."""
+    return any(thread.name.startswith(_NAME) for thread in threading.enumerate())
 
 
 class Workers:
@@ -44,7 +50,7 @@ class Workers:
         self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None]
         self._queue = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._work, name=f"promptkit-job-{n}", daemon=True)
+            threading.Thread(target=self._work, name=f"{_NAME}-{n}", daemon=True)
             for n in range(count)
         ]
         for thread in self._threads:

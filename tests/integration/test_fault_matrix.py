@@ -572,3 +572,32 @@ def test_a_second_run_on_the_same_output_is_refused(
         end(first)
     assert_resume_completes(server, source, out)  # the lock died with the killed run
     assert_complete(out)
+
+
+# -- bad input rows ----------------------------------------------------------------------------
+
+
+def test_undecodable_and_unquoted_rows_fail_alone_and_the_run_goes_on(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    rows = [b"search", *(s.encode() for s in SEARCHES[:10])]
+    rows.insert(4, "blé noir tee".encode("latin-1"))
+    rows.append(b'"red open quote tee')
+    rows += [s.encode() for s in SEARCHES[10:14]]
+    source.write_bytes(b"\n".join(rows) + b"\n")
+    out = tmp_path / "out.jsonl"
+    result = promptkit(server, source, out)
+    assert result.returncode == 1, result.stderr
+    got = records(out)
+    assert [r["index"] for r in got] == list(range(16))
+    problems = {r["index"]: r["error"]["message"] for r in got if r["error"]}
+    assert list(problems) == [3, 11]
+    assert problems[3].startswith("line 5 is not UTF-8 (byte ")
+    assert problems[11].startswith("CSV record at line 13 (byte ")
+    assert "not valid CSV (unexpected end of data)" in problems[11]
+    assert all(r["error"]["type"] == "InputError" for r in got if r["error"])
+    good = [r for r in got if not r["error"]]
+    assert [r["output"] for r in good] == [expected_output(r["input"]) for r in good]
+    assert [r["input"] for r in good][-4:] == SEARCHES[10:14]  # none swallowed by the quote
+    assert_resume_completes(server, source, out, code=1)

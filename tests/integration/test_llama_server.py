@@ -13,6 +13,7 @@ import subprocess
 import sys
 from typing import Any
 
+import httpx
 import pytest
 
 from promptkit import compile_prompt, grounded, load_task
@@ -49,10 +50,23 @@ def test_prompt_only_mode_on_completions(llama_server: str) -> None:
     assert reply.completion_tokens > 0
 
 
+def _forget_the_last_prompt(llama_server: str) -> None:
+    """Leave the server's KV cache holding a prompt that shares nothing with the task's.
+
+    The server reuses the longest prefix of the last prompt it evaluated, and which
+    attributes a 270M model finds shifts with how its KV cache was filled: after this,
+    the next prompt is evaluated whole, whatever the tests before this one sent.
+    """
+    body = {"model": "gemma-3-270m", "prompt": "0", "max_tokens": 1, "temperature": 0}
+    response = httpx.post(f"{llama_server}/completions", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+
+
 def test_the_few_shot_apparel_task_end_to_end(llama_server: str) -> None:
     backend = OpenAIBackend(
         "gemma-3-270m", base_url=llama_server, dialect="llama-cpp-python", layout="completion"
     )
+    _forget_the_last_prompt(llama_server)
     result = run(TASK, SEARCH, backend=backend, params=PARAMS)
     assert result.ok, result.error
     assert isinstance(result.value, TASK.output_model)

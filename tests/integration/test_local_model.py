@@ -100,19 +100,54 @@ def _generate(backend: LocalBackend, text: str, schema: dict[str, Any], **option
     return _Decoded(loaded.model.detokenize(produced).decode(), len(produced), streams[0].forced)
 
 
-def test_checking_the_sampled_token_first_draws_what_masking_first_draws(
+class _Compared:
+    """At every step, from the very same logits: the model's favourite, whether the grammar
+    accepts it, what our sampler draws and what masking first draws.
+
+    Two separate decodes would differ by llama.cpp's arithmetic alone (how the KV cache was
+    filled before) and by tokenisation: the grammar's mask leaves out some tokens that
+    ``validate_tokens`` accepts (another split of the same text), so after such a step the
+    two decodes go on from different tokens. One decode that asks both at each step compares
+    the samplers themselves.
+    """
+
+    def __init__(self, ours: _Sampler) -> None:
+        self.ours = ours
+        self.reference = _MaskEveryStep()
+        self.steps: list[tuple[int, bool, int, int]] = []
+
+    def sample(self, context: Any, row: int, matcher: Any) -> int:
+        import numpy
+
+        favourite = int(numpy.argmax(context.logits(row)))
+        accepted = matcher.validate_tokens([favourite]) == 1
+        masked = self.reference.sample(context, row, matcher)  # on a copy of the logits
+        drawn = self.ours.sample(context, row, matcher)
+        self.steps.append((favourite, accepted, drawn, masked))
+        return drawn
+
+
+def test_the_sampled_token_is_kept_when_the_grammar_accepts_it_else_masking_draws(
     local_backend: LocalBackend,
 ) -> None:
     few_shot = compile_prompt(TASK, "mens v neck sweater", layout="completion", shots=4)
+    loaded = _load(str(default_model_path()), local_backend.n_ctx, local_backend.n_threads)
     # The second text asks for prose: its first tokens break the grammar, so the mask has
     # to step in for the reply to be JSON at all.
     for text in (few_shot.text or "", "Write a long poem about summer dresses.\n\n"):
-        ours = _generate(local_backend, text, few_shot.json_schema, fast_forward=False)
-        reference = _generate(
-            local_backend, text, few_shot.json_schema, fast_forward=False, sampler=_MaskEveryStep()
+        compared = _Compared(_Sampler(GenerationParams(temperature=0.0), loaded.context))
+        reply = _generate(
+            local_backend, text, few_shot.json_schema, fast_forward=False, sampler=compared
         )
-        assert ours.text == reference.text
-        assert ours.text.startswith("{")  # the prose reply may be cut off by max_tokens
+        wrong = [
+            step
+            for step in compared.steps
+            if step[2] != (step[0] if step[1] else step[3])  # favourite, or the masked best
+        ]
+        assert compared.steps
+        assert wrong == [], wrong
+        assert reply.text.startswith("{")  # the prose reply may be cut off by max_tokens
+    assert any(not accepted for _, accepted, _, _ in compared.steps)  # the mask did step in
 
 
 def test_tokens_the_grammar_forces_are_fast_forwarded_not_sampled(

@@ -22,6 +22,7 @@ from promptkit.jobs.limits import RateLimiter
 from promptkit.jobs.packing import JobBackend, Outcome, job_backend
 from promptkit.jobs.progress import Price
 from promptkit.jobs.runner import JobOptions, run_file
+from promptkit.jobs.workers import abandoned
 
 
 class Out(BaseModel):
@@ -294,6 +295,7 @@ def test_a_fatal_error_stops_the_run_without_waiting_for_calls_in_flight(tmp_pat
         with pytest.raises(BackendError, match="bad key"):
             run_file(TASK, source, out, solver, options=JobOptions(concurrency=2))
         assert not solver.release.is_set()  # returned while "hang" was still in flight
+        assert abandoned()  # its thread is left to end with the process
         assert sorted(solver.started) == ["a", "fatal", "hang"]  # nothing queued was started
     finally:
         solver.release.set()
