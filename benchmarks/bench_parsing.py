@@ -1,12 +1,16 @@
 """Benchmark: promptkit.parse against json_repair.loads + pydantic and pydantic's model_validate_json.
 
 Run on demand: ``python benchmarks/bench_parsing.py``. For every reply of the
-corpus (tests/output/corpus/replies.jsonl) it measures, in one run:
+corpus (tests/output/corpus/*.jsonl: promptkit's own cases and the cases
+ported from json_repair's and BAML's test suites, each with the model it is
+parsed into) it measures, in one run:
 
-- recovery per class: the share of replies each contender turns into the
-  expected value (pydantic alone recovers only valid JSON);
-- time per reply, for valid and malformed replies, and the ratios against
-  the baselines measured in the same run.
+- recovery per class and per source: the share of replies each contender
+  gives the expected outcome for (the expected output, or a refusal where
+  the corpus expects one); pydantic alone recovers only valid JSON;
+- time per reply, for valid and malformed replies (and the malformed ones
+  json_repair + pydantic recovers too, where both do the same work), and the
+  ratios against the baselines measured in the same run.
 
 The machine may be shared, so the timing is made robust to noise: in each of
 ``ROUNDS`` rounds every contender is timed on every reply in turn
@@ -23,8 +27,8 @@ It prints numbers; it asserts nothing about time.
 from __future__ import annotations
 
 import contextlib
-import json
 import statistics
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -32,44 +36,48 @@ from pathlib import Path
 from typing import Any
 
 import json_repair
-from pydantic import BaseModel
 
 import promptkit
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "output" / "corpus" / "replies.jsonl"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "output"))
+import corpus_cases
+
 ROUNDS = 15
 SAMPLE_SECONDS = 0.002
 
 
-def _promptkit(reply: str, task: promptkit.Task) -> Any:
-    return promptkit.parse(reply, task)
+def _promptkit(reply: str, into: Any) -> Any:
+    return promptkit.parse(reply, into)
 
 
-def _json_repair(reply: str, task: promptkit.Task) -> Any:
-    return task.output_model.model_validate(json_repair.loads(reply))
+def _json_repair(reply: str, into: Any) -> Any:
+    return _model(into).model_validate(json_repair.loads(reply))
 
 
-def _pydantic(reply: str, task: promptkit.Task) -> Any:
-    return task.output_model.model_validate_json(reply)
+def _pydantic(reply: str, into: Any) -> Any:
+    return _model(into).model_validate_json(reply)
 
 
-CONTENDERS: dict[str, Callable[[str, promptkit.Task], Any]] = {
+def _model(into: Any) -> Any:
+    return into.output_model if isinstance(into, promptkit.Task) else into
+
+
+CONTENDERS: dict[str, Callable[[str, Any], Any]] = {
     "promptkit.parse": _promptkit,
     "json_repair+pydantic": _json_repair,
     "pydantic.model_validate_json": _pydantic,
 }
 
 
-def _recovers(function: Callable[[str, promptkit.Task], Any], row: dict[str, Any]) -> bool:
-    task = promptkit.load_task(row["task"])
+def _recovers(function: Callable[[str, Any], Any], case: corpus_cases.Case) -> bool:
     try:
-        value = function(row["reply"], task)
-    except Exception:
-        return False
-    return isinstance(value, BaseModel) and value.model_dump(mode="json") == row["expected"]
+        value = function(case.reply, case.into)
+    except Exception as error:  # every contender's failure counts as its refusal
+        value = error
+    return corpus_cases.outcome(case, value)
 
 
-def _calls(function: Callable[[str, promptkit.Task], Any], reply: str, task: Any) -> int:
+def _calls(function: Callable[[str, Any], Any], reply: str, task: Any) -> int:
     """Return how many calls make one sample of about SAMPLE_SECONDS."""
     count = 1
     while True:
@@ -78,9 +86,7 @@ def _calls(function: Callable[[str, promptkit.Task], Any], reply: str, task: Any
         count *= 2
 
 
-def _sample(
-    function: Callable[[str, promptkit.Task], Any], reply: str, task: Any, count: int
-) -> float:
+def _sample(function: Callable[[str, Any], Any], reply: str, task: Any, count: int) -> float:
     start = time.perf_counter()
     for _ in range(count):
         with contextlib.suppress(Exception):
@@ -88,18 +94,17 @@ def _sample(
     return (time.perf_counter() - start) / count
 
 
-def _timings(rows: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
+def _timings(cases: list[corpus_cases.Case]) -> dict[str, list[list[float]]]:
     """Time every contender on every reply: ``[contender][reply][round]`` in seconds."""
-    tasks = [promptkit.load_task(row["task"]) for row in rows]
     counts = {
-        name: [_calls(function, row["reply"], task) for row, task in zip(rows, tasks, strict=True)]
+        name: [_calls(function, case.reply, case.into) for case in cases]
         for name, function in CONTENDERS.items()
     }
-    times: dict[str, list[list[float]]] = {name: [[] for _ in rows] for name in CONTENDERS}
+    times: dict[str, list[list[float]]] = {name: [[] for _ in cases] for name in CONTENDERS}
     for _ in range(ROUNDS):
-        for index, (row, task) in enumerate(zip(rows, tasks, strict=True)):
+        for index, case in enumerate(cases):
             for name, function in CONTENDERS.items():
-                sample = _sample(function, row["reply"], task, counts[name][index])
+                sample = _sample(function, case.reply, case.into, counts[name][index])
                 times[name][index].append(sample)
     return times
 
@@ -125,37 +130,58 @@ def _report_times(group: str, times: dict[str, list[list[float]]]) -> None:
         )
 
 
-def main() -> None:
-    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line]
-    classes = sorted({row["class"] for row in rows})
-    print(f"corpus: {len(rows)} replies in {len(classes)} classes ({CORPUS.name})\n")
-    header = f"{'class':<16} {'n':>3}" + "".join(f" {name:>29}" for name in CONTENDERS)
-    print(header)
+def _table(title: str, groups: dict[str, list[corpus_cases.Case]]) -> None:
+    print(f"{title:<16} {'n':>3}" + "".join(f" {name:>29}" for name in CONTENDERS))
     totals: dict[str, int] = defaultdict(int)
-    for cls in classes:
-        members = [row for row in rows if row["class"] == cls]
+    count = 0
+    for group, members in sorted(groups.items()):
         cells = []
         for name, function in CONTENDERS.items():
-            hits = sum(_recovers(function, row) for row in members)
+            hits = sum(_recovers(function, case) for case in members)
             totals[name] += hits
             cells.append(
                 f" {hits:>3}/{len(members):<3} {100 * hits / len(members):>5.0f}%".rjust(30)
             )
-        print(f"{cls:<16} {len(members):>3}" + "".join(cells))
+        count += len(members)
+        print(f"{group:<16} {len(members):>3}" + "".join(cells))
     print(
-        f"{'all':<16} {len(rows):>3}"
+        f"{'all':<16} {count:>3}"
         + "".join(
-            f" {totals[name]:>3}/{len(rows):<3} {100 * totals[name] / len(rows):>5.0f}%".rjust(30)
+            f" {totals[name]:>3}/{count:<3} {100 * totals[name] / count:>5.0f}%".rjust(30)
             for name in CONTENDERS
         )
     )
+    print()
+
+
+def main() -> None:
+    cases = corpus_cases.load()
+    by_class: dict[str, list[corpus_cases.Case]] = defaultdict(list)
+    by_source: dict[str, list[corpus_cases.Case]] = defaultdict(list)
+    for case in cases:
+        by_class[case.cls].append(case)
+        by_source[case.source.split()[0]].append(case)
+    declined = sum(bool(case.declined) for case in cases)
+    gaps = sum(bool(case.gap) for case in cases)
     print(
-        f"\ntime per reply (microseconds): median over {ROUNDS} interleaved rounds, "
+        f"corpus: {len(cases)} replies in {len(by_class)} classes "
+        f"({', '.join(corpus_cases.FILES)}); {declined} peer cases declined, {gaps} gaps\n"
+    )
+    _table("class", by_class)
+    _table("source", by_source)
+    print(
+        f"time per reply (microseconds): median over {ROUNDS} interleaved rounds, "
         "then median over the replies of each group"
     )
-    valid = [row for row in rows if row["class"] == "valid"]
-    malformed = [row for row in rows if row["class"] != "valid"]
-    for group, members in (("valid", valid), ("malformed", malformed)):
+    valid = [case for case in cases if case.cls == "valid"]
+    malformed = [case for case in cases if case.cls != "valid"]
+    # The malformed replies json_repair + pydantic also recovers: where both do the same work.
+    both = [
+        case
+        for case in malformed
+        if _recovers(_promptkit, case) and _recovers(_json_repair, case) and not case.error
+    ]
+    for group, members in (("valid", valid), ("malformed", malformed), ("both", both)):
         _report_times(group, _timings(members))
 
 

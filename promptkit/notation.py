@@ -11,6 +11,7 @@ built, to :data:`~promptkit.schema.RECURSION_DEPTH` levels (:func:`unrolled`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any
 
@@ -185,6 +186,12 @@ def unrolled(shape: Shape, depth: int = RECURSION_DEPTH) -> Shape:
     result = _unroll(shape, {}, depth)
     assert result is not None, "the root of a reply cannot be cut"
     return result
+
+
+@functools.cache
+def is_recursive(shape: Shape) -> bool:
+    """Say whether an object shape contains itself (a recursive model): no finite columns."""
+    return shape.kind == "object" and identity(shape) in cyclic_objects(shape)
 
 
 def cyclic_objects(shape: Shape) -> frozenset[int]:

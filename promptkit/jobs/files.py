@@ -29,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from promptkit._types import OutputFormat
 from promptkit.errors import JobFileError, validation_problems
+from promptkit.notation import is_recursive
 from promptkit.schema import Shape
 from promptkit.task import Task
 
@@ -341,7 +342,7 @@ def csv_header(task: Task) -> list[str]:
 def _flat_names(shape: Shape, prefix: str = "") -> list[str]:
     names: list[str] = []
     for spec in shape.fields:
-        if spec.shape.kind == "object":
+        if spec.shape.kind == "object" and not is_recursive(spec.shape):
             names += _flat_names(spec.shape, f"{prefix}{spec.name}.")
         else:
             names.append(f"{prefix}{spec.name}")
@@ -351,7 +352,7 @@ def _flat_names(shape: Shape, prefix: str = "") -> list[str]:
 def _flatten(value: Any, shape: Shape, prefix: str, into: list[Any]) -> None:
     for spec in shape.fields:
         item = value.get(spec.name) if isinstance(value, Mapping) else None
-        if spec.shape.kind == "object":
+        if spec.shape.kind == "object" and not is_recursive(spec.shape):
             _flatten(item, spec.shape, f"{prefix}{spec.name}.", into)
         elif isinstance(item, list | dict):
             into.append(json.dumps(item, ensure_ascii=False))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -206,11 +205,11 @@ class _Coercer:
     def object(self, value: Any, shape: Shape, path: Path) -> Any:
         if isinstance(value, str):
             value = self.embedded(value, path)
-        one_object = isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping)
+        one_object = isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict)
         if one_object and (known_keys(value[0], shape) or len(shape.fields) != 1):
             self.note(path, "took the one object out of a list")
             value = value[0]
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             return self.bare_value(value, shape, path)
         lone = shape.fields[0].shape.kind if len(shape.fields) == 1 else ""
         if lone and (value or lone in ("map", "any")) and not known_keys(value, shape):
@@ -238,7 +237,7 @@ class _Coercer:
             self.member(result, spec, member, (*path, spec.key))
         if unknown and not result and len(unknown) == 1 and len(shape.fields) == 1:
             (key, member), spec = unknown[0], shape.fields[0]
-            if not isinstance(member, Mapping | list):
+            if not isinstance(member, dict | list):
                 self.note((*path, spec.key), f"read the one key {key!r} as {spec.key!r}", key)
                 self.member(result, spec, member, (*path, spec.key))
                 unknown = []
@@ -292,7 +291,7 @@ class _Coercer:
         assert shape.kind == "tuple" or shape.item is not None
         if not isinstance(value, list):
             item = shape.item
-            mapping = isinstance(value, Mapping) and shape.kind == "array"
+            mapping = isinstance(value, dict) and shape.kind == "array"
             if mapping and item is not None and item.kind != "object" and not fits(value, item):
                 return value
             self.note(path, "wrapped a single value in a list", value, [value])
@@ -312,7 +311,7 @@ class _Coercer:
         if isinstance(value, list) and all(_is_pair(item) for item in value):
             self.note(path, "read a list of key/value pairs as a map", value)
             value = {_pair_key(item): _pair_value(item) for item in value}
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             return value
         result = {}
         for key, member in value.items():
@@ -348,7 +347,7 @@ class _Coercer:
         return best[1]
 
     def by_discriminator(self, value: Any, shape: Shape, path: Path) -> Shape | None:
-        if not shape.discriminator or not isinstance(value, Mapping):
+        if not shape.discriminator or not isinstance(value, dict):
             return None
         tag = next(
             (
@@ -369,18 +368,18 @@ class _Coercer:
 
 def _is_pair(item: Any) -> bool:
     return (
-        isinstance(item, Mapping)
+        isinstance(item, dict)
         and len(item) == 2
         and {_name(str(k)) for k in item} == {"key", "value"}
     )
 
 
-def _pair_key(item: Mapping[str, Any]) -> str:
+def _pair_key(item: dict[str, Any]) -> str:
     key = next(v for k, v in item.items() if _name(k) == "key")
     return key if isinstance(key, str) else str(key)
 
 
-def _pair_value(item: Mapping[str, Any]) -> Any:
+def _pair_value(item: dict[str, Any]) -> Any:
     return next(v for k, v in item.items() if _name(k) == "value")
 
 
@@ -401,5 +400,6 @@ def _names(shape: Shape) -> dict[str, FieldSpec]:
     return _names_cached(shape)
 
 
+@functools.lru_cache(maxsize=4096)
 def _name(key: str) -> str:
     return _NOT_ALNUM.sub("_", key.strip().casefold()).strip("_")

@@ -14,6 +14,7 @@ array, an ``{"items": [...]}`` wrapper, or one object per line.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -91,7 +92,7 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     candidates = find_values(text) or find_values(text, _TUPLE)
     candidates += _escaped_values(text)
     names = _names(shape)
-    if not candidates or not any(_fit(c.value, shape, names)[0] for c in candidates):
+    if not candidates or not any(_is_object_like(c.value, shape) for c in candidates):
         bare = bare_value(text, shape)
         if bare is not None:
             return bare
@@ -274,12 +275,19 @@ def _nothing_found(text: str) -> str:
     return "the reply holds no JSON object or array"
 
 
+@functools.lru_cache(maxsize=256)
 def _names(shape: Shape) -> frozenset[str]:
     return frozenset(_key(name) for spec in shape.fields for name in spec.names)
 
 
+@functools.lru_cache(maxsize=4096)
 def _key(name: str) -> str:
     return name.strip().casefold().replace(" ", "_").replace("-", "_")
+
+
+def _is_object_like(value: Any, shape: Shape) -> bool:
+    """Say whether a candidate can be the object at all (what :func:`_fit` ranks first)."""
+    return isinstance(value, dict) or _fit(value, shape, frozenset())[0] == 1
 
 
 def _fit(value: Any, shape: Shape, names: frozenset[str]) -> tuple[int, int, int]:

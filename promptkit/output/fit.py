@@ -6,7 +6,7 @@ import datetime
 import functools
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from promptkit.output.enums import is_allowed
@@ -45,7 +45,7 @@ def fits(value: Any, shape: Shape) -> bool:
         keys_fit = shape.key is None or all(is_allowed(key, shape.key) for key in value)
         return isinstance(value, dict) and keys_fit and all(fits(v, item) for v in value.values())
     if kind == "object":
-        return isinstance(value, Mapping) and _object_fits(value, shape)
+        return isinstance(value, dict) and _object_fits(value, shape)
     if kind == "union":
         return any(fits(value, option) for option in shape.options)
     return kind == "any"
@@ -53,7 +53,7 @@ def fits(value: Any, shape: Shape) -> bool:
 
 def known_keys(value: Any, shape: Shape) -> int:
     """Count the keys of a mapping that name fields of an object shape (any spelling)."""
-    if not isinstance(value, Mapping) or shape.kind != "object":
+    if not isinstance(value, dict) or shape.kind != "object":
         return 0
     names = _spellings(shape)
     return sum(isinstance(key, str) and _norm(key) in names for key in value)
@@ -67,7 +67,7 @@ def _items_fit(value: list[Any], shape: Shape) -> bool:
     return all(fits(member, item) for member in value)
 
 
-def _object_fits(value: Mapping[str, Any], shape: Shape) -> bool:
+def _object_fits(value: dict[str, Any], shape: Shape) -> bool:
     seen = set()
     for key, member in value.items():
         spec = next((spec for spec in shape.fields if key in spec.names), None)
@@ -122,5 +122,6 @@ def _spellings(shape: Shape) -> frozenset[str]:
     return frozenset(_norm(name) for spec in shape.fields for name in spec.names)
 
 
+@functools.lru_cache(maxsize=4096)
 def _norm(key: str) -> str:
     return _NOT_ALNUM.sub("_", key.strip().casefold()).strip("_")

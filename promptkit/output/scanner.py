@@ -53,6 +53,11 @@ LITERAL_WORDS: dict[str, Any] = {
 """Bare words the repairer reads as values (Python's and JavaScript's literals among them)."""
 
 QUOTES = "\"'`\u201c\u201d\u2018\u2019"
+_QUOTE_OR_CLOSE = frozenset(QUOTES + "}")
+_MEMBER_START = frozenset(QUOTES + "}],")
+_VALUE_END = frozenset(QUOTES + ",}])\n")
+AFTER_COMMA = frozenset(QUOTES + "{[}],\n")
+"""What may follow the comma after a finished string (the next member or item)."""
 _JSON_LITERALS = frozenset({"true", "false", "null"})
 WS = re.compile(r"[ \t\r\n\f\v\ufeff\u00a0]*")
 SKIPPED = frozenset(" \t\r\n\f\v\ufeff\u00a0/#")
@@ -184,7 +189,7 @@ class Scanner:
             return None  # {"a": 1, 2: "b"}: the digits are the next key
         if after < self.n and s[after] == ",":
             k = skip_quietly(s, after + 1)
-            if k < self.n and not looks_like_member(s, k) and s[k] not in QUOTES + "}":
+            if k < self.n and not looks_like_member(s, k) and s[k] not in _QUOTE_OR_CLOSE:
                 return None
         elif after < self.n and s[after] not in "}\n":
             return None
@@ -276,7 +281,7 @@ def _ends_bare(s: str, i: int) -> bool:
 
 def _member_follows(s: str, k: int) -> bool:
     """Say whether the next member of an object, or its end, starts at ``k``."""
-    if k >= len(s) or s[k] in "}]," + QUOTES:
+    if k >= len(s) or s[k] in _MEMBER_START:
         return True
     match = KEY.match(s, k)
     if match is None or not match.group():
@@ -301,7 +306,7 @@ def skip_quietly(s: str, j: int) -> int:
 
 def ends_value(s: str, j: int) -> bool:
     """Say whether a scalar may end before offset ``j`` (a delimiter or comment follows)."""
-    return j >= len(s) or s[j] in ",}])\n" + QUOTES or s.startswith(("//", "/*", "# "), j)
+    return j >= len(s) or s[j] in _VALUE_END or s.startswith(("//", "/*", "# "), j)
 
 
 def looks_like_member(s: str, k: int) -> bool:

@@ -23,6 +23,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 from promptkit.output.scanner import (
+    AFTER_COMMA,
     NEXT_KEY,
     QUOTES,
     SKIPPED,
@@ -46,6 +47,7 @@ _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r"
 _AFTER_STRUCTURE = re.compile(r"[\s}\]),]*(?:`{3,}[\s\S]*)?")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _LOOKAHEAD = 200
+_BARE_END = frozenset(QUOTES + ",]}\n")
 _OPENERS = {"}": "{", "]": "[", ")": "("}
 
 
@@ -279,8 +281,11 @@ class StringScanner(Scanner):
         if char in ",}]):" or (char == "/" and s.startswith(("//", "/*"), j)):
             if char != ",":
                 return char != ")" or (bool(self.closers) and self.closers[-1] == ")")
-            k = skip_quietly(s, j + 1)
-            if k >= self.n or s[k] in QUOTES + "{[}],\n" or looks_like_member(s, k):
+            k = j + 2 if s.startswith(", ", j) else j + 1
+            if k < self.n and s[k] in AFTER_COMMA:
+                return True  # the common case: "value", "next"
+            k = skip_quietly(s, k)
+            if k >= self.n or s[k] in AFTER_COMMA or looks_like_member(s, k):
                 return True
             return self._even(at)  # ["", AA]: closes; "he said "no", then": an inner quote
         if s.startswith("```", j):
@@ -305,7 +310,7 @@ class StringScanner(Scanner):
         s = self.s
         closer = self.closers[-1] if self.closers else ""
         end = j
-        while end < self.n and s[end] not in ",]}\n" + QUOTES:
+        while end < self.n and s[end] not in _BARE_END:
             end += 1
         quotes_after = 0
         if end < self.n and s[end] == s[at]:
