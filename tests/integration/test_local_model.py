@@ -111,7 +111,7 @@ class _Compared:
     the samplers themselves.
     """
 
-    def __init__(self, ours: _Sampler) -> None:
+    def __init__(self, ours: Sampler) -> None:
         self.ours = ours
         self.reference = _MaskEveryStep()
         self.steps: list[tuple[int, bool, int, int]] = []
@@ -131,11 +131,11 @@ def test_the_sampled_token_is_kept_when_the_grammar_accepts_it_else_masking_draw
     local_backend: LocalBackend,
 ) -> None:
     few_shot = compile_prompt(TASK, "mens v neck sweater", layout="completion", shots=4)
-    loaded = _load(str(default_model_path()), local_backend.n_ctx, local_backend.n_threads)
+    loaded = load(str(default_model_path()), local_backend.n_ctx, local_backend.n_threads)
     # The second text asks for prose: its first tokens break the grammar, so the mask has
     # to step in for the reply to be JSON at all.
     for text in (few_shot.text or "", "Write a long poem about summer dresses.\n\n"):
-        compared = _Compared(_Sampler(GenerationParams(temperature=0.0), loaded.context))
+        compared = _Compared(Sampler(GenerationParams(temperature=0.0), loaded.context))
         reply = _generate(
             local_backend, text, few_shot.json_schema, fast_forward=False, sampler=compared
         )
