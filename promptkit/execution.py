@@ -90,17 +90,8 @@ def run(
         params, reasks, max_tokens_cap: see :func:`run_many`.
         **options: compile options (:class:`promptkit.CompileOptions`).
     """
-    results = run_many(
-        task,
-        [value],
-        backend=backend,
-        params=params,
-        reasks=reasks,
-        batch_size=1,
-        max_tokens_cap=max_tokens_cap,
-        **options,
-    )
-    return results[0]
+    return run_many(task, [value], backend=backend, params=params, reasks=reasks,
+                    batch_size=1, max_tokens_cap=max_tokens_cap, **options)[0]  # fmt: skip
 
 
 def run_many(
@@ -184,16 +175,8 @@ async def arun(
     **options: Unpack[CompileOptions],
 ) -> Result[OutT]:
     """Async form of :func:`run`."""
-    results = await arun_many(
-        task,
-        [value],
-        backend=backend,
-        params=params,
-        reasks=reasks,
-        batch_size=1,
-        max_tokens_cap=max_tokens_cap,
-        **options,
-    )
+    results = await arun_many(task, [value], backend=backend, params=params, reasks=reasks,
+                              batch_size=1, max_tokens_cap=max_tokens_cap, **options)  # fmt: skip
     return results[0]
 
 

@@ -40,6 +40,7 @@ from promptkit.output.scanner import (
     MISSING,
     NEXT_KEY,
     QUOTES,
+    nesting_depth,
     skip_quietly,
 )
 from promptkit.output.strings import StringScanner
@@ -154,7 +155,7 @@ def _read_plain(text: str, start: int) -> Repaired | None:
     except (StopIteration, ValueError, RecursionError):
         return None
     if text.count("{", start, end) + text.count("[", start, end) > MAX_DEPTH and (
-        _depth(value) > MAX_DEPTH
+        nesting_depth(value) > MAX_DEPTH
     ):
         return None  # the repairing parser refuses it with its message
     if _ESCAPED_SURROGATE.search(text, start, end) is not None:
@@ -486,18 +487,3 @@ class Reader(StringScanner):
 
 
 _NAMES = {"}": "object", "]": "list", ")": "tuple"}
-
-
-def _depth(value: Any) -> int:
-    """Return how deeply arrays and objects nest in a parsed value, without recursing."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        members = item.values() if isinstance(item, dict) else item
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            stack.extend(
-                (member, level + 1) for member in members if isinstance(member, dict | list)
-            )
-    return deepest

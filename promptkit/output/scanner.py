@@ -326,3 +326,18 @@ def looks_like_member(s: str, k: int) -> bool:
 
 def _literal_name(value: Any) -> str:
     return "null" if value is None else str(value).lower()
+
+
+def nesting_depth(value: Any) -> int:
+    """Return how deeply arrays and objects nest in a parsed value, without recursing."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        members = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend(
+                (member, level + 1) for member in members if isinstance(member, dict | list)
+            )
+    return deepest
