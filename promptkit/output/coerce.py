@@ -10,7 +10,8 @@ Driven by the :class:`~promptkit.schema.Shape` of the output model:
   punctuation, alias, explanation or in prose; never one of two named;
 - arrays: a single value becomes a one-item list; a JSON text in a string
   is read; a map may come as a list of ``{"key", "value"}`` pairs;
-- a one-item list (or the one matching item) where a scalar is expected;
+- a one-item list (or the one matching item) where a number, boolean or enum
+  value is expected;
 - unions: the alternative the discriminator names, else the first that fits
   as it is, else the one that fits after the fewest changes;
 - objects: keys matched by any spelling (the name, an alias; case and
@@ -169,7 +170,8 @@ class _Coercer:
         if kind in ("any", "null"):
             return value
         if isinstance(value, list):
-            return self.scalar_from_list(value, shape, path)
+            # ["TWO"] for one value; a list is no string, though: that is left to validation
+            return value if kind == "string" else self.scalar_from_list(value, shape, path)
         if kind == "enum":
             result = match_enum(value, shape)
             if not isinstance(result, NoMatch) and result != value:
