@@ -113,6 +113,8 @@ def null_word_fields(shape: Shape | None) -> tuple[str, ...] | None:
     """
     if shape is None or shape.kind != "object":
         return None
+    if not _nullable_text_inside(shape):
+        return ()  # no nullable string or enum anywhere: nothing to look at
     names = []
     for spec in shape.fields:
         if spec.shape.kind not in _SCALAR_KINDS:
@@ -120,6 +122,22 @@ def null_word_fields(shape: Shape | None) -> tuple[str, ...] | None:
         if spec.shape.nullable and spec.shape.kind in ("string", "enum"):
             names.append(spec.name)
     return tuple(names)
+
+
+def _nullable_text_inside(shape: Shape) -> bool:
+    """Say whether a nullable string, enum or union sits anywhere in a shape (cycles too)."""
+    seen: set[int] = set()
+    pending = [shape]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.nullable and node.kind in ("string", "enum", "union"):
+            return True
+        pending += [spec.shape for spec in node.fields] + list(node.options)
+        pending += [child for child in (node.item, node.key) if child is not None]
+    return False
 
 
 def _holds_null_word(value: Any, shape: Shape) -> bool:
