@@ -10,7 +10,8 @@ Driven by the :class:`~promptkit.schema.Shape` of the output model:
   punctuation, alias, explanation or in prose; never one of two named;
 - arrays: a single value becomes a one-item list; a JSON text in a string
   is read; a map may come as a list of ``{"key", "value"}`` pairs;
-- a one-item list (or the one matching item) where a scalar is expected;
+- a one-item list (or the one matching item) where a number, boolean or enum
+  value is expected;
 - unions: the alternative the discriminator names, else the first that fits
   as it is, else the one that fits after the fewest changes;
 - objects: keys matched by any spelling (the name, an alias; case and
@@ -112,6 +113,8 @@ def null_word_fields(shape: Shape | None) -> tuple[str, ...] | None:
     """
     if shape is None or shape.kind != "object":
         return None
+    if not _nullable_text_inside(shape):
+        return ()  # no nullable string or enum anywhere: nothing to look at
     names = []
     for spec in shape.fields:
         if spec.shape.kind not in _SCALAR_KINDS:
@@ -119,6 +122,22 @@ def null_word_fields(shape: Shape | None) -> tuple[str, ...] | None:
         if spec.shape.nullable and spec.shape.kind in ("string", "enum"):
             names.append(spec.name)
     return tuple(names)
+
+
+def _nullable_text_inside(shape: Shape) -> bool:
+    """Say whether a nullable string, enum or union sits anywhere in a shape (cycles too)."""
+    seen: set[int] = set()
+    pending = [shape]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.nullable and node.kind in ("string", "enum", "union"):
+            return True
+        pending += [spec.shape for spec in node.fields] + list(node.options)
+        pending += [child for child in (node.item, node.key) if child is not None]
+    return False
 
 
 def _holds_null_word(value: Any, shape: Shape) -> bool:
@@ -169,7 +188,8 @@ class _Coercer:
         if kind in ("any", "null"):
             return value
         if isinstance(value, list):
-            return self.scalar_from_list(value, shape, path)
+            # ["TWO"] for one value; a list is no string, though: that is left to validation
+            return value if kind == "string" else self.scalar_from_list(value, shape, path)
         if kind == "enum":
             result = match_enum(value, shape)
             if not isinstance(result, NoMatch) and result != value:

@@ -1,17 +1,10 @@
 """Syntactic repair of JSON-like text: a tolerant parser that reports every repair.
 
 :func:`repair_json` reads one JSON value starting at an offset and returns
-it with the list of repairs it made. It accepts what models write instead of
-JSON: trailing, missing and extra commas; single, smart, backtick, doubled
-and triple quotes; unquoted keys and string values; ``//``, ``/* */`` and
-``# `` comments; Python literals (``True``, ``None``) and tuples, sets
-(``{"a", "b"}``, read as lists), ``TRUE``/``Null``; ``NaN`` and
-``Infinity`` (read as null); unescaped inner quotes and missing closing
-quotes (:mod:`promptkit.output.strings`); raw newlines; numbers with
-underscores or thousands separators (:mod:`promptkit.output.scanner`);
-``...`` placeholders in lists; stray words between members; a closing
-bracket of the wrong kind, a missing one or one too many; members written
-after the object closed (``{"a": 1}, "b": 2}``).
+it with the list of repairs it made (the classes are listed in
+docs/repair.md): objects and arrays here, quoted strings in
+:mod:`promptkit.output.strings`, numbers, words and comments in
+:mod:`promptkit.output.scanner`.
 
 Truncation: when the text ends inside a value, open strings, arrays and
 objects are closed and the member that was being written is dropped, never
