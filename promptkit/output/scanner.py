@@ -236,6 +236,8 @@ class Scanner:
         after = skip_quietly(s, quote + 1)
         if after < self.n and s[after] not in ",}]":
             return None
+        if after >= self.n and _cut_key(s, quote) and s[self.i : quote].rstrip().endswith(","):
+            return None  # ``no, "`` at the end: a value, then the next key cut off
         text = s[self.i : quote].strip()
         self.note("added a missing opening quote", s[self.i : quote + 1], text)
         self.i = quote + 1
@@ -272,6 +274,14 @@ class Scanner:
         self.i = i
         self.note("quoted an unquoted string", text, f'"{text}"')
         return text
+
+
+def _cut_key(s: str, j: int) -> bool:
+    """Say whether the text from ``j`` is the start of a key the end of the text cut off."""
+    if j >= len(s):
+        return True
+    rest = s[j + 1 :]
+    return s[j] in QUOTES and ":" not in rest and not any(quote in rest for quote in QUOTES)
 
 
 def _ends_bare(s: str, i: int) -> bool:

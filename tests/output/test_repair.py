@@ -224,3 +224,10 @@ def test_what_the_end_cut_off_is_dropped_not_completed(text):
     assert result.truncated
     assert "New" not in json.dumps(result.value)
     assert 3 not in result.value.get("a", [])
+
+
+def test_a_bare_value_before_a_key_the_end_cut_off_keeps_its_own_text() -> None:
+    # hypothesis found it: the cut key's opening quote read as a closing one ("no," quoted).
+    repaired = repair_json('{"ok": no, "')
+    assert repaired.value == {"ok": "no"}
+    assert repaired.truncated
