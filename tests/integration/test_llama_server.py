@@ -73,7 +73,7 @@ def test_the_few_shot_apparel_task_end_to_end(llama_server: str) -> None:
     assert EVERY_FIELD_GROUNDED(result.value, result.input) == []
     assert result.attempts[0].completion is not None
     assert result.attempts[0].completion.model
-    assert result.usage.calls == len(result.attempts)
+    assert result.usage.calls >= len(result.attempts)  # a request retried under load counts too
 
 
 def test_the_openai_dialect_is_refused_by_that_server(llama_server: str) -> None:
