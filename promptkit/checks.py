@@ -67,7 +67,7 @@ MAX_CONSTRAINED_WORDS = 256
 
 @dataclass(frozen=True, slots=True)
 class Grounded:
-    """The check :func:`grounded` builds: each named string field must occur in the input."""
+    """The check :func:`grounded` builds: each named field's value must occur in the input."""
 
     fields: tuple[str, ...]
     on_fail: Literal["error", "null"] = "error"
@@ -98,7 +98,7 @@ class Grounded:
                 if not _spelled_in(shape, item, haystack):
                     message = f"{item!r} does not occur in the input"
                 elif self.lexicon and not _in_lexicon(str(item), self.lexicon):
-                    message = f"{item!r} is not made of the lexicon's words"
+                    message = f"{item!r} does not begin and end with a lexicon word"
                 else:
                     continue
                 findings.append(Finding(path, message, item, self.on_fail))
@@ -115,12 +115,13 @@ def grounded(
     """Check that each named string or vocabulary field's value occurs in the input text.
 
     A vocabulary value (see :func:`promptkit.vocabularies.vocabulary`) occurs
-    when any of its spellings does. The comparison ignores case, punctuation, hyphens and spacing
-    (``"t-shirt"`` matches ``"t shirts"`` and ``"tshirt"``) and a plural
-    ending. Null values pass. A list field is checked item by item.
+    when any of its spellings does. The comparison ignores case, punctuation,
+    hyphens and spacing (``"t-shirt"`` matches ``"t shirts"`` and
+    ``"tshirt"``) and a plural ending. Null values pass. A list field is
+    checked item by item.
 
     Args:
-        *fields: names of top-level ``str`` (or ``list[str]``) fields of the output.
+        *fields: names of top-level string or vocabulary fields (or lists of them).
         on_fail: ``error`` fails the parse; ``null`` replaces the value with null,
             for optional fields, and reports it.
         constrain: also narrow each prompt's reply schema so the fields may only

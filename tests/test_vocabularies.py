@@ -184,7 +184,7 @@ def test_a_lexicon_narrows_a_field_to_phrases_that_begin_and_end_with_its_words(
         "black and white navy blue", "white navy", "white navy blue", None,
     }  # fmt: skip
     (finding,) = check(Garment(type="dress"), task.make_input("navy dress"))
-    assert finding.message == "'dress' is not made of the lexicon's words"
+    assert finding.message == "'dress' does not begin and end with a lexicon word"
 
 
 def test_fill_and_lexicon_need_constrain() -> None:

