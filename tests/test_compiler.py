@@ -79,7 +79,8 @@ def test_chat_layout_alternates_example_turns() -> None:
     roles = [m.role for m in prompt.messages]
     assert roles == ["system"] + ["user", "assistant"] * 4 + ["user"]
     assert prompt.messages[1].content == 'Search: "girls 16 party dress"'
-    assert json.loads(prompt.messages[2].content) == {"type": "party dress"}
+    expected = {"colour": None, "sleeve": None, "type": "party dress", "neck": None}
+    assert json.loads(prompt.messages[2].content) == expected  # narrowed fields are written
 
 
 def test_every_example_reply_satisfies_the_schema_its_own_input_is_compiled_with() -> None:
