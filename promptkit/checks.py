@@ -97,7 +97,9 @@ class Grounded:
                 path: tuple[str | int, ...] = (name, index) if isinstance(value, list) else (name,)
                 if not _spelled_in(shape, item, haystack):
                     message = f"{item!r} does not occur in the input"
-                elif self.lexicon and not _in_lexicon(str(item), self.lexicon):
+                elif (
+                    shape.kind == "string" and self.lexicon and not _in_lexicon(item, self.lexicon)
+                ):
                     message = f"{item!r} does not begin and end with a lexicon word"
                 else:
                     continue
@@ -159,11 +161,13 @@ def supported_values(output: Shape, checks: Sequence[Grounded], source: BaseMode
 
     A vocabulary field may take a canonical value one of whose spellings the
     input contains (and only those, never null, with ``fill``). A string
-    field may take a phrase of the input (see :func:`input_phrases`), one
-    that begins and ends with a ``lexicon`` word when the check has one, except a phrase
-    that holds a spelling the input uses for a vocabulary field's value: that
-    phrase belongs to the vocabulary field ("v neck long sleeve tee": the
-    type may be "tee", not "long sleeve tee" or "v neck"). Null stays allowed
+    field may take a phrase of the input (see :func:`input_phrases`): one
+    that begins and ends with a word of its ``lexicon`` when its check has
+    one. A phrase belongs to one field: a phrase that holds a spelling the
+    input uses for a vocabulary field's value is that field's ("v neck long
+    sleeve tee": the type may be "tee", not "long sleeve tee" or "v neck"),
+    and a phrase a lexicon admits is not another string field's ("olive
+    green" is a colour, never a type). Null stays allowed
     where the field allows it. A field left out is not narrowed: a string
     field of an input longer than :data:`MAX_CONSTRAINED_WORDS` words, or a
     field that could take nothing.
@@ -189,12 +193,16 @@ def supported_values(output: Shape, checks: Sequence[Grounded], source: BaseMode
             if named[spec.name].fill and allowed[spec.key]:
                 filled.add(spec.key)
     phrases = input_phrases(_without(text, claimed))
-    for spec in specs:
+    free = [spec for spec in specs if _value_shape(spec.shape).kind != "enum"]
+    lexicons = [named[spec.name].lexicon for spec in free if named[spec.name].lexicon]
+    for spec in free if phrases is not None else ():
         lexicon = named[spec.name].lexicon
-        if _value_shape(spec.shape).kind != "enum" and phrases is not None:
-            allowed[spec.key] = tuple(
-                phrase for phrase in phrases if not lexicon or _in_lexicon(phrase, lexicon)
-            )
+        allowed[spec.key] = tuple(
+            phrase
+            for phrase in phrases or ()
+            if (_in_lexicon(phrase, lexicon) if lexicon
+                else not any(_in_lexicon(phrase, other) for other in lexicons))
+        )  # fmt: skip
     kept = {
         key: values
         for spec in specs

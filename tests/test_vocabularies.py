@@ -190,3 +190,23 @@ def test_a_lexicon_narrows_a_field_to_phrases_that_begin_and_end_with_its_words(
 def test_fill_and_lexicon_need_constrain() -> None:
     with pytest.raises(ValueError, match="need constrain=True"):
         grounded("sleeve", fill=True)
+
+
+def test_a_phrase_a_lexicon_admits_is_not_another_string_fields() -> None:
+    class Coloured(BaseModel):
+        colour: str | None = None
+        type: str | None = None
+
+    task = Task(
+        name="coloured",
+        instructions="Name the colour and the type.",
+        input_model="search",
+        output_model=Coloured,
+        checks=[
+            grounded("type", constrain=True),
+            grounded("colour", constrain=True, lexicon=["olive", "green"]),
+        ],
+    )
+    properties = compile_prompt(task, "olive green tee").json_schema["properties"]
+    assert properties["colour"]["enum"] == ["olive", "olive green", "green", None]
+    assert properties["type"]["enum"] == ["olive green tee", "green tee", "tee", None]
