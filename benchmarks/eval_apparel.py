@@ -46,7 +46,7 @@ from promptkit.evaluation.comparison import (
 HERE = Path(__file__).resolve().parent
 VALIDATION = HERE / "data" / "apparel_validation.jsonl"
 DEV = HERE.parents[1] / "shared" / "data" / "queryner-apparel" / "dev.jsonl"
-POOL_SAMPLE = 60  # pool searches scored leave-one-out beside each grid row
+POOL_SAMPLE = 40  # pool searches scored leave-one-out beside each grid row
 SEED = 13
 
 Change = Callable[[Task], Task]
@@ -82,17 +82,18 @@ def ordered(*names: str) -> Change:
     return change
 
 
-SHORT = (
-    "Structure an ecommerce search into attributes, each written as the search names it. "
-    "Leave out any attribute the search does not name; never guess."
+KIND = (
+    "We are trying to clean the ecommerce retail searches into a clear set of attributes, "
+    "each written as the search names it: first any colour word, then the sleeve, "
+    'the product type with the words that name its kind ("bomber jacket", "pencil skirt") '
+    "and the neck. Leave out any attribute the search does not name; never guess."
 )
 GRID = [
     Row("similar8", Configuration(8, "similar")),
     Row("similar4", Configuration(4, "similar")),
-    Row("first8", Configuration(8, "first")),
     Row("similar12", Configuration(12, "similar")),
     Row("diverse8", Configuration(8, "diverse")),
-    Row("similar8_short", Configuration(8, "similar"), worded(SHORT)),
+    Row("similar8_kind", Configuration(8, "similar"), worded(KIND)),
     Row(
         "similar8_type_first",
         Configuration(8, "similar"),
