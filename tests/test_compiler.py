@@ -131,11 +131,19 @@ def test_constrained_grounded_fields_may_take_only_phrases_of_their_own_input() 
     assert one is other
 
 
-def test_batch_numbers_items_and_records_their_ids() -> None:
+def test_batch_numbers_items_after_its_examples_and_records_their_ids() -> None:
     prompt = compile_batch(APPAREL, ["a", "b", "c"], shots=2, layout="inline")
     document = prompt.messages[0].content
-    assert document.endswith('1. "a"\n2. "b"\n3. "c"')
-    assert prompt.item_ids == (1, 2, 3)
+    # The two examples are items 1 and 2: the inputs can never be mistaken for them.
+    assert '1. "girls 16 party dress"\n2. "eyephone red skins"\n' in document
+    assert document.endswith('3. "a"\n4. "b"\n5. "c"')
+    assert prompt.item_ids == (3, 4, 5)
+    assert [item["properties"]["id"] for item in prompt.json_schema["prefixItems"]] == [
+        {"const": 3},
+        {"const": 4},
+        {"const": 5},
+    ]
+    assert prompt.example_outputs == ({"type": "party dress"}, {"colour": "red", "type": "skins"})
     assert prompt.is_batch
     assert prompt.json_schema["type"] == "array"
     assert prompt.response_format["json_schema"]["schema"]["required"] == ["items"]
@@ -204,4 +212,5 @@ def test_compile_is_deterministic(texts: list[str], shots: int, layout: str) -> 
     second = compile_batch(APPAREL, list(texts), shots=shots, layout=layout)  # type: ignore[arg-type]
     assert first == second
     assert first.to_json() == second.to_json()
-    assert first.item_ids == tuple(range(1, len(texts) + 1))
+    first_id = min(shots, len(APPAREL.examples)) + 1
+    assert first.item_ids == tuple(range(first_id, first_id + len(texts)))

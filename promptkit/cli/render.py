@@ -15,6 +15,7 @@ from promptkit.cli.app import (
     InputFileOpt,
     InputOpt,
     LayoutOpt,
+    ReplyFormatOpt,
     SchemaStyleOpt,
     SeedOpt,
     SelectorOpt,
@@ -40,6 +41,7 @@ def render(
     layout: LayoutOpt = None,
     batch_size: BatchSizeOpt = None,
     schema_style: SchemaStyleOpt = None,
+    reply_format: ReplyFormatOpt = None,
     selector: SelectorOpt = None,
     seed: SeedOpt = None,
     format_: Annotated[
@@ -59,6 +61,7 @@ def render(
         "shots": shots,
         "layout": layout,
         "schema_style": schema_style,
+        "reply_format": reply_format,
         "selector": selector,
         "seed": seed,
     }

@@ -23,6 +23,7 @@ from promptkit.cli.app import (
     LogOpt,
     ModelOpt,
     ModeOpt,
+    ReplyFormatOpt,
     ShotsOpt,
     TaskArg,
     app,
@@ -60,6 +61,7 @@ def run_(
     dialect: DialectOpt = None,
     shots: ShotsOpt = None,
     layout: LayoutOpt = None,
+    reply_format: ReplyFormatOpt = None,
     batch_size: BatchSizeOpt = None,
     max_tokens: Annotated[
         int | None,
@@ -161,11 +163,11 @@ def run_(
             run_scaled_file(loaded, task, input_file, output, chosen, options, cache_path, prices,
                             batch_api=batch_api, poll=batch_poll, engine=engine,
                             ray_address=ray_address, params=params, reasks=reasks, shots=shots,
-                            layout=layout)  # fmt: skip
+                            layout=layout, reply_format=reply_format)  # fmt: skip
             return
         _run_file(loaded, input_file, output, chosen, options, cache_path, prices,
                   params=params, reasks=reasks, shots=shots,
-                  layout=layout)  # fmt: skip
+                  layout=layout, reply_format=reply_format)  # fmt: skip
         return
     if resume or concurrency > 1 or rpm or tpm or batch_api or engine != "local":
         raise typer.BadParameter(
@@ -183,6 +185,7 @@ def run_(
         batch_size=batch_size,
         shots=shots,
         layout=layout,
+        reply_format=reply_format,
     )
     failed = 0
     redactor = Redactor.of(client_secrets(chosen))

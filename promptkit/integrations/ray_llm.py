@@ -135,7 +135,8 @@ def _vllm_request(prompt: Prompt | None, params: GenerationParams) -> Row:
     stops = params.stops_for(prompt)
     if stops:
         sampling["stop"] = list(stops)
-    sampling["structured_outputs"] = {"json": prompt.json_schema}
+    if prompt.reply_format == "json":  # a table's rows are read as text
+        sampling["structured_outputs"] = {"json": prompt.json_schema}
     if prompt.text is not None:
         return {"prompt": prompt.text, "sampling_params": sampling}
     messages = [{"role": m.role, "content": m.content} for m in prompt.messages]

@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from promptkit._types import Layout
 from promptkit.backends.base import Completion, GenerationParams
@@ -168,7 +169,9 @@ class LocalBackend:
                 formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
             )
             stops = [*params.stops_for(prompt), *_as_list(formatted.stop)]
-        items = prompt.json_schema.get("prefixItems") if self.grammar and self.parallel else None
+        table = prompt.grammar is not None  # rows: one grammar for the whole reply
+        parallel = self.grammar and self.parallel and not table
+        items = prompt.json_schema.get("prefixItems") if parallel else None
         if items:
             # Each item from the prompt and the array's opening, as if it were the first. The
             # space is the examples' ("Attributes: [..."); with it, fewer items run on.
@@ -176,9 +179,7 @@ class LocalBackend:
             matchers = [loaded.grammar.matcher(json.dumps(item)) for item in items]
         else:
             opener = []
-            matchers = [
-                loaded.grammar.matcher(json.dumps(prompt.json_schema)) if self.grammar else None
-            ]
+            matchers = [_matcher(loaded.grammar, prompt) if self.grammar else None]
         # The streams share the prompt's cells; each writes the opener and its reply in its own.
         room = self.n_ctx - len(tokens) - len(matchers) * len(opener)
         if room <= 0:
@@ -211,6 +212,13 @@ class LocalBackend:
     def _loaded(self) -> Loaded:
         path = self._path or default_model_path()
         return load(str(path), self.n_ctx, self.n_threads)
+
+
+def _matcher(grammars: Grammars, prompt: Prompt) -> Any:
+    """The matcher of a prompt's reply: its rows' grammar for a table, else its JSON Schema."""
+    if prompt.grammar is not None:
+        return grammars.rows_matcher(prompt.grammar)
+    return grammars.matcher(json.dumps(prompt.json_schema))
 
 
 @functools.cache

@@ -1,0 +1,139 @@
+"""The table reply format: flat outputs written as rows under a header, and their grammar.
+
+For a task whose output fields are all scalars (strings, numbers, booleans,
+enums, each maybe null), a prompt's examples and its reply can be rows, one
+per item, the id first, with a header that names the fields once instead
+of a JSON object that repeats every key for every item::
+
+    id	colour	sleeve	type	neck
+    9	red		t shirts
+    10			socks
+
+Cells are separated by a tab (:data:`SEPARATOR`; measured against a markdown
+table in docs/compiling.md). An empty cell is null; a string that is empty,
+has a tab, a newline or a leading or trailing space, or starts with a quote
+is written as a JSON string literal, so every value reads back as itself.
+Numbers and booleans are written as JSON (``12``, ``1.5``, ``true``).
+:mod:`promptkit.output.table` reads rows back; :func:`row_grammar` is the
+Lark grammar a grammar backend decodes them with.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from promptkit.schema import FieldSpec, Shape
+
+SEPARATOR = "\t"
+"""Between the cells of a row."""
+
+ID = "id"
+"""The header's name of the first column."""
+
+_FLAT = frozenset({"string", "integer", "number", "boolean", "enum", "null"})
+
+
+def table_fields(shape: Shape) -> tuple[FieldSpec, ...]:
+    """The columns of an output shape after the id, or ``ValueError`` when it is not flat."""
+    nested = [spec.key for spec in shape.fields if spec.shape.kind not in _FLAT]
+    if shape.kind != "object" or nested:
+        where = f": {', '.join(nested)} {'is' if len(nested) == 1 else 'are'} not scalar"
+        raise ValueError(
+            f"reply_format 'table' needs an output of scalar fields{where if nested else ''}; "
+            "use reply_format 'json'"
+        )
+    return shape.fields
+
+
+def header(fields: Sequence[FieldSpec]) -> str:
+    """The header row: ``id`` and every field's key."""
+    return SEPARATOR.join([ID, *(spec.key for spec in fields)])
+
+
+def write_row(number: int, data: Mapping[str, Any], fields: Sequence[FieldSpec]) -> str:
+    """One item's row: its id, then each field's cell (empty when null or left out)."""
+    return SEPARATOR.join([str(number), *(write_cell(data.get(spec.key)) for spec in fields)])
+
+
+def write_cell(value: Any) -> str:
+    """Write one value as a cell: empty for null, JSON literals where plain text would misread."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if _needs_quotes(value):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _needs_quotes(text: str) -> bool:
+    return (
+        not text
+        or text != text.strip()
+        or text.startswith('"')
+        or any(mark in text for mark in (SEPARATOR, "\n", "\r"))
+    )
+
+
+def write_table(rows: Sequence[tuple[int, Mapping[str, Any]]], fields: Sequence[FieldSpec]) -> str:
+    """The header and one row per (id, output data) pair."""
+    return "\n".join([header(fields), *(write_row(n, data, fields) for n, data in rows)])
+
+
+# -- the grammar -------------------------------------------------------------------
+
+
+def row_grammar(items: Sequence[Mapping[str, Any]], ids: Sequence[int], keys: Sequence[str]) -> str:
+    """A Lark grammar (llguidance's dialect) for a table reply: the header, then these rows.
+
+    Args:
+        items: each item's JSON Schema (an object schema whose properties are the fields,
+            possibly narrowed per input), in the order the rows must come.
+        ids: each row's id.
+        keys: the columns after the id.
+    """
+    lines = [
+        "start: HEADER " + " ".join(f"row{n}" for n in range(len(items))),
+        f"HEADER: {_literal(SEPARATOR.join([ID, *keys]) + chr(10))}",
+    ]
+    for n, (schema, number) in enumerate(zip(items, ids, strict=True)):
+        cells = [_literal(f"{number}")]
+        for key in keys:
+            cells += [_literal(SEPARATOR), _cell(schema["properties"][key])]
+        lines.append(f"row{n}: {' '.join(cells)} {_literal(chr(10))}")
+    return "\n".join(lines) + "\n"
+
+
+_TEXT = r'/([^\t\n\r" ]([^\t\n\r]*[^\t\n\r ])?)?/'
+_QUOTED = r'/"([^"\\\n\r]|\\.)*"/'
+_NUMBERS = {"integer": r"/-?[0-9]+/", "number": r"/-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/"}
+
+
+def _cell(schema: Mapping[str, Any]) -> str:
+    """The Lark expression of one cell; an empty cell where null is allowed."""
+    if "enum" in schema:
+        written = [_literal(write_cell(value)) for value in schema["enum"] if value is not None]
+        empty = None in schema["enum"]
+        return "(" + " | ".join(written + (['""'] if empty else [])) + ")" if written else '""'
+    options = schema.get("anyOf")
+    if options is not None:
+        return "(" + " | ".join(_cell(option) for option in options) + ")"
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    parts = []
+    for one in kinds:
+        if one == "string":
+            parts += [_TEXT, _QUOTED]
+        elif one in _NUMBERS:
+            parts.append(_NUMBERS[one])
+        elif one == "boolean":
+            parts += ['"true"', '"false"']
+        elif one == "null":
+            parts.append('""')
+    return "(" + " | ".join(dict.fromkeys(parts)) + ")"
+
+
+def _literal(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
