@@ -189,9 +189,7 @@ def where_tokens_go(task: Any, texts: list[str], count: Counter) -> None:
     batch = texts[:PACKED]
     print(f"\nwhere a packed prompt's tokens go ({PACKED} searches, {SHOTS} examples, inline)")
     for reply_format in ("json", "table"):
-        prompt = compile_batch(
-            task, batch, shots=SHOTS, layout="inline", reply_format=reply_format
-        )
+        prompt = compile_batch(task, batch, shots=SHOTS, layout="inline", reply_format=reply_format)
         header, examples_in, examples_out, query = _parts(prompt.messages[0].content)
         total = prompt_tokens(prompt, count)
         ids = sum(count(f"{n}. ") for n in range(1, SHOTS + PACKED + 1))
@@ -224,7 +222,9 @@ def accuracy(task: Any, limit: int | None) -> None:
     fields = list(task.output_model.model_fields)
     backend = default_backend()
     run_many(task, [items[0].input], backend=backend, shots=SHOTS)  # load the model first
-    print(f"\naccuracy on {VALIDATION.name} ({len(items)} searches), {SHOTS} shots, {PACKED} packed")
+    print(
+        f"\naccuracy on {VALIDATION.name} ({len(items)} searches), {SHOTS} shots, {PACKED} packed"
+    )
     for reply_format in ("json", "table"):
         began = time.perf_counter()
         results = run_many(task, [i.input for i in items], backend=backend, batch_size=PACKED,
