@@ -169,3 +169,13 @@ def test_input_file_of_unknown_kind_or_bad_json(tmp_path: Path) -> None:
     assert_one_line_error(
         promptkit("render", "apparel-search", "--input-file", str(wrong)), 2, "search"
     )
+
+
+def test_render_with_a_table_reply_format_shows_rows() -> None:
+    result = promptkit(
+        "render", "apparel-search", "--shots", "2", "--input", "red top", "--reply-format", "table"
+    )
+    expected = compile_prompt(load_task("apparel-search"), "red top", shots=2, reply_format="table")
+    assert result.stdout == expected.render_text()
+    assert "id\tcolour\tsleeve\ttype\tneck" in result.stdout
+    assert '3. "red top"' in result.stdout
