@@ -214,3 +214,14 @@ def test_compile_is_deterministic(texts: list[str], shots: int, layout: str) -> 
     assert first.to_json() == second.to_json()
     first_id = min(shots, len(APPAREL.examples)) + 1
     assert first.item_ids == tuple(range(first_id, first_id + len(texts)))
+
+
+def test_a_table_prompts_row_grammar_is_valid_for_llguidance() -> None:
+    llguidance = pytest.importorskip("llguidance")
+    prompt = compile_batch(APPAREL, ["red top", 'a "quoted"\ttab'], shots=3, reply_format="table")
+    assert prompt.grammar is not None
+    grammar = llguidance.LLMatcher.grammar_from_lark(prompt.grammar)
+    is_error, warnings = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+    assert (is_error, warnings) == (False, [])
+    assert '"4" "\\t"' in prompt.grammar
+    assert '"5" "\\t"' in prompt.grammar
