@@ -49,7 +49,12 @@ def table_fields(shape: Shape) -> tuple[FieldSpec, ...]:
 
 def header(fields: Sequence[FieldSpec]) -> str:
     """The header row: ``id`` and every field's key."""
-    return SEPARATOR.join([ID, *(spec.key for spec in fields)])
+    return header_of([spec.key for spec in fields])
+
+
+def header_of(keys: Sequence[str]) -> str:
+    """The header row of these columns after the id."""
+    return SEPARATOR.join([ID, *keys])
 
 
 def write_row(number: int, data: Mapping[str, Any], fields: Sequence[FieldSpec]) -> str:
@@ -85,7 +90,13 @@ def write_table(rows: Sequence[tuple[int, Mapping[str, Any]]], fields: Sequence[
 # -- the grammar -------------------------------------------------------------------
 
 
-def row_grammar(items: Sequence[Mapping[str, Any]], ids: Sequence[int], keys: Sequence[str]) -> str:
+def row_grammar(
+    items: Sequence[Mapping[str, Any]],
+    ids: Sequence[int],
+    keys: Sequence[str],
+    *,
+    with_header: bool = True,
+) -> str:
     """A Lark grammar (llguidance's dialect) for a table reply: the header, then these rows.
 
     Args:
@@ -93,11 +104,13 @@ def row_grammar(items: Sequence[Mapping[str, Any]], ids: Sequence[int], keys: Se
             possibly narrowed per input), in the order the rows must come.
         ids: each row's id.
         keys: the columns after the id.
+        with_header: start with the header row (off: the rows alone, as a backend that
+            decodes each row on its own after the header uses).
     """
-    lines = [
-        "start: HEADER " + " ".join(f"row{n}" for n in range(len(items))),
-        f"HEADER: {_literal(SEPARATOR.join([ID, *keys]) + chr(10))}",
-    ]
+    rows = " ".join(f"row{n}" for n in range(len(items)))
+    lines = [f"start: HEADER {rows}", f"HEADER: {_literal(header_of(keys) + chr(10))}"]
+    if not with_header:
+        lines = [f"start: {rows}"]
     for n, (schema, number) in enumerate(zip(items, ids, strict=True)):
         cells = [_literal(f"{number}")]
         for key in keys:

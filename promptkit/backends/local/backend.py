@@ -15,11 +15,19 @@ from typing import Any
 from promptkit._types import Layout
 from promptkit.backends.base import Completion, GenerationParams
 from promptkit.backends.local import _llama
-from promptkit.backends.local.decoding import Context, Sampler, cut_at_stop, decode, joined_items
+from promptkit.backends.local.decoding import (
+    Context,
+    Sampler,
+    cut_at_stop,
+    decode,
+    joined_items,
+    joined_rows,
+)
 from promptkit.backends.local.grammar import Grammars
 from promptkit.backends.local.model_file import DEFAULT_MODEL, default_model_path
 from promptkit.errors import BackendError
 from promptkit.prompt import Prompt
+from promptkit.rows import header_of, row_grammar
 
 # A batch prompt's items are decoded side by side, at most this many at once.
 MAX_STREAMS = 32
@@ -169,10 +177,20 @@ class LocalBackend:
                 formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
             )
             stops = [*params.stops_for(prompt), *_as_list(formatted.stop)]
-        table = prompt.grammar is not None  # rows: one grammar for the whole reply
-        parallel = self.grammar and self.parallel and not table
-        items = prompt.json_schema.get("prefixItems") if parallel else None
-        if items:
+        table = prompt.grammar is not None
+        items = prompt.json_schema.get("prefixItems") if self.grammar and self.parallel else None
+        head = ""
+        if items and table:
+            # Each row from the prompt and the header, as if it were the first row.
+            keys = [key for key in items[0]["properties"] if key != "id"]
+            head = header_of(keys) + "\n"
+            opener = model.tokenize(head.encode("utf-8"), add_bos=False, special=False)
+            grammars = [
+                row_grammar([item], [item["properties"]["id"]["const"]], keys, with_header=False)
+                for item in items
+            ]
+            matchers = [loaded.grammar.rows_matcher(grammar) for grammar in grammars]
+        elif items:
             # Each item from the prompt and the array's opening, as if it were the first. The
             # space is the examples' ("Attributes: [..."); with it, fewer items run on.
             opener = model.tokenize(OPENER.encode("utf-8"), add_bos=False, special=False)
@@ -200,7 +218,9 @@ class LocalBackend:
             model.detokenize(stream.produced).decode("utf-8", errors="replace")
             for stream in streams
         ]
-        if items:
+        if items and table:
+            text, finish = joined_rows(head, texts, [stream.finish for stream in streams])
+        elif items:
             text, finish = joined_items(OPENER, texts, [stream.finish for stream in streams])
         else:
             text, finish = texts[0], streams[0].finish
