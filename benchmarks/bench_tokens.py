@@ -192,13 +192,14 @@ def where_tokens_go(task: Any, texts: list[str], count: Counter) -> None:
         prompt = compile_batch(task, batch, shots=SHOTS, layout="inline", reply_format=reply_format)
         header, examples_in, examples_out, query = _parts(prompt.messages[0].content)
         total = prompt_tokens(prompt, count)
-        ids = sum(count(f"{n}. ") for n in range(1, SHOTS + PACKED + 1))
+        label = "{}\t" if reply_format == "table" else "{}. "
+        ids = sum(count(label.format(n)) for n in range(1, SHOTS + PACKED + 1))
         parts = (
             ("instructions + reply shape", count(header)),
             ("example inputs (with ids)", count(examples_in)),
             ("example answers", count(examples_out)),
             ("searches (with ids)", count(query)),
-            ("item labels '<id>. ' (in the above)", ids),
+            ("item ids (in the above)", ids),
         )
         print(f"  {reply_format}: {total} tokens, {total / PACKED:.1f} per search")
         for name, tokens in parts:

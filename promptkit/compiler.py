@@ -38,7 +38,7 @@ from promptkit.formats import (
 from promptkit.notation import field_notes
 from promptkit.prompt import Message, Prompt
 from promptkit.rows import header as table_header
-from promptkit.rows import row_grammar, table_fields, write_table
+from promptkit.rows import row_grammar, table_fields, write_rows, write_table
 from promptkit.schema import FieldSpec, Shape
 from promptkit.selection import TokenCounter, select_examples
 from promptkit.task import Example, Task, shown_input, shown_output
@@ -182,7 +182,9 @@ def _compile(
     header = _header(task, style, batch, fmt_name)
     first = len(examples) + 1 if batch and examples else 1
     ids = tuple(range(first, first + len(items))) if batch else ()
-    query = _render_items(items, first) if batch else _render_input(items[0])
+    query = _render_input(items[0])
+    if batch:
+        query = _render_rows(items, first) if table else _render_items(items, first)
     label = f"{task.output_label}:"
     schema, fmt = _contract(task, batch)
     schema = _reply_schema(task, items, batch, schema, ids)
@@ -271,8 +273,8 @@ def _header(task: Task, style: SchemaStyle, batch: bool, reply_format: ReplyForm
     if reply_format == "table":
         fields = table_fields(task.output_shape)
         ask = (
-            "Reply with this header, then one row per numbered item: its id, then its cells, "
-            "separated by tabs; an empty cell for null."
+            "Reply with this header, then one row per item: its id first, cells "
+            "tab-separated, empty for null."
         )
         typed = [
             f"{spec.key}: {render_schema(_field_shape(spec), 'compact')}"
@@ -303,12 +305,14 @@ def _demos(
     if not examples:
         return ()
     if batch:
-        inputs = _render_items(tuple(example.input for example in examples), 1)
+        shown = tuple(example.input for example in examples)
+        table = reply_format == "table"
+        inputs = _render_rows(shown, 1) if table else _render_items(shown, 1)
         numbered = [
             (number, shown_output(example.output))
             for number, example in enumerate(examples, start=1)
         ]
-        if reply_format == "table":
+        if table:
             return ((inputs, write_table(numbered, table_fields(task.output_shape))),)
         return ((inputs, _json([{"id": number, **data} for number, data in numbered])),)
     return tuple(
@@ -331,6 +335,16 @@ def _render_items(items: tuple[BaseModel, ...], first: int) -> str:
     for number, item in enumerate(items, start=first):
         lines.append(f"{number}. {_json(shown_input(item))}")
     return "\n".join(lines)
+
+
+def _render_rows(items: tuple[BaseModel, ...], first: int) -> str:
+    """Write a table prompt's inputs as rows numbered from ``first`` under an ``id`` header.
+
+    Each cell is the value as text, or a JSON literal where text could be
+    misread (:func:`promptkit.rows.write_cell`): no input can add a row or a cell.
+    """
+    numbered = [(n, item.model_dump(mode="json")) for n, item in enumerate(items, start=first)]
+    return write_rows(numbered, list(numbered[0][1]))
 
 
 @functools.cache

@@ -11,7 +11,7 @@ of a JSON object that repeats every key for every item::
 
 Cells are separated by a tab (:data:`SEPARATOR`; measured against a markdown
 table in docs/compiling.md). An empty cell is null; a string that is empty,
-has a tab, a newline or a leading or trailing space, or starts with a quote
+has a tab, a line break or a leading or trailing space, or starts with a quote
 is written as a JSON string literal, so every value reads back as itself.
 Numbers and booleans are written as JSON (``12``, ``1.5``, ``true``).
 :mod:`promptkit.output.table` reads rows back; :func:`row_grammar` is the
@@ -57,9 +57,9 @@ def header_of(keys: Sequence[str]) -> str:
     return SEPARATOR.join([ID, *keys])
 
 
-def write_row(number: int, data: Mapping[str, Any], fields: Sequence[FieldSpec]) -> str:
-    """One item's row: its id, then each field's cell (empty when null or left out)."""
-    return SEPARATOR.join([str(number), *(write_cell(data.get(spec.key)) for spec in fields)])
+def write_row(number: int, data: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """One item's row: its id, then each key's cell (empty when null or left out)."""
+    return SEPARATOR.join([str(number), *(write_cell(data.get(key)) for key in keys)])
 
 
 def write_cell(value: Any) -> str:
@@ -69,8 +69,12 @@ def write_cell(value: Any) -> str:
     if not isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if _needs_quotes(value):
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(value, ensure_ascii=False).translate(_BREAKS)
     return value
+
+
+# Line breaks JSON leaves unescaped above U+001F: escaped, so a quoted cell stays on its line.
+_BREAKS = {ord(mark): f"\\u{ord(mark):04x}" for mark in "\x85\u2028\u2029"}
 
 
 def _needs_quotes(text: str) -> bool:
@@ -78,13 +82,23 @@ def _needs_quotes(text: str) -> bool:
         not text
         or text != text.strip()
         or text.startswith('"')
-        or any(mark in text for mark in (SEPARATOR, "\n", "\r"))
+        or SEPARATOR in text
+        or "".join(text.splitlines()) != text  # any line break, "\u2028" too
     )
 
 
 def write_table(rows: Sequence[tuple[int, Mapping[str, Any]]], fields: Sequence[FieldSpec]) -> str:
     """The header and one row per (id, output data) pair."""
-    return "\n".join([header(fields), *(write_row(n, data, fields) for n, data in rows)])
+    return write_rows(rows, [spec.key for spec in fields])
+
+
+def write_rows(rows: Sequence[tuple[int, Mapping[str, Any]]], keys: Sequence[str]) -> str:
+    """The header of these columns and one row per (id, data) pair.
+
+    A table prompt writes its inputs this way too: a value that could be misread
+    (a tab, a newline, a leading quote) is a JSON literal, so no input can add a row.
+    """
+    return "\n".join([header_of(keys), *(write_row(n, data, keys) for n, data in rows)])
 
 
 # -- the grammar -------------------------------------------------------------------

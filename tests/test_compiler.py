@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from promptkit import Prompt, compile_batch, compile_prompt, load_task
 from promptkit.checks import grounded
+from promptkit.output.table import read_cell
+from promptkit.schema import Shape
 
 GOLDEN = Path(__file__).parent / "golden"
 APPAREL = load_task("apparel-search")
@@ -225,3 +227,15 @@ def test_a_table_prompts_row_grammar_is_valid_for_llguidance() -> None:
     assert (is_error, warnings) == (False, [])
     assert '"4" "\\t"' in prompt.grammar
     assert '"5" "\\t"' in prompt.grammar
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(st.text(max_size=30), min_size=1, max_size=4))
+def test_no_input_can_add_a_row_or_a_cell_to_a_table_prompt(texts: list[str]) -> None:
+    prompt = compile_batch(APPAREL, texts, shots=2, layout="chat", reply_format="table")
+    rows = prompt.messages[-1].content.splitlines()
+    assert rows[0] == "id\tsearch"
+    assert [row.split("\t")[0] for row in rows[1:]] == [str(n) for n in prompt.item_ids]
+    assert all(row.count("\t") == 1 for row in rows)
+    cells = [read_cell(row.split("\t")[1], Shape("string")) for row in rows[1:]]
+    assert cells == texts

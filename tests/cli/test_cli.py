@@ -178,4 +178,4 @@ def test_render_with_a_table_reply_format_shows_rows() -> None:
     expected = compile_prompt(load_task("apparel-search"), "red top", shots=2, reply_format="table")
     assert result.stdout == expected.render_text()
     assert "id\tcolour\tsleeve\ttype\tneck" in result.stdout
-    assert '3. "red top"' in result.stdout
+    assert "id\tsearch\n3\tred top" in result.stdout

@@ -134,8 +134,8 @@ def table_reply(body: dict[str, Any]) -> str | None:
     text = "\n".join(message["content"] for message in body["messages"])
     if TABLE_HEADER not in text:
         return None
-    number, _, literal = text.splitlines()[-1].partition(". ")
-    answer = ANSWERS[json.loads(literal)]
+    number, _, search = text.splitlines()[-1].partition("\t")
+    answer = ANSWERS[search]
     cells = [answer.get(key) or "" for key in ("colour", "sleeve", "type", "neck")]
     return TABLE_HEADER + "\n" + "\t".join([number, *cells]) + "\n"
 

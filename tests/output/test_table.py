@@ -162,7 +162,9 @@ def test_typed_cells_read_as_numbers_booleans_and_enums() -> None:
     assert second.value == Order(item="12", count=1, paid=False)  # a text column stays text
 
 
-@pytest.mark.parametrize("value", ["", " padded", "a\tb", '"quoted"', "line\nbreak", "plain"])
+@pytest.mark.parametrize(
+    "value", ["", " padded", "a\tb", '"quoted"', "line\nbreak", "a\u2028b", "plain"]
+)
 def test_any_string_written_as_a_cell_reads_back_as_itself(value: str) -> None:
     sources = [ORDERS.make_input("x")]
     reply = write_table([(1, {"item": value, "count": 1, "paid": True})], shape_of(Order).fields)
