@@ -213,7 +213,7 @@ def _parts(document: str) -> tuple[str, str, str, str]:
     return "\n\n".join(blocks[:-2]), inputs, answers, blocks[-1]
 
 
-def accuracy(task: Any, limit: int | None) -> None:
+def accuracy(task: Any, limit: int | None, formats: Sequence[str]) -> None:
     """Micro F1 and items/s of JSON and table replies, packed, on the embedded model."""
     from promptkit.evaluation.comparison import load_labelled
     from promptkit.evaluation.metrics import FieldScore, item_outcomes
@@ -226,7 +226,7 @@ def accuracy(task: Any, limit: int | None) -> None:
     print(
         f"\naccuracy on {VALIDATION.name} ({len(items)} searches), {SHOTS} shots, {PACKED} packed"
     )
-    for reply_format in ("json", "table"):
+    for reply_format in formats:
         began = time.perf_counter()
         results = run_many(task, [i.input for i in items], backend=backend, batch_size=PACKED,
                            shots=SHOTS, reply_format=reply_format)  # fmt: skip
@@ -252,6 +252,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--accuracy", action="store_true", help="also run the embedded model")
     parser.add_argument("--limit", type=int, default=None, help="first N validation searches")
+    parser.add_argument("--formats", default="json,table", help="reply formats for --accuracy")
     arguments = parser.parse_args()
     how, count = gemma_counter()
     task = load_task("apparel-search")
@@ -325,7 +326,7 @@ def main() -> None:
             header = compile_prompt(bundled, "x", shots=0, layout="chat", schema_style=style)
             print(f"  {name:16s} {style:11s} {count(header.messages[0].content):5d} tokens")
     if arguments.accuracy:
-        accuracy(task, arguments.limit)
+        accuracy(task, arguments.limit, arguments.formats.split(","))
 
 
 if __name__ == "__main__":
