@@ -69,12 +69,12 @@ def write_cell(value: Any) -> str:
     if not isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if _needs_quotes(value):
-        return json.dumps(value, ensure_ascii=False).translate(_BREAKS)
+        return json.dumps(value, ensure_ascii=False).translate(_UNESCAPED_BREAKS)
     return value
 
 
 # Line breaks JSON leaves unescaped above U+001F: escaped, so a quoted cell stays on its line.
-_BREAKS = {ord(mark): f"\\u{ord(mark):04x}" for mark in "\x85\u2028\u2029"}
+_UNESCAPED_BREAKS = {ord(mark): f"\\u{ord(mark):04x}" for mark in "\x85\u2028\u2029"}
 
 
 def _needs_quotes(text: str) -> bool:
@@ -133,8 +133,11 @@ def row_grammar(
     return "\n".join(lines) + "\n"
 
 
-_TEXT = r'/([^\t\n\r" ]([^\t\n\r]*[^\t\n\r ])?)?/'
-_QUOTED = r'/"([^"\\\n\r]|\\.)*"/'
+# A text cell holds no tab and no line break (any that str.splitlines breaks on), and
+# neither starts with a quote or a space nor ends with a space; else it is a JSON string.
+_BREAK = r"\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029"
+_TEXT = f'/([^{_BREAK}" ]([^{_BREAK}]*[^{_BREAK} ])?)?/'
+_QUOTED = f'/"([^"\\\\{_BREAK}]|\\\\.)*"/'
 _NUMBERS = {"integer": r"/-?[0-9]+/", "number": r"/-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?/"}
 
 
