@@ -273,8 +273,8 @@ def _header(task: Task, style: SchemaStyle, batch: bool, reply_format: ReplyForm
     if reply_format == "table":
         fields = table_fields(task.output_shape)
         ask = (
-            "Reply with this header, then one row per item: its id first, cells "
-            "tab-separated, empty for null."
+            "Reply with one row per item in these columns, tab-separated, id first; "
+            "an empty cell for null, none at the end of a row:"
         )
         typed = [
             f"{spec.key}: {render_schema(_field_shape(spec), 'compact')}"

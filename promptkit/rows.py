@@ -1,16 +1,17 @@
-"""The table reply format: flat outputs written as rows under a header, and their grammar.
+"""The table reply format: flat outputs written as rows, and their grammar.
 
 For a task whose output fields are all scalars (strings, numbers, booleans,
 enums, each maybe null), a prompt's examples and its reply can be rows, one
-per item, the id first, with a header that names the fields once instead
-of a JSON object that repeats every key for every item::
+per item, the id first, in the columns of a header the prompt states once,
+instead of a JSON object that repeats every key for every item::
 
-    id	colour	sleeve	type	neck
+    id	colour	sleeve	type	neck        (the header, once, in the instructions)
     9	red		t shirts
     10			socks
 
 Cells are separated by a tab (:data:`SEPARATOR`; measured against a markdown
-table in docs/compiling.md). An empty cell is null; a string that is empty,
+table in docs/compiling.md). Empty cells at the end of a row are left out,
+as JSON leaves out null keys. An empty cell is null; a string that is empty,
 has a tab, a line break or a leading or trailing space, or starts with a quote
 is written as a JSON string literal, so every value reads back as itself.
 Numbers and booleans are written as JSON (``12``, ``1.5``, ``true``).
@@ -58,8 +59,11 @@ def header_of(keys: Sequence[str]) -> str:
 
 
 def write_row(number: int, data: Mapping[str, Any], keys: Sequence[str]) -> str:
-    """One item's row: its id, then each key's cell (empty when null or left out)."""
-    return SEPARATOR.join([str(number), *(write_cell(data.get(key)) for key in keys)])
+    """One item's row: its id, then each key's cell (empty when null), empty ones at the end cut."""
+    cells = [write_cell(data.get(key)) for key in keys]
+    while cells and not cells[-1]:
+        cells.pop()
+    return SEPARATOR.join([str(number), *cells])
 
 
 def write_cell(value: Any) -> str:
@@ -88,8 +92,9 @@ def _needs_quotes(text: str) -> bool:
 
 
 def write_table(rows: Sequence[tuple[int, Mapping[str, Any]]], fields: Sequence[FieldSpec]) -> str:
-    """The header and one row per (id, output data) pair."""
-    return write_rows(rows, [spec.key for spec in fields])
+    """One row per (id, output data) pair: a reply (its header is the prompt's, said once)."""
+    keys = [spec.key for spec in fields]
+    return "\n".join(write_row(number, data, keys) for number, data in rows)
 
 
 def write_rows(rows: Sequence[tuple[int, Mapping[str, Any]]], keys: Sequence[str]) -> str:
@@ -104,32 +109,25 @@ def write_rows(rows: Sequence[tuple[int, Mapping[str, Any]]], keys: Sequence[str
 # -- the grammar -------------------------------------------------------------------
 
 
-def row_grammar(
-    items: Sequence[Mapping[str, Any]],
-    ids: Sequence[int],
-    keys: Sequence[str],
-    *,
-    with_header: bool = True,
-) -> str:
-    """A Lark grammar (llguidance's dialect) for a table reply: the header, then these rows.
+def row_grammar(items: Sequence[Mapping[str, Any]], ids: Sequence[int], keys: Sequence[str]) -> str:
+    """A Lark grammar (llguidance's dialect) for a table reply: these rows, in order.
+
+    Each row is its id, then up to one cell per key (cells at the end may be
+    left out), then a newline.
 
     Args:
         items: each item's JSON Schema (an object schema whose properties are the fields,
             possibly narrowed per input), in the order the rows must come.
         ids: each row's id.
         keys: the columns after the id.
-        with_header: start with the header row (off: the rows alone, as a backend that
-            decodes each row on its own after the header uses).
     """
-    rows = " ".join(f"row{n}" for n in range(len(items)))
-    lines = [f"start: HEADER {rows}", f"HEADER: {_literal(header_of(keys) + chr(10))}"]
-    if not with_header:
-        lines = [f"start: {rows}"]
+    lines = ["start: " + " ".join(f"row{n}" for n in range(len(items)))]
+    tab = _literal(SEPARATOR)
     for n, (schema, number) in enumerate(zip(items, ids, strict=True)):
-        cells = [_literal(f"{number}")]
-        for key in keys:
-            cells += [_literal(SEPARATOR), _cell(schema["properties"][key])]
-        lines.append(f"row{n}: {' '.join(cells)} {_literal(chr(10))}")
+        cells = ""
+        for key in reversed(keys):
+            cells = f"({tab} {_cell(schema['properties'][key])}{' ' + cells if cells else ''})?"
+        lines.append(f"row{n}: {_literal(str(number))} {cells} {_literal(chr(10))}")
     return "\n".join(lines) + "\n"
 
 

@@ -7,13 +7,14 @@ and reported, else it fails only that row (which is then asked again):
 
 - a markdown table (``| 9 | red | |``) is read as well as tab-separated rows,
   its ``|---|`` line skipped and ``\\|`` read as a pipe;
-- a header names the columns, so columns in another order are read by name;
-  without a header the columns are the prompt's;
-- a row short of cells has its missing last cells read as null (reported);
-  empty extra cells are dropped; extra cells with text fail the row, as a
-  tab or pipe inside a value (which must be written as a JSON string);
-- a line that does not start with an id continues the row before it (a row
-  torn by a newline) when that row is short of cells; other lines are prose;
+- the columns are the prompt's header's; a reply that writes a header of
+  its own is read by its names, so columns in another order are read right;
+- a row's missing last cells are null (rows leave out empty cells at the
+  end); empty extra cells are dropped; extra cells with text fail the row,
+  as a tab or pipe inside a value (which must be written as a JSON string);
+- a line of cells that does not start with an id continues the row before
+  it (a row torn by a newline) when that row is short of cells; other lines
+  are prose, ignored (reported);
 - the last row of a reply cut off by the token limit is cut, never guessed.
 """
 
@@ -64,24 +65,20 @@ def read_table(raw: str, shape: Shape, *, cut: bool = False) -> Table | None:
     if start is not None:
         columns = _columns(cells_of[start][1:], fields, actions)
         cells_of = cells_of[start + 1 :]
-    elif cells_of:
-        actions.append(Action("warning", (), "the table has no header; read in the prompt's order"))
     rows: list[list[str]] = []
     for cells in cells_of:
         if all(_RULE.match(cell) for cell in cells):
             continue
         if _ID.match(cells[0]):
             rows.append(cells)
-        elif rows and len(rows[-1]) < len(columns) + 1:
+        elif rows and len(rows[-1]) < len(columns) + 1 and len(cells) > 1:
             rows[-1][-1] += " " + cells[0]
             rows[-1].extend(cells[1:])
             actions.append(Action("repair", (), f"joined a row torn by a newline: {cells[0]!r}"))
         else:
             actions.append(Action("extract", (), "ignored a line that is not a row", cells[0]))
-    # A row ends at its newline: without one, the last row is cut when the reply was, or
-    # when it lacks cells (a model that stops at its end writes them all).
-    short = bool(rows) and len(rows[-1]) < len(columns) + 1
-    cut_last = bool(rows) and not raw.endswith("\n") and (cut or short)
+    # A row ends at its newline: without one, the last row is cut when the reply was.
+    cut_last = bool(rows) and cut and not raw.endswith("\n")
     return _objects(rows, columns, actions, cut_last)
 
 
@@ -137,11 +134,8 @@ def _objects(
             )
         elif extra:
             actions.append(Action("repair", (item["id"],), f"dropped {len(extra)} empty cells"))
-        if len(values) < len(columns) and id(item) not in cut_ids:
-            missing = [spec.key for spec in columns[len(values) :] if spec is not None]
-            item.update(dict.fromkeys(missing))
-            message = f"the row has no cells for {', '.join(missing)}: read as null"
-            actions.append(Action("repair", (item["id"],), message))
+        if id(item) not in cut_ids:  # rows leave out their empty cells at the end
+            item.update(dict.fromkeys(spec.key for spec in columns[len(values) :] if spec))
         for spec, cell in zip(columns, values, strict=False):
             if spec is not None:
                 item[spec.key] = read_cell(cell, spec.shape)

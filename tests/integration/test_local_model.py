@@ -232,16 +232,16 @@ def test_items_cut_off_by_their_share_of_the_token_limit_are_left_out(
     assert [result.index for result in results] == [0, 1, 2]
 
 
-def test_a_table_reply_is_the_header_and_one_row_per_item_read_back_typed(
+def test_a_table_reply_is_one_row_per_item_read_back_typed(
     local_backend: LocalBackend,
 ) -> None:
     searches = ["red dress", "mens v neck sweater", "kids socks"]
     prompt = compile_batch(TASK, searches, shots=8, reply_format="table")
     reply = local_backend.complete(prompt, GenerationParams(max_tokens=120, temperature=0))
     lines = reply.text.splitlines()
-    assert lines[0] == "id\tcolour\tsleeve\ttype\tneck"
-    assert [line.split("\t")[0] for line in lines[1:]] == ["9", "10", "11"]
-    assert all(line.count("\t") == 4 for line in lines)
+    assert [line.split("\t")[0] for line in lines] == ["9", "10", "11"]
+    assert all(line.count("\t") <= 4 for line in lines)
+    assert reply.text.endswith("\n")
     assert reply.finish_reason == "stop"
     results = run_many(TASK, searches, backend=local_backend, batch_size=3, shots=8,
                        reply_format="table")  # fmt: skip

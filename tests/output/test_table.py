@@ -62,12 +62,11 @@ def test_a_markdown_table_is_read_too() -> None:
     assert values(read(reply)) == RIGHT
 
 
-def test_missing_last_cells_read_as_null_and_are_reported() -> None:
-    reply = HEADER + "9\tred\tlong sleeve\tt shirts\n10\t\t\tsocks\n11\tnavy\t\ttop\tv neck\n"
+def test_rows_leave_out_their_empty_cells_at_the_end_and_no_header_is_needed() -> None:
+    reply = "9\tred\tlong sleeve\tt shirts\n10\t\t\tsocks\n11\tnavy\t\ttop\tv neck\n"
     results = read(reply)
     assert values(results) == RIGHT
-    assert isinstance(results[0], Parsed)
-    assert "no cells for neck: read as null" in str(results[0].report)
+    assert all(isinstance(r, Parsed) and not r.report.changes for r in results)
 
 
 def test_extra_cells_with_text_fail_only_their_row_and_empty_ones_are_dropped() -> None:
@@ -96,10 +95,19 @@ def test_a_row_cut_off_at_the_end_is_cut_not_guessed() -> None:
     assert third.truncated
 
 
-def test_a_short_last_row_with_no_newline_is_cut() -> None:
-    *_, third = read(HEADER + "9\tred\tlong sleeve\tt shirts\t\n10\t\t\tsocks\t\n11\tnavy")
-    assert isinstance(third, OutputError)
-    assert third.truncated
+def test_a_last_row_without_its_newline_is_complete_unless_the_reply_was_cut() -> None:
+    reply = HEADER + "9\tred\tlong sleeve\tt shirts\n10\t\t\tsocks\n11\tnavy"
+    assert isinstance(read(reply)[2], Parsed)
+    assert isinstance(read(reply, cut=True)[2], OutputError)
+
+
+def test_prose_around_the_rows_is_ignored() -> None:
+    reply = "Here are the rows:\n9\tred\tlong sleeve\tt shirts\n10\t\t\tsocks\n"
+    reply += "11\tnavy\t\ttop\tv neck\nHope this helps!\n"
+    results = read(reply)
+    assert values(results) == RIGHT
+    assert isinstance(results[2], Parsed)
+    assert "ignored a line that is not a row" in str(results[2].report)
 
 
 def test_unknown_ids_are_ignored_with_a_warning_and_a_missing_row_fails_alone() -> None:

@@ -27,7 +27,7 @@ from promptkit.backends.local.grammar import Grammars
 from promptkit.backends.local.model_file import DEFAULT_MODEL, default_model_path
 from promptkit.errors import BackendError
 from promptkit.prompt import Prompt
-from promptkit.rows import header_of, row_grammar
+from promptkit.rows import row_grammar
 
 # A batch prompt's items are decoded side by side, at most this many at once.
 MAX_STREAMS = 32
@@ -179,15 +179,12 @@ class LocalBackend:
             stops = [*params.stops_for(prompt), *_as_list(formatted.stop)]
         table = prompt.grammar is not None
         items = prompt.json_schema.get("prefixItems") if self.grammar and self.parallel else None
-        head = ""
         if items and table:
-            # Each row from the prompt and the header, as if it were the first row.
+            # Each row from the prompt, as if it were the first.
             keys = [key for key in items[0]["properties"] if key != "id"]
-            head = header_of(keys) + "\n"
-            opener = model.tokenize(head.encode("utf-8"), add_bos=False, special=False)
+            opener = []
             grammars = [
-                row_grammar([item], [item["properties"]["id"]["const"]], keys, with_header=False)
-                for item in items
+                row_grammar([item], [item["properties"]["id"]["const"]], keys) for item in items
             ]
             matchers = [loaded.grammar.rows_matcher(grammar) for grammar in grammars]
         elif items:
@@ -219,7 +216,7 @@ class LocalBackend:
             for stream in streams
         ]
         if items and table:
-            text, finish = joined_rows(head, texts, [stream.finish for stream in streams])
+            text, finish = joined_rows(texts, [stream.finish for stream in streams])
         elif items:
             text, finish = joined_items(OPENER, texts, [stream.finish for stream in streams])
         else:
