@@ -71,6 +71,8 @@ def processor_hooks(
 
     chosen = load_task(task) if isinstance(task, str) else task
     check_options(dict(options))
+    if (options.get("reply_format") or chosen.strategy.reply_format) == "table":
+        raise ValueError("Ray Data LLM stages read JSON replies: use reply_format 'json'")
     settings = params or chosen.generation
     wire = OpenAIBackend(model or "model", base_url=base_url)
     fields = list(chosen.input_model_class.model_fields)
