@@ -169,7 +169,7 @@ def first_replies(backend: Any, layout: str, reply_format: str, before: bool) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--layout", default="chat", choices=("chat", "inline", "completion"))
+    parser.add_argument("--layout", default="completion", choices=("chat", "inline", "completion"))
     parser.add_argument("--reply-format", default="json", choices=("json", "table"))
     arguments = parser.parse_args()
     backend = default_backend()

@@ -1,166 +1,211 @@
-"""apparel-search on the QueryNER dev set with the embedded model: zero-shot against few-shot.
+"""apparel-search on the embedded model: the grid that chose its configuration, and its scores.
 
-Runs each configuration on the same 91 dev searches with one local backend
-(the model is loaded once) and prints a markdown row per configuration as
-it finishes: micro precision, recall and F1, per-field accuracy, items
-with all fields right, items per second and tokens per item. The
-configurations are the steps of docs/evaluation.md, each changing one
-thing from the step above it; ``bundled`` steps are the task as shipped.
-The training pool is read from ../shared at run time, never copied into
-the project.
+Two commands, each printing markdown rows as it goes (docs/evaluation.md holds their output):
 
-Run: ``python benchmarks/eval_apparel.py`` (every step), ``--only a,b`` for
-some, in that order, ``--limit 10`` for a smoke run, ``--threads N``
-(default 2), ``--out DIR`` to keep each configuration's full comparison
-(every item and raw reply) as JSON.
+- ``python benchmarks/eval_apparel.py grid``: every candidate configuration on the
+  validation set (benchmarks/data/apparel_validation.jsonl, written for this project) and,
+  beside it, leave-one-out on a fixed sample of the task's own pool (each search left
+  out of its own prompt). The configuration shipped is the grid's best on validation;
+  the pool column checks that it did not win by fitting the validation set.
+- ``python benchmarks/eval_apparel.py report``: the task as shipped (what ``promptkit run
+  apparel-search`` does with no flags) and zero-shot on the same model, on the validation
+  set and on the QueryNER dev set, which no choice was made on: micro and per-field F1
+  with support counts, all fields right, items/s, tokens per item.
+
+The QueryNER data is read from ../shared at run time, never copied into the project.
+Options: ``--only a,b`` (grid rows by name), ``--limit N`` (the first N items of each set,
+for a smoke run), ``--threads N`` (default 2), ``--out DIR`` (each comparison as JSON).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import create_model
 
 from promptkit import Example, Task, load_task
-from promptkit.backends.base import GenerationParams
 from promptkit.backends.local import LocalBackend
-from promptkit.checks import Check, grounded
 from promptkit.evaluation.comparison import (
+    Comparison,
     Configuration,
-    ItemRun,
+    LabelledItem,
     evaluate,
-    item_run_of,
+    labelled_examples,
     load_labelled,
 )
-from promptkit.execution import run
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "queryner-apparel"
+HERE = Path(__file__).resolve().parent
+VALIDATION = HERE / "data" / "apparel_validation.jsonl"
+DEV = HERE.parents[1] / "shared" / "data" / "queryner-apparel" / "dev.jsonl"
+POOL_SAMPLE = 120  # pool searches scored leave-one-out beside each grid row
+SEED = 13
+
+Change = Callable[[Task], Task]
 
 
 @dataclass(frozen=True)
-class Step:
-    """One configuration: how the task, the prompt and the sampling differ from the defaults."""
+class Row:
+    """One grid configuration: shots and selector, and how the task is changed."""
 
     name: str
     configuration: Configuration
-    pool: bool = False  # select examples from train.jsonl instead of the task's own
-    temperature: float | None = None  # None: the task's own (the blog's 0.05 before "bundled")
-    change: Callable[[Task], Task] | None = None
+    change: Change | None = None
 
 
-# The blog's instructions, which the task had before the wording step.
-BLOG = (
-    "We are trying to clean the ecommerce retail searches into a clear set of attributes, "
-    "each written as the search names it. "
-    "Leave out any attribute the search does not name; never guess."
-)
-AFTER = grounded("colour", "type", on_fail="null")
-WHILE = grounded("colour", "type", on_fail="null", constrain=True)
+def layout(name: str) -> Change:
+    """The task with another default layout."""
+    return lambda task: dataclasses.replace(
+        task, strategy=dataclasses.replace(task.strategy, layout=name)
+    )
 
 
-def variant(checks: tuple[Check, ...]) -> Callable[[Task], Task]:
-    """The task before the wording step: these checks, the blog's instructions and sampling."""
+def worded(instructions: str) -> Change:
+    """The task with other instructions."""
+    return lambda task: dataclasses.replace(task, instructions=instructions)
+
+
+def ordered(*names: str) -> Change:
+    """The task with its output fields in another order (examples and pool follow)."""
 
     def change(task: Task) -> Task:
-        return dataclasses.replace(
-            task, checks=checks, instructions=BLOG, generation=GenerationParams()
+        fields = task.output_model.model_fields
+        model = create_model(  # type: ignore[call-overload]
+            task.output_model.__name__,
+            __doc__=task.output_model.__doc__,
+            **{name: (fields[name].annotation, fields[name]) for name in names},
         )
+        examples = [Example(e.input, e.output.model_dump()) for e in task.examples]
+        return dataclasses.replace(task, output_model=model, examples=examples)
 
     return change
 
 
-S8, S12, S16 = (Configuration(shots, "similar") for shots in (8, 12, 16))
-# Each step changes one thing from the step above it; "bundled" is the task as shipped.
-STEPS = [
-    Step("zero", Configuration(0), change=variant(())),
-    Step("first8", Configuration(8), change=variant(())),
-    Step("similar8_train", S8, pool=True, change=variant(())),
-    Step("grounded_after", S8, pool=True, change=variant((AFTER,))),
-    Step("grounded_while", S8, pool=True, change=variant((WHILE,))),
-    Step("similar12", S12, pool=True, change=variant((WHILE,))),
-    Step("bundled_similar12", S12, pool=True),
-    Step("bundled_similar12_t005", S12, pool=True, temperature=0.05),
-    Step("bundled_similar8", S8, pool=True),
-    Step("bundled_similar16", S16, pool=True),
-    Step("bundled_zero", Configuration(0)),
-    Step("bundled_first8", Configuration(8)),
-    Step("bundled_own_similar8", S8),
+SHORT = (
+    "Structure an ecommerce search into attributes, each written as the search names it. "
+    "Leave out any attribute the search does not name; never guess."
+)
+GRID = [
+    Row(f"{selector}{shots}", Configuration(shots, selector))
+    for selector in ("similar", "diverse")
+    for shots in (4, 8, 12)
+] + [
+    Row("similar8_chat", Configuration(8, "similar"), layout("chat")),
+    Row("similar8_short", Configuration(8, "similar"), worded(SHORT)),
+    Row(
+        "similar8_type_first",
+        Configuration(8, "similar"),
+        ordered("type", "colour", "sleeve", "neck"),
+    ),
+    Row("first8", Configuration(8, "first")),
 ]
 
 
-def runner_for(step: Step) -> Callable[[Task, BaseModel, Any], ItemRun]:
-    """Run one input with the task's sampling, or the step's temperature."""
+def pool_sample(task: Task) -> tuple[LabelledItem, ...]:
+    """A fixed sample of the task's pool (not its hand-picked examples), for leave-one-out."""
+    pooled = labelled_examples(task)[len(task.examples) :]
+    return tuple(random.Random(SEED).sample(pooled, min(POOL_SAMPLE, len(pooled))))
 
-    def run_one(task: Task, value: BaseModel, backend: Any) -> ItemRun:
-        params = task.generation
-        if step.temperature is not None:
-            params = params.replace(temperature=step.temperature)
-        return item_run_of(run(task, value, backend=backend, params=params))
 
-    return run_one
+def score(task: Task, items: Sequence[LabelledItem], backend: Any, configuration: Configuration,
+          data: str) -> Comparison:  # fmt: skip
+    """One configuration on some items."""
+    return evaluate(task, items, backend, [configuration], data=data)
+
+
+def grid(
+    task: Task, backend: Any, rows: Sequence[Row], limit: int | None, out: Path | None
+) -> None:
+    """Print one row per configuration: validation scores, then the pool's leave-one-out F1."""
+    validation = load_labelled(task, VALIDATION)[:limit]
+    pooled = pool_sample(task)[:limit]
+    print(
+        "| row | configuration | validation P | R | F1 | all fields | pool F1 (leave-one-out) | items/s | tokens/item |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    for row in rows:
+        variant = row.change(task) if row.change else task
+        checked = score(variant, validation, backend, row.configuration, str(VALIDATION))
+        crossed = score(variant, pooled, backend, row.configuration, "pool sample")
+        keep(out, f"grid_{row.name}", checked, crossed)
+        s, p = checked.results[0].summary, crossed.results[0].summary
+        print(
+            f"| {row.name} | {variant.strategy.layout} {row.configuration.name} | "
+            f"{s.micro.precision:.3f} | {s.micro.recall:.3f} | {s.micro.f1:.3f} | "
+            f"{s.all_correct:.3f} | {p.micro.f1:.3f} | {s.items_per_second:.2f} | "
+            f"{s.prompt_tokens:.0f} + {s.completion_tokens:.1f} |",
+            flush=True,
+        )
+
+
+def report(task: Task, backend: Any, limit: int | None, out: Path | None) -> None:
+    """Print the shipped configuration and zero-shot on the validation and QueryNER dev sets."""
+    shipped = Configuration(task.strategy.shots or 0, task.strategy.selector)
+    fields = tuple(task.output_model.model_fields)
+    print(
+        "| data | configuration | micro P | R | F1 | "
+        + " | ".join(f"{name} F1 (support)" for name in fields)
+        + " | all fields | items/s | tokens/item (prompt + completion) |"
+    )
+    print("|---" * (9 + len(fields)) + "|", flush=True)
+    for path in (VALIDATION, DEV):
+        items = load_labelled(task, path)[:limit]
+        for configuration in (shipped, Configuration(0)):
+            comparison = score(task, items, backend, configuration, str(path))
+            keep(out, f"report_{path.stem}_{configuration.name}", comparison)
+            s = comparison.results[0].summary
+            per_field = " | ".join(
+                f"{_f1(s.fields[name].f1)} ({s.fields[name].support})" for name in fields
+            )
+            print(
+                f"| {path.stem} ({len(items)}) | {configuration.name} | {s.micro.precision:.3f} | "
+                f"{s.micro.recall:.3f} | {s.micro.f1:.3f} | {per_field} | {s.all_correct:.3f} | "
+                f"{s.items_per_second:.2f} | {s.prompt_tokens:.0f} + {s.completion_tokens:.1f} |",
+                flush=True,
+            )
+
+
+def _f1(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def keep(out: Path | None, name: str, *comparisons: Comparison) -> None:
+    """Write each comparison (every item and raw reply) as JSON under ``out``."""
+    if out is None:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for number, comparison in enumerate(comparisons):
+        suffix = "" if number == 0 else "_pool"
+        (out / f"{name}{suffix}.json").write_text(comparison.to_json(), encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="comma-separated step names, run in that order")
-    parser.add_argument("--limit", type=int, help="the first N dev items only")
+    parser.add_argument("command", choices=("grid", "report"))
+    parser.add_argument("--only", help="comma-separated grid row names, run in that order")
+    parser.add_argument("--limit", type=int, help="the first N items of each set only")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
     parser.add_argument("--out", type=Path, help="write each comparison as JSON here")
     args = parser.parse_args()
-    steps = STEPS
+    rows = GRID
     if args.only:
-        wanted = args.only.split(",")
-        unknown = set(wanted) - {step.name for step in STEPS}
+        known = {row.name: row for row in GRID}
+        unknown = sorted(set(args.only.split(",")) - set(known))
         if unknown:
-            parser.error(f"unknown steps {sorted(unknown)}; known: {[s.name for s in STEPS]}")
-        steps = [step for name in wanted for step in STEPS if step.name == name]
-
+            parser.error(f"unknown rows {unknown}; known: {sorted(known)}")
+        rows = [known[name] for name in args.only.split(",")]
     task = load_task("apparel-search")
-    items = load_labelled(task, DATA / "dev.jsonl")[: args.limit]
-    train = tuple(
-        Example(item.input, item.expected) for item in load_labelled(task, DATA / "train.jsonl")
-    )
     backend = LocalBackend(n_threads=args.threads)
     backend.load()
-    fields = tuple(task.output_model.model_fields)
-    print(
-        "| step | configuration | micro P | micro R | micro F1 | "
-        + " | ".join(f"{name} acc" for name in fields)
-        + " | all fields | items/s | tokens/item (prompt + completion) |",
-        flush=True,
-    )
-    print("|---" * (8 + len(fields)) + "|", flush=True)
-    for step in steps:
-        variant = dataclasses.replace(task, examples=train) if step.pool else task
-        if step.change is not None:
-            variant = step.change(variant)
-        started = time.perf_counter()
-        comparison = evaluate(
-            variant,
-            items,
-            backend,
-            [step.configuration],
-            runner=runner_for(step),
-            data=str(DATA / "dev.jsonl"),
-        )
-        if args.out is not None:
-            args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / f"{step.name}.json").write_text(comparison.to_json(), encoding="utf-8")
-        s = comparison.results[0].summary
-        accuracy = " | ".join(f"{s.fields[name].accuracy:.3f}" for name in fields)
-        print(
-            f"| {step.name} | {step.configuration.name} | {s.micro.precision:.3f} | "
-            f"{s.micro.recall:.3f} | {s.micro.f1:.3f} | {accuracy} | {s.all_correct:.3f} | "
-            f"{s.items_per_second:.3f} | {s.prompt_tokens:.0f} + {s.completion_tokens:.1f} | "
-            f"<!-- wall {time.perf_counter() - started:.0f} s -->",
-            flush=True,
-        )
+    if args.command == "grid":
+        grid(task, backend, rows, args.limit, args.out)
+    else:
+        report(task, backend, args.limit, args.out)
 
 
 if __name__ == "__main__":

@@ -37,11 +37,13 @@ if TYPE_CHECKING:
         parse_with_report,
         reask_messages,
     )
+    from promptkit.pools import ExamplePool
     from promptkit.prompt import GenerationParams, Message, Prompt
     from promptkit.registry import load_task, registered_tasks
     from promptkit.result import Result
     from promptkit.selection import select_examples
     from promptkit.task import Example, Strategy, Task, field
+    from promptkit.vocabularies import vocabulary
 
 _LAZY = {
     "Check": "promptkit.checks",
@@ -76,6 +78,7 @@ _LAZY = {
     "parse_batch": "promptkit.output",
     "parse_with_report": "promptkit.output",
     "reask_messages": "promptkit.output",
+    "ExamplePool": "promptkit.pools",
     "GenerationParams": "promptkit.prompt",
     "Message": "promptkit.prompt",
     "Prompt": "promptkit.prompt",
@@ -87,6 +90,7 @@ _LAZY = {
     "Strategy": "promptkit.task",
     "Task": "promptkit.task",
     "field": "promptkit.task",
+    "vocabulary": "promptkit.vocabularies",
 }
 
 __all__ = [
@@ -99,6 +103,7 @@ __all__ = [
     "DefinitionError",
     "ErrorDetail",
     "Example",
+    "ExamplePool",
     "Finding",
     "GenerationParams",
     "JobFileError",
@@ -134,6 +139,7 @@ __all__ = [
     "run_job",
     "run_many",
     "select_examples",
+    "vocabulary",
 ]
 
 __version__: str

@@ -16,12 +16,15 @@ grammar (the local one, a llama.cpp server) can only write a grounded value.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from promptkit.schema import Shape, shape_of
+from promptkit.vocabularies import spellings
 from promptkit.words import words
 
 FindingAction = Literal["error", "null", "warning"]
@@ -53,6 +56,8 @@ class Check(Protocol):
         ...
 
 
+_ALNUM = re.compile(r"[^\W_]+")
+
 MAX_PHRASE_WORDS = 6
 """The longest phrase, in words, a constrained field may take from its input."""
 
@@ -67,6 +72,8 @@ class Grounded:
     fields: tuple[str, ...]
     on_fail: Literal["error", "null"] = "error"
     constrain: bool = False
+    fill: bool = False
+    lexicon: frozenset[str] = frozenset()
 
     def __call__(self, output: BaseModel, source: BaseModel | None, /) -> Sequence[Finding]:
         """Return a finding for each named field whose value the input does not contain."""
@@ -74,30 +81,41 @@ class Grounded:
         if source is None:
             return [Finding((), f"grounded({names}) skipped: no input was given", None, "warning")]
         haystack = words(source_text(source))
+        shapes = {spec.name: spec.shape for spec in shape_of(type(output)).fields}
         findings = []
         for name in self.fields:
-            if name not in type(output).model_fields:
+            if name not in shapes:
                 raise AttributeError(
                     f"grounded({name!r}): {type(output).__name__} has no field {name!r}"
                 )
+            shape = _value_shape(shapes[name])
             value = getattr(output, name)
             values = value if isinstance(value, list) else [value]
             for index, item in enumerate(values):
-                if item is None or occurs(str(item), haystack):
+                if item is None:
                     continue
                 path: tuple[str | int, ...] = (name, index) if isinstance(value, list) else (name,)
-                findings.append(
-                    Finding(path, f"{item!r} does not occur in the input", item, self.on_fail)
-                )
+                if not _spelled_in(shape, item, haystack):
+                    message = f"{item!r} does not occur in the input"
+                elif self.lexicon and not _in_lexicon(str(item), self.lexicon):
+                    message = f"{item!r} is not made of the lexicon's words"
+                else:
+                    continue
+                findings.append(Finding(path, message, item, self.on_fail))
         return findings
 
 
 def grounded(
-    *fields: str, on_fail: Literal["error", "null"] = "error", constrain: bool = False
+    *fields: str,
+    on_fail: Literal["error", "null"] = "error",
+    constrain: bool = False,
+    fill: bool = False,
+    lexicon: Iterable[str] = (),
 ) -> Grounded:
-    """Check that each named string field's value occurs in the input text.
+    """Check that each named string or vocabulary field's value occurs in the input text.
 
-    The comparison ignores case, punctuation, hyphens and spacing
+    A vocabulary value (see :func:`promptkit.vocabularies.vocabulary`) occurs
+    when any of its spellings does. The comparison ignores case, punctuation, hyphens and spacing
     (``"t-shirt"`` matches ``"t shirts"`` and ``"tshirt"``) and a plural
     ending. Null values pass. A list field is checked item by item.
 
@@ -106,27 +124,114 @@ def grounded(
         on_fail: ``error`` fails the parse; ``null`` replaces the value with null,
             for optional fields, and reports it.
         constrain: also narrow each prompt's reply schema so the fields may only
-            take phrases of the input (see :func:`input_phrases`), written as
-            the input writes them or lower-cased. Backends that decode with a
+            take what the input supports (see :func:`supported_values`): phrases
+            of the input, or the vocabulary values it spells. Backends that decode with a
             grammar then cannot write an ungrounded value; others are unaffected
             (a provider's strict ``response_format`` stays one schema per task).
+        fill: with ``constrain``, a vocabulary field whose values the input spells
+            must take one of them: null is no longer allowed.
+        lexicon: with ``constrain``, a string field may only take phrases that
+            begin and end with one of these words (compared as :func:`occurs`
+            compares, case and plurals ignored): the words a colour or a size
+            is written with ("navy", "black and white"). A reply's value that
+            does not is a finding too.
     """
     if not fields:
         raise ValueError("grounded() needs at least one field name")
     if on_fail not in ("error", "null"):
         raise ValueError(f"on_fail must be 'error' or 'null', not {on_fail!r}")
-    return Grounded(tuple(fields), on_fail, constrain)
+    if (fill or lexicon) and not constrain:
+        raise ValueError("fill and lexicon narrow the reply schema: they need constrain=True")
+    known = frozenset("".join(words(word)) for word in lexicon)
+    return Grounded(tuple(fields), on_fail, constrain, fill, known)
 
 
-def input_phrases(source: BaseModel) -> tuple[str, ...] | None:
-    """The values a constrained field may take for this input, or None not to constrain.
+class Narrowing(NamedTuple):
+    """What one input's reply may hold: values by field key, and the keys that may not be null."""
 
-    Every run of 1 to :data:`MAX_PHRASE_WORDS` consecutive words of the
-    input's text (words split on whitespace, so "3/4" and "t-shirts" stay
-    whole), as written and lower-cased; ``None`` when the input has more than
-    :data:`MAX_CONSTRAINED_WORDS` words.
+    allowed: dict[str, tuple[Any, ...]]
+    filled: frozenset[str]
+
+
+def supported_values(output: Shape, checks: Sequence[Grounded], source: BaseModel) -> Narrowing:
+    """For each field a constraining check names, what its reply may take for this input.
+
+    A vocabulary field may take a canonical value one of whose spellings the
+    input contains (and only those, never null, with ``fill``). A string
+    field may take a phrase of the input (see :func:`input_phrases`), one
+    that begins and ends with a ``lexicon`` word when the check has one, except a phrase
+    that holds a spelling the input uses for a vocabulary field's value: that
+    phrase belongs to the vocabulary field ("v neck long sleeve tee": the
+    type may be "tee", not "long sleeve tee" or "v neck"). Null stays allowed
+    where the field allows it. A field left out is not narrowed: a string
+    field of an input longer than :data:`MAX_CONSTRAINED_WORDS` words, or a
+    field that could take nothing.
     """
-    lines = [line.split() for line in source_text(source).splitlines()]
+    text = source_text(source)
+    haystack = words(text)
+    named = {name: check for check in checks if check.constrain for name in check.fields}
+    specs = [spec for spec in output.fields if spec.name in named]
+    allowed: dict[str, tuple[Any, ...]] = {}
+    filled: set[str] = set()
+    claimed: list[str] = []  # the spellings of vocabulary values this input uses
+    for spec in specs:
+        shape = _value_shape(spec.shape)
+        if shape.kind == "enum":
+            spelled = [
+                [spelling for spelling in spellings(shape, value) if occurs(spelling, haystack)]
+                for value in shape.values
+            ]
+            claimed += (spelling for found in spelled for spelling in found)
+            allowed[spec.key] = tuple(
+                v for v, found in zip(shape.values, spelled, strict=True) if found
+            )
+            if named[spec.name].fill and allowed[spec.key]:
+                filled.add(spec.key)
+    phrases = input_phrases(_without(text, claimed))
+    for spec in specs:
+        lexicon = named[spec.name].lexicon
+        if _value_shape(spec.shape).kind != "enum" and phrases is not None:
+            allowed[spec.key] = tuple(
+                phrase for phrase in phrases if not lexicon or _in_lexicon(phrase, lexicon)
+            )
+    kept = {
+        key: values
+        for spec in specs
+        if (key := spec.key) in allowed
+        and ((values := allowed[key]) or spec.shape.nullable or spec.shape.kind == "array")
+    }
+    return Narrowing(kept, frozenset(filled))
+
+
+def _in_lexicon(phrase: str, lexicon: frozenset[str]) -> bool:
+    """Whether a phrase begins and ends with a lexicon word ("navy", "black and white")."""
+    tokens = words(phrase)
+    return bool(tokens) and tokens[0] in lexicon and tokens[-1] in lexicon
+
+
+def _without(text: str, spellings: Sequence[str]) -> str:
+    """The text with every occurrence of the spellings cut out (a line break in its place).
+
+    An occurrence is matched as :func:`occurs` matches it: ignoring case and
+    the punctuation or spacing between words, a word's ending included
+    ("v necks", "V-Neck" for "v neck").
+    """
+    for spelling in sorted(spellings, key=len, reverse=True):
+        tokens = _ALNUM.findall(spelling)
+        if tokens:
+            pattern = r"(?<![^\W_])" + r"[\W_]*".join(map(re.escape, tokens)) + r"[^\W_]*"
+            text = re.sub(pattern, "\n", text, flags=re.IGNORECASE)
+    return text
+
+
+def input_phrases(text: str) -> tuple[str, ...] | None:
+    """Every run of 1 to :data:`MAX_PHRASE_WORDS` consecutive words of a text.
+
+    Words are split on whitespace, so "3/4" and "t-shirts" stay whole; each
+    phrase is given as written and lower-cased. A text of more than
+    :data:`MAX_CONSTRAINED_WORDS` words gives ``None``: it is not narrowed.
+    """
+    lines = [line.split() for line in text.splitlines()]
     if sum(len(line) for line in lines) > MAX_CONSTRAINED_WORDS:
         return None
     found: dict[str, None] = {}
@@ -136,6 +241,18 @@ def input_phrases(source: BaseModel) -> tuple[str, ...] | None:
                 phrase = " ".join(line[start:end])
                 found[phrase] = found[phrase.lower()] = None
     return tuple(found)
+
+
+def _value_shape(shape: Shape) -> Shape:
+    """A field's shape, or its item's for a list."""
+    return shape.item if shape.kind == "array" and shape.item is not None else shape
+
+
+def _spelled_in(shape: Shape, value: Any, haystack: Sequence[str]) -> bool:
+    """Whether a value occurs in a tokenized text: a vocabulary value by any of its spellings."""
+    if shape.kind != "enum":
+        return occurs(str(value), haystack)
+    return any(occurs(spelling, haystack) for spelling in spellings(shape, value))
 
 
 def source_text(source: BaseModel) -> str:

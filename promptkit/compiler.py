@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, TypedDict
 from pydantic import BaseModel
 
 from promptkit._types import Layout, ReplyFormat, SchemaStyle, SelectorName
-from promptkit.checks import Grounded, input_phrases
+from promptkit.checks import Grounded, supported_values
 from promptkit.formats import (
     batch_schema,
     exact_batch_schema,
@@ -239,33 +239,27 @@ def _reply_schema(
     """The JSON Schema these inputs' reply must match.
 
     A batch reply must hold every item once, in order, with its id; fields of
-    a ``grounded(..., constrain=True)`` check may only take the phrases of
-    their own input. Otherwise the task's shared schema.
+    a ``grounded(..., constrain=True)`` check may only take what their own
+    input supports (:func:`~promptkit.checks.supported_values`). Otherwise
+    the task's shared schema.
     """
-    constrained = _constrained_fields(task)
-    if not batch and not constrained:
+    constraining = _constraining_checks(task)
+    if not batch and not constraining:
         return shared
     per_item = []
     for item in items:
         schema = shared["items"] if batch else shared
-        phrases = input_phrases(item) if constrained else None
-        if phrases is not None:
-            schema = narrowed(schema, dict.fromkeys(constrained, phrases))
+        if constraining:
+            allowed, filled = supported_values(task.output_shape, constraining, item)
+            schema = narrowed(schema, allowed, filled)
         per_item.append(schema)
     return exact_batch_schema(per_item, ids) if batch else per_item[0]
 
 
 @functools.lru_cache(maxsize=256)
-def _constrained_fields(task: Task) -> tuple[str, ...]:
-    """The fields a ``grounded(..., constrain=True)`` check of the task names, once each."""
-    return tuple(
-        dict.fromkeys(
-            name
-            for check in task.checks
-            if isinstance(check, Grounded) and check.constrain
-            for name in check.fields
-        )
-    )
+def _constraining_checks(task: Task) -> tuple[Grounded, ...]:
+    """The task's ``grounded(..., constrain=True)`` checks."""
+    return tuple(check for check in task.checks if isinstance(check, Grounded) and check.constrain)
 
 
 @functools.lru_cache(maxsize=256)
@@ -309,15 +303,36 @@ def _demos(
         table = reply_format == "table"
         inputs = _render_rows(shown, 1) if table else _render_items(shown, 1)
         numbered = [
-            (number, shown_output(example.output))
+            (number, _output_data(task, example.output))
             for number, example in enumerate(examples, start=1)
         ]
         if table:
             return ((inputs, write_table(numbered, table_fields(task.output_shape))),)
         return ((inputs, _json([{"id": number, **data} for number, data in numbered])),)
     return tuple(
-        (_render_input(example.input), _json(shown_output(example.output))) for example in examples
+        (_render_input(example.input), _json(_output_data(task, example.output)))
+        for example in examples
     )
+
+
+def _output_data(task: Task, output: BaseModel) -> dict[str, Any]:
+    """An example's output as a model should write it: fields left at their default omitted.
+
+    A narrowed field (see :func:`_reply_schema`) is always written, null
+    included, as the reply must write it. Keys are written by alias (the one
+    name the prompt and schema use).
+    """
+    everything = output.model_dump(mode="json", by_alias=True)
+    given = output.model_dump(mode="json", exclude_defaults=True, by_alias=True)
+    written = _written_keys(task)
+    return {key: value for key, value in everything.items() if key in given or key in written}
+
+
+@functools.lru_cache(maxsize=256)
+def _written_keys(task: Task) -> frozenset[str]:
+    """The keys of the fields a reply must always write: those its schema narrows."""
+    constrained = {name for check in _constraining_checks(task) for name in check.fields}
+    return frozenset(spec.key for spec in task.output_shape.fields if spec.name in constrained)
 
 
 def _render_input(item: BaseModel) -> str:

@@ -24,7 +24,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from promptkit._types import SchemaStyle
@@ -154,28 +154,40 @@ def exact_batch_schema(items: Sequence[dict[str, Any]], ids: Sequence[int]) -> d
     }
 
 
-def narrowed(schema: dict[str, Any], allowed: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """An object schema whose named string fields may take only the given values.
+def narrowed(
+    schema: dict[str, Any],
+    allowed: Mapping[str, Sequence[Any]],
+    filled: Collection[str] = (),
+) -> dict[str, Any]:
+    """An object schema whose named fields may take only the given values, and are always written.
 
-    A nullable field may still be null; a list of strings may hold only the
-    given values. The schema given is left as it is.
+    A nullable field may still be null, unless it is ``filled``; a list may
+    hold only the given values. A narrowed field is required: a model
+    decoding with the schema as its grammar decides on each (its value, or
+    null) instead of leaving it out. The schema given is left as it is.
     """
     properties = dict(schema["properties"])
     for name, values in allowed.items():
-        properties[name] = _only(properties[name], list(values))
-    return {**schema, "properties": properties}
+        properties[name] = _only(properties[name], list(values), name not in filled)
+    required = [name for name in properties if name in allowed or name in schema["required"]]
+    return {**schema, "properties": properties, "required": required}
 
 
-def _only(schema: dict[str, Any], values: list[Any]) -> dict[str, Any]:
+def _only(schema: dict[str, Any], values: list[Any], null: bool = True) -> dict[str, Any]:
+    options = schema.get("anyOf", ())
+    if len(options) == 2 and {"type": "null"} in options:  # a nullable list, or a $ref
+        (inner,) = (option for option in options if option != {"type": "null"})
+        return {**schema, "anyOf": [_only(inner, values), {"type": "null"}]}
     kind = schema.get("type")
     kinds = kind if isinstance(kind, list) else [kind]
+    nullable = null and ("null" in kinds or None in schema.get("enum", ()))
     notes = {"description": schema["description"]} if "description" in schema else {}
     if "array" in kinds:
         narrowed_list = {"type": "array", "items": _only(schema["items"], values)}
-        if "null" in kinds:
+        if nullable:
             return {"anyOf": [narrowed_list, {"type": "null"}], **notes}
         return {**narrowed_list, **notes}
-    return {"enum": values + ([None] if "null" in kinds else []), **notes}
+    return {"enum": values + ([None] if nullable else []), **notes}
 
 
 def render_schema(shape: Shape, style: SchemaStyle, *, batch: bool = False) -> str:

@@ -95,14 +95,23 @@ def _compact_field(spec: FieldSpec, indent: str) -> str:
     return f"?: {_compact(dataclasses.replace(spec.shape, nullable=False), indent)}"
 
 
+LISTED_SPELLINGS = 6
+"""The most aliases a field's notes list; a vocabulary with more shows only its values."""
+
+
 def field_notes(spec: FieldSpec) -> str:
-    """The notes on a field: description, format and constraints, aliases, what null means."""
+    """The notes on a field: description, format and constraints, aliases, what null means.
+
+    A field's aliases are listed when they are few; a vocabulary's many
+    spellings would cost more prompt than they teach, and replies are
+    coerced from any spelling anyway.
+    """
     parts = [spec.description.strip()] if spec.description else []
     notes = shape_notes(spec.shape)
     if notes:
         parts.append(", ".join(notes))
     enum = spec.shape.item if spec.shape.kind == "array" and spec.shape.item else spec.shape
-    if enum.aliases:
+    if 0 < sum(map(len, enum.aliases.values())) <= LISTED_SPELLINGS:
         parts.append(
             "; ".join(
                 f"{json.dumps(value, ensure_ascii=False)} also written "

@@ -120,6 +120,16 @@ class Shape:
     discriminator: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Spellings:
+    """``Annotated`` metadata of an enum: the other spellings of its values (a vocabulary).
+
+    Held as (value, spellings) pairs, so that the annotation stays hashable.
+    """
+
+    pairs: tuple[tuple[Any, tuple[str, ...]], ...]
+
+
 def field_metadata(
     *,
     null: str | None = None,
@@ -253,6 +263,9 @@ class _Reader:
     def read_annotation(self, annotation: Any, path: str, metadata: list[Any]) -> Shape:
         shape = self.read_bare(annotation, path, metadata)
         constraints, discriminator = _read_metadata(metadata, shape, path, self.problems)
+        for spelled in metadata:
+            if isinstance(spelled, Spellings) and spelled.pairs:
+                shape = self.with_aliases(shape, dict(spelled.pairs), path, annotation)
         if discriminator and shape.kind == "union":
             shape = self.discriminated(shape, discriminator, path)
         if constraints:

@@ -74,7 +74,7 @@ def select_examples(
         The examples, none of whose inputs equals one of ``items``.
     """
     check_choice("selector", selector, SELECTORS)
-    pool = task.examples
+    pool = task.candidates
     limit = len(pool) if shots is None else min(shots, len(pool))
     if limit <= 0:
         return ()
@@ -126,7 +126,7 @@ def example_text(example: Example) -> str:
 @functools.lru_cache(maxsize=64)
 def example_index(task: Task) -> ExampleIndex:
     """Return the lexical index of a task's examples, built on first use and cached per task."""
-    return ExampleIndex.build([_text(example.input) for example in task.examples])
+    return ExampleIndex.build([_text(example.input) for example in task.candidates])
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
@@ -30,10 +31,13 @@ from promptkit._types import (
     check_choice,
 )
 from promptkit.checks import Check, Grounded
-from promptkit.errors import TaskDefinitionError, validation_problems
+from promptkit.errors import DataError, TaskDefinitionError, validation_problems
+from promptkit.pools import ExamplePool
 from promptkit.prompt import GenerationParams
 from promptkit.schema import Shape, field_metadata, shape_of, shape_problems
+from promptkit.vocabularies import canonical_fields
 
+_CHOICE_ERRORS = frozenset({"literal_error", "enum"})
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -125,6 +129,9 @@ class Task(Generic[InT, OutT]):
         input_model: a pydantic model, or the name of the single string input field.
         output_model: the pydantic model every reply must become.
         examples: labelled examples, validated here against both models.
+        pool: more labelled examples to select from, in a JSONL file read when first
+            needed (see :mod:`promptkit.pools`); a prompt selects among ``examples``
+            followed by the pool's rows.
         description: one line for ``promptkit tasks``; defaults to the first line of instructions.
         strategy: default compile settings.
         output_label: the label before each output in inline and completion layouts;
@@ -139,6 +146,7 @@ class Task(Generic[InT, OutT]):
     input_model: type[InT] | str
     output_model: type[OutT]
     examples: Sequence[Example] = ()
+    pool: ExamplePool | None = None
     description: str = ""
     strategy: Strategy = dataclasses.field(default_factory=Strategy)
     output_label: str = ""
@@ -199,6 +207,43 @@ class Task(Generic[InT, OutT]):
         return validated
 
     @property
+    def candidates(self) -> tuple[Example, ...]:
+        """The examples a prompt selects from: the task's own, then its pool's rows.
+
+        Raises:
+            TaskDefinitionError: the pool cannot be read or a row is not valid,
+                with the file, the line and the field named.
+        """
+        return (*self.examples, *_pool_examples(self))
+
+    def labelled(
+        self, row: Mapping[str, Any], where: str, problems: list[str], *, gold: bool = False
+    ) -> Example | None:
+        """Split a labelled row into a validated example (input fields, expected output fields).
+
+        What is wrong is appended to ``problems``, with ``where`` before it; then ``None``.
+        A ``gold`` row (evaluation data, never shown to a model) may hold a value
+        outside a closed vocabulary: it is kept as written, and no output can match it.
+        """
+        known = set(self.input_model_class.model_fields) | _field_names(self.output_model)
+        unknown = sorted(set(row) - known)
+        if unknown:
+            problems.append(
+                f"{where}: {', '.join(map(repr, unknown))} is not a field of the task's input "
+                f"or output ({', '.join(sorted(known))})"
+            )
+            return None
+        inputs = {name: row[name] for name in self.input_model_class.model_fields if name in row}
+        outputs = {name: value for name, value in row.items() if name not in inputs}
+        checked_input = _validate(self.input_model_class, inputs, f"{where} input", problems)
+        checked_output = _validate(
+            self.output_model, outputs, f"{where} output", problems, open_choices=gold
+        )
+        if checked_input is None or checked_output is None:
+            return None
+        return Example(checked_input, checked_output)
+
+    @property
     def input_shape(self) -> Shape:
         """The input model as a shape tree."""
         return shape_of(self.input_model_class)
@@ -241,8 +286,33 @@ def shown_output(output: BaseModel) -> dict[str, Any]:
     return output.model_dump(mode="json", exclude_defaults=True, by_alias=True)
 
 
+def _pool_examples(task: Task) -> tuple[Example, ...]:
+    """Read and validate a task's pool once (tasks hash by identity)."""
+    if task.pool is None:
+        return ()
+    cached = _POOLS.get(task)
+    if cached is not None:
+        return cached
+    problems: list[str] = []
+    try:
+        rows = task.pool.rows()
+    except DataError as error:
+        raise TaskDefinitionError(task.name, [f"pool: {error}"]) from None
+    examples = []
+    for number, row in rows:
+        example = task.labelled(row, f"pool {task.pool.name}:{number}", problems)
+        if example is not None:
+            examples.append(example)
+    if problems:
+        raise TaskDefinitionError(task.name, problems)
+    return _POOLS.setdefault(task, tuple(examples))
+
+
+_POOLS: weakref.WeakKeyDictionary[Task, tuple[Example, ...]] = weakref.WeakKeyDictionary()
+
+
 def _grounding_problems(checks: Sequence[Check], output: Shape) -> list[str]:
-    """Name every field a ``grounded`` check asks for that is not a string field of the output."""
+    """Name every field a ``grounded`` check asks for that is not a string or vocabulary field."""
     kinds = {spec.name: spec.shape for spec in output.fields}
     problems = []
     for check in checks:
@@ -252,9 +322,14 @@ def _grounding_problems(checks: Sequence[Check], output: Shape) -> list[str]:
             shape = kinds.get(name)
             if shape is not None and shape.kind == "array":
                 shape = shape.item
-            if shape is None or shape.kind != "string":
+            textual = shape is not None and (
+                shape.kind == "string"
+                or (shape.kind == "enum" and all(isinstance(v, str) for v in shape.values))
+            )
+            if not textual:
                 problems.append(
-                    f"check grounded({name!r}): the output has no str or list[str] field {name!r}"
+                    f"check grounded({name!r}): the output has no str, vocabulary or list "
+                    f"of them named {name!r}"
                 )
     return problems
 
@@ -266,7 +341,12 @@ def _single_field_model(task: str, name: str) -> type[BaseModel]:
 
 
 def _validate(
-    model: type[BaseModel], value: Any, where: str, problems: list[str]
+    model: type[BaseModel],
+    value: Any,
+    where: str,
+    problems: list[str],
+    *,
+    open_choices: bool = False,
 ) -> BaseModel | None:
     if isinstance(value, model):
         return value
@@ -283,9 +363,12 @@ def _validate(
         problems.append(f"{where}, field {key!r}: not a field of {model.__name__} (a typo?)")
     if unknown:
         return None
+    canonical = canonical_fields(shape_of(model).fields, value)
     try:
-        return model.model_validate(value, by_alias=True, by_name=True)
+        return model.model_validate(canonical, by_alias=True, by_name=True)
     except ValidationError as error:
+        if open_choices and all(e["type"] in _CHOICE_ERRORS for e in error.errors()):
+            return model.model_construct(**canonical)
         problems += (f"{where}, {problem}" for problem in validation_problems(error))
         return None
 

@@ -118,7 +118,7 @@ def test_grounded_is_a_check_and_a_frozen_value():
 
 
 def test_phrases_are_every_run_of_up_to_six_words_as_written_and_lower_cased():
-    phrases = input_phrases(Search(search="Red T-Shirts 3/4 sleeve"))
+    phrases = input_phrases("Red T-Shirts 3/4 sleeve")
     assert phrases is not None
     assert {"Red", "red", "T-Shirts", "t-shirts", "3/4 sleeve", "Red T-Shirts 3/4 sleeve"} <= set(
         phrases
@@ -126,7 +126,7 @@ def test_phrases_are_every_run_of_up_to_six_words_as_written_and_lower_cased():
     assert "red t shirts" not in phrases  # words are split on whitespace only
     assert len(phrases) == len(set(phrases))
     long_run = " ".join(f"w{n}" for n in range(8))
-    phrases = input_phrases(Search(search=long_run))
+    phrases = input_phrases(long_run)
     assert phrases is not None
     assert "w0 w1 w2 w3 w4 w5" in phrases
     assert "w0 w1 w2 w3 w4 w5 w6" not in phrases
@@ -134,5 +134,5 @@ def test_phrases_are_every_run_of_up_to_six_words_as_written_and_lower_cased():
 
 def test_phrases_cover_every_string_of_the_input_and_give_up_on_long_texts():
     source = Nested(search="white tights", filters={"brand": ["Hanes"]})
-    assert set(input_phrases(source) or ()) >= {"white tights", "Hanes", "hanes"}
-    assert input_phrases(Search(search="word " * 257)) is None
+    assert set(input_phrases(source_text(source)) or ()) >= {"white tights", "Hanes", "hanes"}
+    assert input_phrases("word " * 257) is None

@@ -77,7 +77,7 @@ def test_zero_shot_still_states_the_output_shape() -> None:
 
 
 def test_chat_layout_alternates_example_turns() -> None:
-    prompt = compile_prompt(APPAREL, "x", shots=4, layout="chat")
+    prompt = compile_prompt(APPAREL, "x", shots=4, layout="chat", selector="first")
     roles = [m.role for m in prompt.messages]
     assert roles == ["system"] + ["user", "assistant"] * 4 + ["user"]
     assert prompt.messages[1].content == 'Search: "girls 16 party dress"'
@@ -85,12 +85,14 @@ def test_chat_layout_alternates_example_turns() -> None:
 
 
 def test_every_example_reply_satisfies_the_schema_its_own_input_is_compiled_with() -> None:
-    single = compile_prompt(APPAREL, "x", shots=len(APPAREL.examples), layout="chat")
+    single = compile_prompt(
+        APPAREL, "x", shots=len(APPAREL.examples), layout="chat", selector="first"
+    )
     replies = [json.loads(message.content) for message in single.messages[2::2]]
     assert len(replies) == len(APPAREL.examples)
     for example, reply in zip(APPAREL.examples, replies, strict=True):
         jsonschema.validate(reply, compile_prompt(APPAREL, example.input, shots=0).json_schema)
-    batch = compile_batch(APPAREL, ["x", "y"], shots=5, layout="chat")
+    batch = compile_batch(APPAREL, ["x", "y"], shots=5, layout="chat", selector="first")
     shown = [example.input for example in APPAREL.examples[:5]]
     own = compile_batch(APPAREL, shown, shots=0).json_schema
     jsonschema.validate(json.loads(batch.messages[2].content), own)
@@ -118,7 +120,10 @@ def test_constrained_grounded_fields_may_take_only_phrases_of_their_own_input() 
     properties = compile_prompt(task, "Red top", shots=2).json_schema["properties"]
     assert properties["colour"] == {"enum": ["Red", "red", "Red top", "red top", "top", None]}
     assert properties["type"] == properties["colour"]
-    assert properties["sleeve"] == {"type": ["string", "null"]}
+    assert (
+        properties["sleeve"]
+        == compile_prompt(UNCHECKED, "Red top").json_schema["properties"]["sleeve"]
+    )
     batch = compile_batch(task, ["red top", "blue jeans"], shots=2).json_schema
     first, second = (item["properties"]["type"]["enum"] for item in batch["prefixItems"])
     assert "red top" in first
@@ -134,10 +139,11 @@ def test_constrained_grounded_fields_may_take_only_phrases_of_their_own_input() 
 
 
 def test_batch_numbers_items_after_its_examples_and_records_their_ids() -> None:
-    prompt = compile_batch(APPAREL, ["a", "b", "c"], shots=2, layout="inline")
+    prompt = compile_batch(APPAREL, ["a", "b", "c"], shots=2, layout="inline", selector="first")
     document = prompt.messages[0].content
     # The two examples are items 1 and 2: the inputs can never be mistaken for them.
-    assert '1. "girls 16 party dress"\n2. "eyephone red skins"\n' in document
+    shown = [f'{n}. "{e.input.search}"' for n, e in enumerate(APPAREL.examples[:2], start=1)]
+    assert "\n".join(shown) + "\nAttributes:" in document
     assert document.endswith('3. "a"\n4. "b"\n5. "c"')
     assert prompt.item_ids == (3, 4, 5)
     assert [item["properties"]["id"] for item in prompt.json_schema["prefixItems"]] == [
@@ -145,10 +151,9 @@ def test_batch_numbers_items_after_its_examples_and_records_their_ids() -> None:
         {"const": 4},
         {"const": 5},
     ]
-    assert prompt.example_outputs == ({"type": "party dress"}, {"colour": "red", "type": "skins"})
-    assert prompt.is_batch
-    assert prompt.json_schema["type"] == "array"
-    assert prompt.response_format["json_schema"]["schema"]["required"] == ["items"]
+    assert prompt.example_outputs == tuple(
+        e.output.model_dump(mode="json", exclude_defaults=True) for e in APPAREL.examples[:2]
+    )
 
 
 def test_completion_layout_ends_with_the_output_label() -> None:
@@ -174,13 +179,13 @@ def test_multi_field_inputs_are_written_field_by_field() -> None:
 @pytest.mark.parametrize("text", INJECTIONS)
 def test_injection_attempts_stay_inside_one_literal(text: str) -> None:
     for layout in ("chat", "inline", "completion"):
-        prompt = compile_prompt(APPAREL, text, shots=3, layout=layout)  # type: ignore[arg-type]
+        prompt = compile_prompt(APPAREL, text, shots=3, layout=layout, selector="first")  # type: ignore[arg-type]
         assert_input_is_data(prompt, text, layout)
 
 
 def assert_input_is_data(prompt: Prompt, text: str, layout: str) -> None:
     literal = json.dumps(text, ensure_ascii=False)
-    reference = compile_prompt(APPAREL, "PLACEHOLDER", shots=3, layout=layout)  # type: ignore[arg-type]
+    reference = compile_prompt(APPAREL, "PLACEHOLDER", shots=3, layout=layout, selector="first")  # type: ignore[arg-type]
     placeholder = json.dumps("PLACEHOLDER")
     if layout == "chat":
         assert len(prompt.messages) == len(reference.messages)
@@ -199,7 +204,7 @@ def assert_input_is_data(prompt: Prompt, text: str, layout: str) -> None:
 @given(text=st.text(min_size=1, max_size=80) | st.sampled_from(INJECTIONS))
 def test_any_input_appears_once_inside_its_delimiters(text: str) -> None:
     for layout in ("chat", "inline", "completion"):
-        prompt = compile_prompt(APPAREL, text, shots=3, layout=layout)  # type: ignore[arg-type]
+        prompt = compile_prompt(APPAREL, text, shots=3, layout=layout, selector="first")  # type: ignore[arg-type]
         assert_input_is_data(prompt, text, layout)
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from promptkit import load_task
+from promptkit import compile_batch, load_task
 from promptkit.backends import Completion, GenerationParams, ScriptedBackend
 from promptkit.errors import BackendError, OutputError
 from promptkit.execution import arun, arun_many, reask_prompt, run, run_many
@@ -274,10 +274,13 @@ def test_a_single_table_prompt_is_a_batch_of_one() -> None:
 
 
 def test_an_item_given_an_examples_answer_its_input_lacks_is_flagged_and_asked_alone() -> None:
-    # Example 1 is "girls 16 party dress" -> type "party dress"; "kids socks" has no such words.
-    copied = json.dumps([{"id": 9, "type": "top"}, {"id": 10, "type": "party dress"}])
+    searches = ["red top", "kids socks"]
+    prompt = compile_batch(PLAIN, searches, selector="first")
+    answer = prompt.example_outputs[0]  # an answer "kids socks" does not support
+    first, second = prompt.item_ids
+    copied = json.dumps([{"id": first, "type": "top"}, {"id": second, **answer}])
     backend = ScriptedBackend([copied, '{"type": "socks"}'])
-    results = run_many(PLAIN, ["red top", "kids socks"], backend=backend, batch_size=2)
+    results = run_many(PLAIN, searches, backend=backend, batch_size=2, selector="first")
     assert [r.value.type for r in results] == ["top", "socks"]
     assert [a.reason for a in results[1].attempts] == ["first", "copy"]
     assert backend.prompts[1].item_ids == ()  # asked alone
@@ -287,8 +290,12 @@ def test_an_item_given_an_examples_answer_its_input_lacks_is_flagged_and_asked_a
 
 
 def test_an_examples_answer_that_the_input_supports_is_not_a_copy() -> None:
-    reply = json.dumps([{"id": 9, "type": "party dress"}, {"id": 10, "type": "socks"}])
+    answer = compile_batch(PLAIN, ["x"], selector="first").example_outputs[0]
+    searches = [" ".join(str(value) for value in answer.values()), "kids socks"]
+    prompt = compile_batch(PLAIN, searches, selector="first")
+    first, second = prompt.item_ids
+    reply = json.dumps([{"id": first, **answer}, {"id": second, "type": "socks"}])
     backend = ScriptedBackend([reply])
-    results = run_many(PLAIN, ["party dress", "kids socks"], backend=backend, batch_size=2)
-    assert [r.value.type for r in results] == ["party dress", "socks"]
+    results = run_many(PLAIN, searches, backend=backend, batch_size=2, selector="first")
+    assert [r.value.type for r in results] == [answer.get("type"), "socks"]
     assert len(backend.prompts) == 1

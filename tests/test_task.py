@@ -27,6 +27,7 @@ from promptkit.checks import grounded
 class Colour(BaseModel):
     colour: str | None = field(None, null="when the search names no colour")
     size: Literal["s", "m", "l"] | None = None
+    count: int | None = None
 
 
 def make(examples: list[Example], **overrides: object) -> Task:
@@ -142,11 +143,11 @@ def test_name_must_be_kebab_case_and_instructions_present() -> None:
 
 def test_a_grounded_check_must_name_string_fields_of_the_output() -> None:
     with pytest.raises(TaskDefinitionError) as caught:
-        make([], checks=[grounded("colour", "size", "shade", constrain=True)])
+        make([], checks=[grounded("colour", "size", "count", "shade", constrain=True)])
     problems = caught.value.problems
     assert list(problems) == [
-        "check grounded('size'): the output has no str or list[str] field 'size'",
-        "check grounded('shade'): the output has no str or list[str] field 'shade'",
+        "check grounded('count'): the output has no str, vocabulary or list of them named 'count'",
+        "check grounded('shade'): the output has no str, vocabulary or list of them named 'shade'",
     ]
     assert make([], checks=[grounded("colour", constrain=True)]).checks
 

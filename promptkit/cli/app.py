@@ -10,6 +10,7 @@ input for ``--input-file``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import sys
@@ -37,7 +38,7 @@ from promptkit.backends.anthropic_wire import AnthropicMode
 from promptkit.backends.base import Backend, RetryPolicy
 from promptkit.backends.openai_wire import Dialect, OutputMode
 from promptkit.config import did_you_mean
-from promptkit.errors import BackendError, JobFileError
+from promptkit.errors import BackendError, JobFileError, TaskDefinitionError
 from promptkit.jobs.files import read_inputs
 from promptkit.task import Task
 
@@ -210,6 +211,19 @@ SeedOpt = Annotated[
     int | None,
     typer.Option(metavar="N", parser=number(-(2**63)), help="Seed of the random selector."),
 ]
+TokenBudgetOpt = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N", parser=number(0), help="Most tokens the examples of a prompt may take."
+    ),
+]
+PoolOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="PATH",
+        help="Labelled JSONL to select examples from instead of the task's examples and pool.",
+    ),
+]
 BackendOpt = Annotated[
     str | None,
     typer.Option(
@@ -308,9 +322,23 @@ def read_cli_inputs(
         raise typer.BadParameter(f"{shown} holds no inputs", param_hint="--input-file")
 
 
+def with_pool(task: Task, pool: Path | None) -> Task:
+    """The task selecting its examples from ``pool`` alone, read and validated now."""
+    if pool is None:
+        return task
+    from promptkit.pools import ExamplePool
+
+    pooled = dataclasses.replace(task, examples=(), pool=ExamplePool(pool))
+    try:
+        pooled.candidates  # noqa: B018 - read and validate the file now, as a usage error
+    except TaskDefinitionError as error:
+        raise typer.BadParameter("; ".join(error.problems), param_hint="--pool") from None
+    return pooled
+
+
 def warn_shots(task: Task, shots: int | None, available: int | None = None) -> None:
     """Warn on stderr when more examples are asked for than there are, saying how many are used."""
-    there = len(task.examples) if available is None else available
+    there = len(task.candidates) if available is None else available
     if shots is not None and shots > there:
         print(
             f"promptkit: warning: --shots {shots}, but {task.name} has {there} examples; "

@@ -34,7 +34,7 @@ BatchIdArg = Annotated[str | None, typer.Argument(help="One batch id (default: a
 
 def run_scaled_file(
     task: Task,
-    task_ref: str,
+    task_ref: str | None,
     source: Path,
     output: Path,
     backend: Any,

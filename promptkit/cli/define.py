@@ -33,9 +33,11 @@ def check(task: TaskArg) -> None:
     """Validate a task definition and its examples; exit 1 listing every problem."""
     try:
         loaded = load_task(task)
+        pooled = len(loaded.candidates) - len(loaded.examples)
     except TaskDefinitionError as error:
         print(f"{error.task}: {len(error.problems)} problem(s)", file=sys.stderr)
         for problem in error.problems:
             print(f"  - {problem}", file=sys.stderr)
         raise typer.Exit(1) from None
-    print(f"{loaded.name}: ok ({len(loaded.examples)} examples)")
+    pool = f", {pooled} in its pool" if loaded.pool is not None else ""
+    print(f"{loaded.name}: ok ({len(loaded.examples)} examples{pool})")

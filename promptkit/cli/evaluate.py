@@ -21,12 +21,16 @@ from promptkit.cli.app import (
     LogOpt,
     ModelOpt,
     ModeOpt,
+    PoolOpt,
+    SeedOpt,
     SelectorOpt,
     TaskArg,
+    TokenBudgetOpt,
     app,
     number,
     open_backend,
     warn_shots,
+    with_pool,
 )
 from promptkit.errors import DataError
 from promptkit.jobs.progress import Meter, duration
@@ -34,6 +38,7 @@ from promptkit.registry import load_task
 
 if TYPE_CHECKING:
     from promptkit.evaluation.comparison import Comparison, Configuration, ConfigurationResult
+    from promptkit.task import Task
 
 
 @app.command("eval")
@@ -59,22 +64,9 @@ def eval_(
         ),
     ] = "json",
     selector: SelectorOpt = None,
-    seed: Annotated[
-        int, typer.Option(metavar="N", parser=number(-(2**63)), help="Seed of the random selector.")
-    ] = 0,
-    token_budget: Annotated[
-        int | None,
-        typer.Option(
-            metavar="N", parser=number(0), help="Most tokens the examples of a prompt may take."
-        ),
-    ] = None,
-    pool: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="PATH",
-            help="Labelled JSONL to select examples from instead of the task's own.",
-        ),
-    ] = None,
+    seed: SeedOpt = None,
+    token_budget: TokenBudgetOpt = None,
+    pool: PoolOpt = None,
     cross_validate: Annotated[
         bool,
         typer.Option(help="Score the task on its own examples, each left out of its prompt."),
@@ -101,7 +93,6 @@ def eval_(
     Progress goes to stderr: a bar on a terminal, a line per configuration when piped.
     The table fits the terminal, leaving out the least important columns (--json keeps all).
     """
-    import dataclasses
 
     from promptkit.evaluation.comparison import (
         Configuration,
@@ -111,9 +102,8 @@ def eval_(
         parse_shots,
     )
     from promptkit.evaluation.report import html_report
-    from promptkit.task import Example
 
-    loaded = load_task(task)
+    loaded = with_pool(load_task(task), pool)
     try:
         counts = parse_shots(shots)
     except ValueError as error:
@@ -124,28 +114,23 @@ def eval_(
         items = labelled_examples(loaded) if data is None else load_labelled(loaded, data)
     except DataError as error:
         raise typer.BadParameter(str(error), param_hint="--data") from None
-    if pool is not None:
-        try:
-            examples = [Example(item.input, item.expected) for item in load_labelled(loaded, pool)]
-        except DataError as error:
-            raise typer.BadParameter(str(error), param_hint="--pool") from None
-        loaded = dataclasses.replace(loaded, examples=examples)
     items = items[:limit] if limit else items
-    available = len(loaded.examples) - (1 if data is None else 0)  # leave-one-out
+    available = len(loaded.candidates) - (1 if data is None else 0)  # leave-one-out
     for count in sorted(set(counts)):
         warn_shots(loaded, count, available)
     chosen = selector or loaded.strategy.selector
+    seed = loaded.strategy.seed if seed is None else seed
     formats = _reply_formats(reply_format)
     configurations = [
         Configuration(n, chosen, seed, token_budget, fmt) for fmt in formats for n in counts
     ]
-    where = "own examples (leave-one-out)" if data is None else str(data)
+    where = "own examples and pool (leave-one-out)" if data is None else str(data)
     chosen_backend = ctx.with_resource(
         open_backend(backend, model, base_url, log, mode=mode, dialect=dialect)
     )
     metadata = {
         "model": getattr(chosen_backend, "model", None),
-        "pool": str(pool) if pool is not None else f"the task's {len(loaded.examples)} examples",
+        "pool": str(pool) if pool is not None else _pool_of(loaded),
         "selector": chosen,
         "seed": seed,
         "shots": ",".join(map(str, counts)),
@@ -179,6 +164,14 @@ def _reply_formats(text: str) -> list[ReplyFormat]:
     if not names:
         raise typer.BadParameter("name at least one reply format", param_hint="--reply-format")
     return list(dict.fromkeys(cast("list[ReplyFormat]", names)))
+
+
+def _pool_of(task: Task) -> str:
+    """What a task selects examples from, in words."""
+    own = f"the task's {len(task.examples)} examples"
+    if task.pool is None:
+        return own
+    return f"{own} and {len(task.candidates) - len(task.examples)} in {task.pool.name}"
 
 
 def print_table(console: Console, comparison: Comparison) -> None:

@@ -15,17 +15,20 @@ from promptkit.cli.app import (
     InputFileOpt,
     InputOpt,
     LayoutOpt,
+    PoolOpt,
     ReplyFormatOpt,
     SchemaStyleOpt,
     SeedOpt,
     SelectorOpt,
     ShotsOpt,
     TaskArg,
+    TokenBudgetOpt,
     app,
     choice_option,
     input_path,
     read_cli_inputs,
     warn_shots,
+    with_pool,
 )
 from promptkit.compiler import compile_batch, compile_prompt
 from promptkit.prompt import Prompt
@@ -44,6 +47,8 @@ def render(
     reply_format: ReplyFormatOpt = None,
     selector: SelectorOpt = None,
     seed: SeedOpt = None,
+    token_budget: TokenBudgetOpt = None,
+    pool: PoolOpt = None,
     format_: Annotated[
         FormatChoice,
         choice_option(
@@ -52,7 +57,7 @@ def render(
     ] = FormatChoice.TEXT,
 ) -> None:
     """Print exactly what would be sent for each prompt, roles included."""
-    loaded = load_task(task)
+    loaded = with_pool(load_task(task), pool)
     with input_path(input_file) as path:
         values = list(read_cli_inputs(loaded, input_ or [], path, named=input_file))
     warn_shots(loaded, shots)
@@ -64,6 +69,7 @@ def render(
         "reply_format": reply_format,
         "selector": selector,
         "seed": seed,
+        "token_budget": token_budget,
     }
     prompts = [
         compile_batch(loaded, values[start : start + size], **options)

@@ -23,9 +23,13 @@ from promptkit.cli.app import (
     LogOpt,
     ModelOpt,
     ModeOpt,
+    PoolOpt,
     ReplyFormatOpt,
+    SeedOpt,
+    SelectorOpt,
     ShotsOpt,
     TaskArg,
+    TokenBudgetOpt,
     app,
     choice_option,
     input_path,
@@ -33,7 +37,9 @@ from promptkit.cli.app import (
     open_backend,
     read_cli_inputs,
     warn_shots,
+    with_pool,
 )
+from promptkit.compiler import CompileOptions
 from promptkit.redaction import Redactor, client_secrets
 from promptkit.registry import load_task
 from promptkit.task import Task
@@ -63,6 +69,10 @@ def run_(
     layout: LayoutOpt = None,
     reply_format: ReplyFormatOpt = None,
     batch_size: BatchSizeOpt = None,
+    selector: SelectorOpt = None,
+    seed: SeedOpt = None,
+    token_budget: TokenBudgetOpt = None,
+    pool: PoolOpt = None,
     max_tokens: Annotated[
         int | None,
         typer.Option(metavar="N", parser=number(1), help="Output token budget (default 500)."),
@@ -139,8 +149,10 @@ def run_(
     from promptkit.backends import GenerationParams, RetryPolicy
     from promptkit.execution import iter_results
 
-    loaded = load_task(task)
+    loaded = with_pool(load_task(task), pool)
     warn_shots(loaded, shots)
+    compiling = CompileOptions(shots=shots, layout=layout, selector=selector, seed=seed,
+                               token_budget=token_budget, reply_format=reply_format)  # fmt: skip
     retry = RetryPolicy()
     if timeout is not None:
         retry = dataclasses.replace(retry, timeout=timeout)
@@ -160,14 +172,15 @@ def run_(
         if batch_api or engine == "ray":
             from promptkit.cli.batches import run_scaled_file
 
-            run_scaled_file(loaded, task, input_file, output, chosen, options, cache_path, prices,
+            task_ref = task if pool is None else None  # a --pool task travels pickled
+            run_scaled_file(loaded, task_ref, input_file, output, chosen, options, cache_path,
+                            prices,
                             batch_api=batch_api, poll=batch_poll, engine=engine,
-                            ray_address=ray_address, params=params, reasks=reasks, shots=shots,
-                            layout=layout, reply_format=reply_format)  # fmt: skip
+                            ray_address=ray_address, params=params, reasks=reasks,
+                            **compiling)  # fmt: skip
             return
         _run_file(loaded, input_file, output, chosen, options, cache_path, prices,
-                  params=params, reasks=reasks, shots=shots,
-                  layout=layout, reply_format=reply_format)  # fmt: skip
+                  params=params, reasks=reasks, **compiling)  # fmt: skip
         return
     if resume or concurrency > 1 or rpm or tpm or batch_api or engine != "local":
         raise typer.BadParameter(
@@ -183,9 +196,7 @@ def run_(
         params=params,
         reasks=reasks,
         batch_size=batch_size,
-        shots=shots,
-        layout=layout,
-        reply_format=reply_format,
+        **compiling,
     )
     failed = 0
     redactor = Redactor.of(client_secrets(chosen))

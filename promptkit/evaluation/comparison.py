@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from promptkit._types import ReplyFormat, SelectorName
-from promptkit.errors import DataError, validation_problems
+from promptkit.errors import DataError
 from promptkit.evaluation.metrics import FieldScore, Outcome, item_outcomes
+from promptkit.pools import read_rows
 from promptkit.task import Task
 
 if TYPE_CHECKING:
@@ -54,56 +55,31 @@ class LabelledItem:
 def load_labelled(task: Task, path: str | Path) -> tuple[LabelledItem, ...]:
     """Read labelled JSONL: each row holds the task's input fields and expected output fields.
 
+    Spellings of a vocabulary value become the canonical value, as in examples; a
+    value outside a closed vocabulary is kept as written (no output can match it).
+
     Raises:
         DataError: the file is missing or a row is not a valid input and output, with its line.
     """
-    location = Path(path)
-    try:
-        lines = location.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise DataError(f"cannot read labelled data {str(location)!r}: {error.strerror}") from None
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{location}:{number}: not JSON ({error.msg})") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{location}:{number}: expected an object, got {type(row).__name__}")
-        rows.append((number, row))
-    return tuple(_item(task, row, f"{location}:{number}", number) for number, row in rows)
+    items = []
+    for number, row in read_rows(Path(path), str(path)):
+        problems: list[str] = []
+        example = task.labelled(row, f"{path}:{number}", problems, gold=True)
+        if example is None:
+            raise DataError("; ".join(problems))
+        items.append(LabelledItem(example.input, example.output, number))
+    return tuple(items)
 
 
 def labelled_examples(task: Task) -> tuple[LabelledItem, ...]:
-    """Return a task's own examples as items, for leave-one-out cross-validation."""
+    """Return the examples a task selects from (its own, then its pool's), for cross-validation.
+
+    Each is left out of its own prompt by the selectors, so the score is leave-one-out.
+    """
     return tuple(
         LabelledItem(example.input, example.output, index)
-        for index, example in enumerate(task.examples)
+        for index, example in enumerate(task.candidates)
     )
-
-
-def _item(task: Task, row: Mapping[str, Any], where: str, line: int) -> LabelledItem:
-    input_fields = task.input_model_class.model_fields
-    output_fields = task.output_model.model_fields
-    known = set(input_fields) | set(output_fields)
-    unknown = sorted(set(row) - known)
-    if unknown:
-        raise DataError(
-            f"{where}: {', '.join(map(repr, unknown))} is not a field of the task's input "
-            f"or output ({', '.join(sorted(known))})"
-        )
-    try:
-        value = task.input_model_class.model_validate(
-            {name: row[name] for name in input_fields if name in row}
-        )
-        expected = task.output_model.model_validate(
-            {name: row[name] for name in output_fields if name in row}
-        )
-    except ValidationError as error:
-        raise DataError(f"{where}: {'; '.join(validation_problems(error))}") from None
-    return LabelledItem(value, expected, line)
 
 
 # -- configurations and results -------------------------------------------------

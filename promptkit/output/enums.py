@@ -24,8 +24,8 @@ import re
 from typing import Any
 
 from promptkit.schema import Shape
+from promptkit.vocabularies import spelling_key, spelling_table
 
-_NOT_ALNUM = re.compile(r"[\W_]+")
 _WORDS = re.compile(r"[^\W_]+")
 _EXPLANATION = re.compile(r"\s+[-\u2013\u2014]\s+|\s*[:(\[,;]|\.\s|\n")
 
@@ -55,15 +55,15 @@ def match_enum(value: Any, shape: Shape) -> Any:
         return _bool_value(value, shape)
     if not isinstance(value, str | int | float):
         return NO_MATCH
-    table = _table(shape)
+    table = spelling_table(shape)
     text = str(value).strip()
     if isinstance(value, float) and value.is_integer():
         text = str(int(value))
-    hit = table.get(_norm(text))
+    hit = table.get(spelling_key(text))
     if hit is not None:
         return hit
     head, _, rest = _split_explanation(text)
-    hit = table.get(_norm(head))
+    hit = table.get(spelling_key(head))
     if hit is not None:
         named = _named(rest, shape)
         return hit if all(other == hit for other in named) else NoMatch((hit, *named))
@@ -77,7 +77,7 @@ def _bool_value(value: bool, shape: Shape) -> Any:
     hits = [
         allowed
         for allowed in shape.values
-        if isinstance(allowed, str) and _norm(allowed) == str(value).lower()
+        if isinstance(allowed, str) and spelling_key(allowed) == str(value).lower()
     ]
     return hits[0] if len(hits) == 1 else NO_MATCH
 
@@ -136,24 +136,3 @@ def _phrases_cached(
 
 def _phrases(shape: Shape, exact: bool) -> dict[tuple[str, ...], Any]:
     return _phrases_cached(shape.values, tuple(shape.aliases.items()), exact)
-
-
-@functools.lru_cache(maxsize=512)
-def _table_cached(
-    values: tuple[Any, ...], aliases: tuple[tuple[Any, tuple[str, ...]], ...]
-) -> dict[str, Any]:
-    table: dict[str, Any] = {}
-    for allowed in values:
-        table.setdefault(_norm(str(allowed)), allowed)
-    for allowed, names in aliases:
-        for name in names:
-            table.setdefault(_norm(name), allowed)
-    return table
-
-
-def _table(shape: Shape) -> dict[str, Any]:
-    return _table_cached(shape.values, tuple(shape.aliases.items()))
-
-
-def _norm(text: str) -> str:
-    return _NOT_ALNUM.sub("", text.casefold())

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from promptkit import Prompt, compile_batch, compile_prompt, load_task
+from promptkit import ExamplePool, Prompt, Task, compile_batch, compile_prompt, load_task
 
 
 def promptkit(*args: str) -> subprocess.CompletedProcess[str]:
@@ -169,6 +169,36 @@ def test_input_file_of_unknown_kind_or_bad_json(tmp_path: Path) -> None:
     assert_one_line_error(
         promptkit("render", "apparel-search", "--input-file", str(wrong)), 2, "search"
     )
+
+
+def test_render_selects_from_a_pool_file_with_the_selector_seed_and_budget_given(
+    tmp_path: Path,
+) -> None:
+    pool = tmp_path / "pool.jsonl"
+    rows = [
+        {"search": "navy crew neck jumper", "colour": "navy", "type": "jumper", "neck": "crewneck"},
+        {"search": "kids wellies", "type": "wellies"},
+        {"search": "navy blazer", "colour": "navy", "type": "blazer"},
+    ]
+    pool.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    args = ["--shots", "2", "--selector", "random", "--seed", "3", "--token-budget", "400"]
+    result = promptkit("render", "apparel-search", "-i", "navy jumper", "--pool", str(pool), *args)
+    assert result.returncode == 0, result.stderr
+    task = load_task("apparel-search")
+    pooled = Task(**{**{f: getattr(task, f) for f in ("name", "instructions", "input_model",
+                                                       "output_model", "checks", "strategy")},
+                     "pool": ExamplePool(pool)})  # fmt: skip
+    expected = compile_prompt(pooled, "navy jumper", shots=2, selector="random", seed=3,
+                              token_budget=400)  # fmt: skip
+    assert result.stdout == expected.render_text()
+    assert "girls 16 party dress" not in result.stdout  # the task's own examples are not used
+
+
+def test_a_bad_pool_file_is_a_usage_error_naming_its_line(tmp_path: Path) -> None:
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text('{"search": "a"}\n{"search": "b", "neck": "polo neck"}\n', encoding="utf-8")
+    result = promptkit("run", "apparel-search", "-i", "x", "--pool", str(pool))
+    assert_one_line_error(result, 2, f"pool {pool}:2 output, field 'neck'")
 
 
 def test_render_with_a_table_reply_format_shows_rows() -> None:

@@ -222,16 +222,16 @@ def test_bad_values_are_refused_in_our_words(
 def test_more_shots_than_examples_warns_and_says_how_many_are_used(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["render", "apparel-search", "-i", "red top", "--shots", "100"]) == 0
+    assert main(["render", "apparel-search", "-i", "red top", "--shots", "1000"]) == 0
     captured = capsys.readouterr()
-    examples = len(load_task("apparel-search").examples)
+    examples = len(load_task("apparel-search").candidates)  # its own, then its pool's
     assert captured.err == (
-        f"promptkit: warning: --shots 100, but apparel-search has {examples} examples; "
+        f"promptkit: warning: --shots 1000, but apparel-search has {examples} examples; "
         f"using {examples}\n"
     )
     assert (
         captured.out
-        == compile_prompt(load_task("apparel-search"), "red top", shots=100).render_text()
+        == compile_prompt(load_task("apparel-search"), "red top", shots=1000).render_text()
     )
     assert main(["render", "apparel-search", "-i", "red top", "--shots", str(examples)]) == 0
     assert capsys.readouterr().err == ""
@@ -240,7 +240,7 @@ def test_more_shots_than_examples_warns_and_says_how_many_are_used(
 def test_eval_warns_when_leave_one_out_leaves_fewer_examples(
     fake_openai: FakeOpenAI, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    examples = len(load_task("apparel-search").examples)
+    examples = len(load_task("apparel-search").candidates)  # its own, then its pool
     args = ["eval", "apparel-search", *openai_args(fake_openai), "--cross-validate", "--limit", "1"]
     assert main([*args, "--shots", f"0,{examples}", "--json"]) == 0
     err = capsys.readouterr().err

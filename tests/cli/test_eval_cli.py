@@ -17,13 +17,13 @@ from promptkit.cli import main
 
 def test_render_shows_the_selected_examples(capsys: pytest.CaptureFixture[str]) -> None:
     search = "black long sleve tshirt mens"
-    code = main(["render", "apparel-search", "-i", search, "--shots", "3", "--selector", "similar"])
+    code = main(["render", "apparel-search", "-i", search, "--shots", "3", "--selector", "diverse"])
     assert code == 0
-    expected = compile_prompt(load_task("apparel-search"), search, shots=3, selector="similar")
+    expected = compile_prompt(load_task("apparel-search"), search, shots=3, selector="diverse")
     out = capsys.readouterr().out
     assert out == expected.render_text()
-    first = compile_prompt(load_task("apparel-search"), search, shots=3).render_text()
-    assert out != first
+    similar = compile_prompt(load_task("apparel-search"), search, shots=3).render_text()
+    assert out != similar  # the task's own default selector is similar
 
 
 def test_render_random_selection_follows_the_seed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -183,7 +183,7 @@ def test_eval_compares_zero_and_few_shot_on_the_same_items(
     assert main([*args, "--report", str(report)]) == 0
     data = json.loads(capsys.readouterr().out)
     zero, few = data["configurations"]
-    assert [zero["name"], few["name"]] == ["0-shot", "3-shot"]
+    assert [zero["name"], few["name"]] == ["0-shot", "3-shot similar"]
     assert [item["input"] for item in zero["items"]] == [item["input"] for item in few["items"]]
     # Zero-shot invents a colour for every search; the task's grounded check nulls it.
     assert all('"colour": "black"' in item["raw"] for item in zero["items"])
@@ -203,8 +203,8 @@ def test_eval_compares_zero_and_few_shot_on_the_same_items(
 def test_eval_compares_reply_formats_in_one_command(
     chat_server: ChatServer, dev: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = eval_args(chat_server, "--data", str(dev), "--shots", "3", "--json")
-    assert main([*args, "--reply-format", "json,table"]) == 0
+    args = eval_args(chat_server, "--data", str(dev), "--shots", "3", "--selector", "first")
+    assert main([*args, "--json", "--reply-format", "json,table"]) == 0
     data = json.loads(capsys.readouterr().out)
     json_run, table_run = data["configurations"]
     assert [json_run["name"], table_run["name"]] == ["3-shot", "3-shot table"]
@@ -240,7 +240,7 @@ def test_eval_cross_validates_on_the_task_examples(
     args = eval_args(chat_server, "--cross-validate", "--shots", "2", "--limit", "3", "--json")
     assert main(args) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["data"] == "own examples (leave-one-out)"
+    assert data["data"] == "own examples and pool (leave-one-out)"
     assert data["configurations"][0]["summary"]["items"] == 3
     for request in chat_server.requests:
         *shown, query = shown_searches(request)
@@ -295,7 +295,7 @@ def test_eval_table_fits_the_terminal_and_names_what_it_left_out(
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= width
     assert "task: apparel-search" in out
-    assert "selector: first" in out
+    assert "selector: similar" in out
     assert "shots: 0,2" in out
     assert "left out to fit:" in out
     assert "micro F1" in out

@@ -70,7 +70,10 @@ def test_load_labelled_reads_inputs_and_expected_outputs(tmp_path: Path) -> None
     ("rows", "message"),
     [
         ([{"search": "x", "color": "red"}], r"data.jsonl:1: 'color' is not a field"),
-        ([{"search": "x"}, {"colour": "red"}], r"data.jsonl:2: field 'search': Field required"),
+        (
+            [{"search": "x"}, {"colour": "red"}],
+            r"data.jsonl:2 input, field 'search': Field required",
+        ),
         ([{"search": "x"}, [1]], r"data.jsonl:2: expected an object, got list"),
     ],
 )

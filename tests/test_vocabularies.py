@@ -1,0 +1,192 @@
+"""Vocabularies: canonical values with their spellings, from definition to prompt to reply."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+import jsonschema
+import pytest
+from pydantic import BaseModel
+
+from promptkit import (
+    Example,
+    Task,
+    compile_prompt,
+    field,
+    grounded,
+    parse,
+    parse_with_report,
+    vocabulary,
+)
+from promptkit.checks import supported_values
+from promptkit.errors import OutputError, TaskDefinitionError
+from promptkit.formats import compact_schema
+from promptkit.schema import shape_of
+from promptkit.vocabularies import canonical_fields
+
+SLEEVES = {
+    "long sleeve": ["long sleeved", "long sleeves", "longsleeve"],
+    "sleeveless": ["sleevless", "no sleeve", "no sleeves"],
+    "short sleeve": ["short sleeves"],
+}
+Sleeve = vocabulary(SLEEVES)
+Neck = vocabulary({"v neck": ["v-neck", "vneck"], "crew neck": ["crewneck"]})
+
+
+class Garment(BaseModel):
+    sleeve: Sleeve | None = None  # type: ignore[valid-type]
+    neck: Neck | None = None  # type: ignore[valid-type]
+    type: str | None = None
+
+
+def make(examples=(), checks=()) -> Task:
+    return Task(
+        name="garments",
+        instructions="Name the sleeve, the neck and the type.",
+        input_model="search",
+        output_model=Garment,
+        examples=examples,
+        checks=checks,
+    )
+
+
+def test_a_vocabulary_is_an_enum_of_its_canonical_values_with_their_spellings():
+    shape = shape_of(Garment).fields[0].shape
+    assert shape.kind == "enum"
+    assert shape.nullable
+    assert shape.values == ("long sleeve", "sleeveless", "short sleeve")
+    assert shape.aliases["sleeveless"] == ("sleevless", "no sleeve", "no sleeves")
+
+
+def test_one_spelling_for_two_values_or_no_values_is_refused():
+    with pytest.raises(ValueError, match="'V-Neck' is a spelling of both 'v neck' and 'vee'"):
+        vocabulary({"v neck": ["v-neck"], "vee": ["V-Neck"]})
+    with pytest.raises(ValueError, match="at least one value"):
+        vocabulary({})
+
+
+def test_the_notation_shows_a_large_vocabulary_briefly_and_a_few_aliases_in_full():
+    notation = compact_schema(shape_of(Garment))
+    assert '"sleeve"?: "long sleeve" | "sleeveless" | "short sleeve"' in notation
+    assert "sleevless" not in notation  # more than six spellings are not listed
+    assert '"v neck" also written "v-neck", "vneck"' in notation
+
+
+def test_a_reply_spelling_is_coerced_to_its_canonical_value_and_reported():
+    parsed = parse_with_report('{"sleeve": "Long-Sleeved", "neck": "vneck"}', Garment)
+    assert (parsed.value.sleeve, parsed.value.neck) == ("long sleeve", "v neck")
+    assert {action.path for action in parsed.report.of_kind("coerce")} == {("sleeve",), ("neck",)}
+
+
+def test_a_value_that_is_no_spelling_fails_with_the_raw_reply_kept():
+    with pytest.raises(OutputError) as caught:
+        parse('{"sleeve": "turtleneck"}', Garment)
+    assert caught.value.raw == '{"sleeve": "turtleneck"}'
+    assert caught.value.errors[0].path == ("sleeve",)
+
+
+def test_examples_and_labelled_rows_may_use_any_spelling_and_become_canonical():
+    task = make([Example("mens sleevless tee", {"sleeve": "sleevless", "type": "tee"})])
+    assert task.examples[0].output.sleeve == "sleeveless"
+    data = canonical_fields(shape_of(Garment).fields, {"sleeve": "No Sleeve", "neck": "polo"})
+    assert data == {"sleeve": "sleeveless", "neck": "polo"}
+
+
+def test_an_example_outside_the_vocabulary_fails_at_definition_naming_example_and_field():
+    with pytest.raises(TaskDefinitionError) as caught:
+        make([Example("a", {}), Example("polo neck top", {"neck": "polo neck"})])
+    (problem,) = caught.value.problems
+    assert problem.startswith("example 1 output, field 'neck': Input should be 'v neck' or")
+
+
+def test_grounded_accepts_a_canonical_value_when_any_of_its_spellings_occurs():
+    check = grounded("sleeve", "neck", on_fail="null")
+    task = make(checks=[check])
+    source = task.make_input("womens sleevless v-necks")
+    assert check(Garment(sleeve="sleeveless", neck="v neck"), source) == []
+    (finding,) = check(Garment(sleeve="long sleeve"), source)
+    assert finding.path == ("sleeve",)
+    assert finding.action == "null"
+
+
+def test_narrowing_allows_the_values_an_input_spells_and_the_phrases_it_has():
+    task = make(checks=[grounded("sleeve", "neck", "type", constrain=True)])
+    source = task.make_input("crewneck long sleeves tee")
+    allowed, filled = supported_values(task.output_shape, task.checks, source)
+    assert allowed["sleeve"] == ("long sleeve",)
+    assert allowed["neck"] == ("crew neck",)
+    assert allowed["type"] == ("tee",)  # the spellings of sleeve and neck values are theirs
+    assert filled == frozenset()
+
+
+def test_a_narrowed_reply_schema_cannot_put_one_fields_phrase_in_another():
+    task = make(checks=[grounded("sleeve", "neck", "type", constrain=True)])
+    schema = compile_prompt(task, "v neck long sleeve tee").json_schema
+    jsonschema.validate({"sleeve": "long sleeve", "neck": "v neck", "type": "tee"}, schema)
+    jsonschema.validate({"sleeve": None, "neck": None, "type": None}, schema)
+    fine = {"sleeve": None, "neck": None, "type": "tee"}
+    for change in ({"neck": "long sleeve"}, {"sleeve": "short sleeve"}, {"type": "v neck"}):
+        wrong = {**fine, **change}
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(wrong, schema)
+
+
+def test_a_required_field_the_input_cannot_support_is_not_narrowed_to_nothing():
+    class Required(BaseModel):
+        sleeve: Sleeve  # type: ignore[valid-type]
+
+    task = Task(
+        name="required-sleeve",
+        instructions="Name the sleeve.",
+        input_model="search",
+        output_model=Required,
+        checks=[grounded("sleeve", constrain=True)],
+    )
+    schema = compile_prompt(task, "a tee").json_schema
+    assert schema["properties"]["sleeve"]["enum"] == ["long sleeve", "sleeveless", "short sleeve"]
+
+
+def test_field_aliases_on_a_literal_are_the_same_mechanism():
+    class ByHand(BaseModel):
+        sleeve: Literal["long sleeve", "sleeveless"] | None = field(
+            None, aliases={"sleeveless": ["sleevless"]}
+        )
+
+    assert shape_of(ByHand).fields[0].shape.aliases == {"sleeveless": ("sleevless",)}
+    assert parse(json.dumps({"sleeve": "sleevless"}), ByHand).sleeve == "sleeveless"
+
+
+def test_a_narrowed_field_is_always_written_and_examples_show_it_null() -> None:
+    task = make(
+        [Example("plain tee", {"type": "tee"})],
+        checks=[grounded("sleeve", "type", constrain=True)],
+    )
+    prompt = compile_prompt(task, "short sleeves polo", shots=1, layout="chat")
+    assert prompt.json_schema["required"] == ["sleeve", "type"]
+    assert json.loads(prompt.messages[2].content) == {"sleeve": None, "type": "tee"}
+
+
+def test_fill_leaves_no_null_for_a_vocabulary_value_the_input_spells() -> None:
+    task = make(checks=[grounded("sleeve", "neck", constrain=True, fill=True)])
+    properties = compile_prompt(task, "vneck sleevless top").json_schema["properties"]
+    assert properties["sleeve"]["enum"] == ["sleeveless"]
+    assert properties["neck"]["enum"] == ["v neck"]
+    assert compile_prompt(task, "top").json_schema["properties"]["neck"]["enum"] == [None]
+
+
+def test_a_lexicon_narrows_a_field_to_phrases_that_begin_and_end_with_its_words() -> None:
+    check = grounded("type", constrain=True, lexicon=["navy", "blue", "white", "black"])
+    task = make(checks=[check])
+    allowed = compile_prompt(task, "black and white navy blue dress").json_schema
+    assert set(allowed["properties"]["type"]["enum"]) == {
+        "black", "white", "navy", "blue", "navy blue", "black and white", "black and white navy",
+        "black and white navy blue", "white navy", "white navy blue", None,
+    }  # fmt: skip
+    (finding,) = check(Garment(type="dress"), task.make_input("navy dress"))
+    assert finding.message == "'dress' is not made of the lexicon's words"
+
+
+def test_fill_and_lexicon_need_constrain() -> None:
+    with pytest.raises(ValueError, match="need constrain=True"):
+        grounded("sleeve", fill=True)
