@@ -236,7 +236,7 @@ def test_a_table_reply_is_one_row_per_item_read_back_typed(
     local_backend: LocalBackend,
 ) -> None:
     searches = ["red dress", "mens v neck sweater", "kids socks"]
-    prompt = compile_batch(TASK, searches, shots=8, reply_format="table")
+    prompt = compile_batch(TASK, searches, layout="completion", shots=8, reply_format="table")
     reply = local_backend.complete(prompt, GenerationParams(max_tokens=120, temperature=0))
     lines = reply.text.splitlines()
     assert [line.split("\t")[0] for line in lines] == ["9", "10", "11"]
