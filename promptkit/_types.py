@@ -18,12 +18,16 @@ SchemaStyle = Literal["compact", "jsonschema"]
 SelectorName = Literal["first", "random", "similar", "diverse"]
 """How a prompt's examples are chosen (see :mod:`promptkit.selection`)."""
 
+ReplyFormat = Literal["json", "table"]
+"""How a reply is written: JSON, or for flat outputs rows under a header (one per item)."""
+
 OutputFormat = Literal["jsonl", "csv"]
 """The record formats of a file run's output."""
 
 LAYOUTS: tuple[Layout, ...] = get_args(Layout)
 SCHEMA_STYLES: tuple[SchemaStyle, ...] = get_args(SchemaStyle)
 SELECTORS: tuple[SelectorName, ...] = get_args(SelectorName)
+REPLY_FORMATS: tuple[ReplyFormat, ...] = get_args(ReplyFormat)
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
 
 

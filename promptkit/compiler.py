@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, TypedDict
 
 from pydantic import BaseModel
 
-from promptkit._types import Layout, SchemaStyle, SelectorName
+from promptkit._types import Layout, ReplyFormat, SchemaStyle, SelectorName
 from promptkit.checks import Grounded, supported_values
 from promptkit.formats import (
     batch_schema,
@@ -35,9 +35,13 @@ from promptkit.formats import (
     render_schema,
     response_format,
 )
+from promptkit.notation import field_notes
 from promptkit.prompt import Message, Prompt
+from promptkit.rows import header as table_header
+from promptkit.rows import row_grammar, table_fields, write_rows, write_table
+from promptkit.schema import FieldSpec, Shape
 from promptkit.selection import TokenCounter, select_examples
-from promptkit.task import Example, Task, shown_input
+from promptkit.task import Example, Task, shown_input, shown_output
 
 
 class CompileOptions(TypedDict, total=False):
@@ -55,6 +59,7 @@ class CompileOptions(TypedDict, total=False):
     seed: int | None
     token_budget: int | None
     count_tokens: TokenCounter | None
+    reply_format: ReplyFormat | None
 
 
 COMPILE_OPTIONS: frozenset[str] = frozenset(CompileOptions.__annotations__)
@@ -81,6 +86,7 @@ def compile_prompt(
     seed: int | None = None,
     token_budget: int | None = None,
     count_tokens: TokenCounter | None = None,
+    reply_format: ReplyFormat | None = None,
 ) -> Prompt:
     """Compile one input into a prompt whose reply is one output.
 
@@ -97,8 +103,11 @@ def compile_prompt(
         token_budget: the most tokens the examples may take; defaults to the task's strategy.
         count_tokens: counts a text's tokens for the budget (a backend's tokenizer);
             defaults to characters / 4.
+        reply_format: ``json``, or ``table`` for rows (a flat output only: see
+            :mod:`promptkit.rows`); defaults to the task's strategy. A table prompt
+            is a batch of one: its reply is a header and one row.
     """
-    chosen = _Selection(selector, seed, token_budget, count_tokens)
+    chosen = _Selection(selector, seed, token_budget, count_tokens, reply_format)
     items = (task.make_input(value),)
     return _compile(task, items, False, shots, layout, schema_style, examples, chosen)
 
@@ -115,16 +124,20 @@ def compile_batch(
     seed: int | None = None,
     token_budget: int | None = None,
     count_tokens: TokenCounter | None = None,
+    reply_format: ReplyFormat | None = None,
 ) -> Prompt:
-    """Compile several inputs into one prompt whose reply is a JSON array matched back by id.
+    """Compile several inputs into one prompt whose reply is matched back by id.
 
-    Items are numbered from 1 in the order given; ``Prompt.item_ids`` holds
+    The reply is a JSON array of objects, or with ``reply_format="table"`` a
+    header and one row per item. The examples are shown as a batch numbered
+    from 1, and the items are numbered after them (with 8 examples, from 9),
+    so that no item can be mistaken for an example; ``Prompt.item_ids`` holds
     the ids the reply must carry. Arguments are as for :func:`compile_prompt`.
     """
     if not values:
         raise ValueError("compile_batch needs at least one input")
     items = tuple(task.make_input(value) for value in values)
-    chosen = _Selection(selector, seed, token_budget, count_tokens)
+    chosen = _Selection(selector, seed, token_budget, count_tokens, reply_format)
     return _compile(task, items, True, shots, layout, schema_style, examples, chosen)
 
 
@@ -135,6 +148,7 @@ class _Selection(NamedTuple):
     seed: int | None
     token_budget: int | None
     count_tokens: TokenCounter | None
+    reply_format: ReplyFormat | None
 
 
 def _compile(
@@ -161,27 +175,47 @@ def _compile(
             token_budget=budget,
             count_tokens=chosen.count_tokens,
         )
-    demos = _demos(task, tuple(examples), batch, layout)
-    header = _header(task, style, batch)
-    query = _render_items(items) if batch else _render_input(items[0])
+    fmt_name = chosen.reply_format or strategy.reply_format
+    table = fmt_name == "table"
+    batch = batch or table
+    demos = _demos(task, tuple(examples), batch, fmt_name)
+    header = _header(task, style, batch, fmt_name)
+    first = len(examples) + 1 if batch and examples else 1
+    ids = tuple(range(first, first + len(items))) if batch else ()
+    query = _render_input(items[0])
+    if batch:
+        query = _render_rows(items, first) if table else _render_items(items, first)
     label = f"{task.output_label}:"
     schema, fmt = _contract(task, batch)
-    schema = _reply_schema(task, items, batch, schema)
-    ids = tuple(range(1, len(items) + 1)) if batch else ()
+    schema = _reply_schema(task, items, batch, schema, ids)
+    grammar = None
+    if table:
+        keys = [spec.key for spec in table_fields(task.output_shape)]
+        grammar = row_grammar(schema["prefixItems"], ids, keys)
+        fmt = {}
     stop = ("\n\n",)
+    wire = (schema, fmt)
+    answers = tuple(shown_output(example.output) for example in examples) if batch else ()
+    tail: dict[str, Any] = {
+        "item_ids": ids,
+        "reply_format": fmt_name,
+        "grammar": grammar,
+        "example_outputs": answers,
+    }
 
     if layout == "chat":
         messages = [Message("system", header)]
         for shown, answer in demos:
             messages += [Message("user", shown), Message("assistant", answer)]
         messages.append(Message("user", query))
-        return Prompt(task.name, layout, tuple(messages), None, schema, fmt, (), ids)
-    blocks = [f"{shown}\n{label} {answer}" for shown, answer in demos]
+        return Prompt(task.name, layout, tuple(messages), None, *wire, (), **tail)
+    separator = "\n" if table else " "  # a table starts on its own line
+    blocks = [f"{shown}\n{label}{separator}{answer}" for shown, answer in demos]
     if layout == "inline":
         document = "\n\n".join([header, *blocks, query])
-        return Prompt(task.name, layout, (Message("user", document),), None, schema, fmt, (), ids)
+        return Prompt(task.name, layout, (Message("user", document),), None, *wire, (), **tail)
     document = "\n\n".join([header, *blocks, f"{query}\n{label}"])
-    return Prompt(task.name, layout, (), document, schema, fmt, stop, ids)
+    return Prompt(task.name, layout, (), document, *wire, stop, **tail)
 
 
 @functools.lru_cache(maxsize=256)
@@ -196,7 +230,11 @@ def _contract(task: Task, batch: bool) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _reply_schema(
-    task: Task, items: tuple[BaseModel, ...], batch: bool, shared: dict[str, Any]
+    task: Task,
+    items: tuple[BaseModel, ...],
+    batch: bool,
+    shared: dict[str, Any],
+    ids: tuple[int, ...],
 ) -> dict[str, Any]:
     """The JSON Schema these inputs' reply must match.
 
@@ -215,7 +253,7 @@ def _reply_schema(
             allowed, filled = supported_values(task.output_shape, constraining, item)
             schema = narrowed(schema, allowed, filled)
         per_item.append(schema)
-    return exact_batch_schema(per_item) if batch else per_item[0]
+    return exact_batch_schema(per_item, ids) if batch else per_item[0]
 
 
 @functools.lru_cache(maxsize=256)
@@ -225,26 +263,52 @@ def _constraining_checks(task: Task) -> tuple[Grounded, ...]:
 
 
 @functools.lru_cache(maxsize=256)
-def _header(task: Task, style: SchemaStyle, batch: bool) -> str:
+def _header(task: Task, style: SchemaStyle, batch: bool, reply_format: ReplyFormat) -> str:
+    if reply_format == "table":
+        fields = table_fields(task.output_shape)
+        ask = (
+            "Reply with one row per item in these columns, tab-separated, id first; "
+            "an empty cell for null, none at the end of a row:"
+        )
+        typed = [
+            f"{spec.key}: {render_schema(_field_shape(spec), 'compact')}"
+            for spec in fields
+            if not _plain_text(spec)
+        ]
+        return "\n".join([f"{task.instructions.strip()}\n\n{ask}", table_header(fields), *typed])
     shape = render_schema(task.output_shape, style, batch=batch)
     ask = "Reply with a JSON array, one object per numbered item:" if batch else "Reply with JSON:"
     return f"{task.instructions.strip()}\n\n{ask}\n{shape}"
 
 
+def _plain_text(spec: FieldSpec) -> bool:
+    """Whether a column is text or null with nothing more to say (its header says it all)."""
+    return spec.shape.kind == "string" and not spec.shape.constraints and not field_notes(spec)
+
+
+def _field_shape(spec: FieldSpec) -> Shape:
+    """A one-field object of the column, to write its type and notes in the compact notation."""
+    return Shape("object", fields=(spec,))
+
+
 @functools.lru_cache(maxsize=256)
 def _demos(
-    task: Task, examples: tuple[Example, ...], batch: bool, layout: Layout
+    task: Task, examples: tuple[Example, ...], batch: bool, reply_format: ReplyFormat
 ) -> tuple[tuple[str, str], ...]:
     """Return (shown input, expected reply) pairs; a batch shows its examples as one batch."""
     if not examples:
         return ()
     if batch:
-        inputs = _render_items(tuple(example.input for example in examples))
-        outputs = [
-            {"id": number, **_output_data(task, example.output)}
+        shown = tuple(example.input for example in examples)
+        table = reply_format == "table"
+        inputs = _render_rows(shown, 1) if table else _render_items(shown, 1)
+        numbered = [
+            (number, _output_data(task, example.output))
             for number, example in enumerate(examples, start=1)
         ]
-        return ((inputs, _json(outputs)),)
+        if table:
+            return ((inputs, write_table(numbered, table_fields(task.output_shape))),)
+        return ((inputs, _json([{"id": number, **data} for number, data in numbered])),)
     return tuple(
         (_render_input(example.input), _json(_output_data(task, example.output)))
         for example in examples
@@ -277,15 +341,25 @@ def _render_input(item: BaseModel) -> str:
     return "\n".join(f"{_label(name)}: {_json(value)}" for name, value in data.items())
 
 
-def _render_items(items: tuple[BaseModel, ...]) -> str:
-    """Write a batch as numbered lines, ``<id>. <JSON literal>``.
+def _render_items(items: tuple[BaseModel, ...], first: int) -> str:
+    """Write a batch as numbered lines, ``<id>. <JSON literal>``, numbered from ``first``.
 
     A one-field input is written as its value, any other as an object.
     """
     lines = []
-    for number, item in enumerate(items, start=1):
+    for number, item in enumerate(items, start=first):
         lines.append(f"{number}. {_json(shown_input(item))}")
     return "\n".join(lines)
+
+
+def _render_rows(items: tuple[BaseModel, ...], first: int) -> str:
+    """Write a table prompt's inputs as rows numbered from ``first`` under an ``id`` header.
+
+    Each cell is the value as text, or a JSON literal where text could be
+    misread (:func:`promptkit.rows.write_cell`): no input can add a row or a cell.
+    """
+    numbered = [(n, item.model_dump(mode="json")) for n, item in enumerate(items, start=first)]
+    return write_rows(numbered, list(numbered[0][1]))
 
 
 @functools.cache

@@ -31,7 +31,9 @@ from pydantic import BaseModel
 from promptkit.backends.base import Backend, Completion, GenerationParams, Usage
 from promptkit.compiler import CompileOptions, check_options, compile_batch, compile_prompt
 from promptkit.errors import BackendError, OutputError
-from promptkit.output.parse import Parsed, parse_batch, parse_with_report
+from promptkit.output.actions import Action
+from promptkit.output.echo import copied_example
+from promptkit.output.parse import Parsed, Report, parse_batch, parse_with_report
 from promptkit.output.reask import batch_correction, reask_messages, reask_prompt
 from promptkit.prompt import Prompt
 from promptkit.result import Attempt, Reason, Result
@@ -246,7 +248,7 @@ def _solve_one(
             attempts.append(Attempt(reason, sent, params, None, reply))
             return [_failed(index, item, reply, attempts, usage)]
         usage += reply.usage
-        error = _parse_one(plan.task, reply, item)
+        error = _parse_one(plan.task, reply, item, prompt)
         if isinstance(error, Parsed):
             attempts.append(Attempt(reason, sent, params, reply))
             return [Result(index, item, error.value, None, error.report, tuple(attempts), usage)]
@@ -260,7 +262,11 @@ def _solve_one(
         if reasks_left == 0:
             return [_failed(index, item, error, attempts, usage)]
         reasks_left -= 1
-        sent = reask_prompt(prompt, reply.text, reask_messages(error), plan.task)
+        if prompt.reply_format == "table":
+            correction = batch_correction([error], [0], prompt)
+        else:
+            correction = reask_messages(error)
+        sent = reask_prompt(prompt, reply.text, correction, plan.task)
         reason = "reask"
 
 
@@ -280,7 +286,8 @@ def _solve_batch(
                 attempts[n].append(Attempt(reason, sent, params, None, reply))
                 outcomes[n] = reply
             break
-        parsed = parse_batch(reply.text, plan.task, items)
+        parsed = parse_batch(reply.text, plan.task, items, ids=prompt.item_ids,
+                             reply_format=prompt.reply_format, cut=reply.truncated)  # fmt: skip
         for n, share in zip(pending, _shares(reply.usage, len(pending)), strict=True):
             failure = parsed[n]
             error = failure if isinstance(failure, OutputError) else None
@@ -301,11 +308,40 @@ def _solve_batch(
         else:
             reasks_left, reason = reasks_left - 1, "reask"
         pending = failing
-        sent = reask_prompt(prompt, reply.text, batch_correction(outcomes, failing), plan.task)
-    return [
+        correction = batch_correction(outcomes, failing, prompt)
+        sent = reask_prompt(prompt, reply.text, correction, plan.task)
+    results = [
         _result(start + n, item, outcomes[n], attempts[n], usage[n], params)
         for n, item in enumerate(items)
     ]
+    for n, item in enumerate(items):
+        outcome = outcomes[n]
+        copied = None
+        if isinstance(outcome, Parsed):
+            copied = copied_example(outcome.value, item, prompt.example_outputs)
+        if copied is None:
+            continue
+        # The model answered the item with an example's answer that its input does not
+        # support: ask for it alone, where there is no batch of examples to copy from.
+        alone = yield from _solve_one(plan, item, start + n, plan.single(item), "copy")
+        message = (
+            f"the batch reply gave item {prompt.item_ids[n]} the answer of example "
+            f"{copied + 1}, which its input does not support; asked again alone"
+        )
+        results[n] = _flagged(results[n], alone[0], Action("warning", (), message))
+    return results
+
+
+def _flagged(before: Result[Any], alone: Result[Any], warning: Action) -> Result[Any]:
+    """The result of an item asked again alone, its batch attempts and the warning kept."""
+    actions = (warning, *(alone.report.actions if alone.report is not None else ()))
+    report = Report(actions, alone.report.truncated) if alone.report is not None else None
+    return dataclasses.replace(
+        alone,
+        report=report,
+        attempts=before.attempts + alone.attempts,
+        usage=before.usage + alone.usage,
+    )
 
 
 def _split(
@@ -377,7 +413,12 @@ def _chunks(task: Task, values: Iterable[Any], size: int) -> Iterable[tuple[int,
         yield start, chunk
 
 
-def _parse_one(task: Task, reply: Completion, item: BaseModel) -> Parsed | OutputError:
+def _parse_one(
+    task: Task, reply: Completion, item: BaseModel, prompt: Prompt
+) -> Parsed | OutputError:
+    if prompt.reply_format == "table":  # a batch of one
+        ids, cut = prompt.item_ids, reply.truncated
+        return parse_batch(reply.text, task, [item], ids=ids, reply_format="table", cut=cut)[0]
     try:
         parsed = parse_with_report(reply.text, task, source=item)
     except OutputError as error:

@@ -133,16 +133,16 @@ def batch_schema(item: Shape) -> dict[str, Any]:
     return {"type": "array", "items": json_schema(tagged(item))}
 
 
-def exact_batch_schema(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """JSON Schema of a batch reply holding exactly these items, in order, ids 1, 2, ...
+def exact_batch_schema(items: Sequence[dict[str, Any]], ids: Sequence[int]) -> dict[str, Any]:
+    """JSON Schema of a batch reply holding exactly these items, in order, with these ids.
 
     Each item schema is a tagged object schema (from :func:`batch_schema`'s
-    ``items``); its ``id`` is pinned to the item's number. A grammar built
+    ``items``); its ``id`` is pinned to the item's id. A grammar built
     from it cannot leave an item out, repeat one or number one wrongly.
     """
     pinned = [
         {**schema, "properties": {**schema["properties"], "id": {"const": number}}}
-        for number, schema in enumerate(items, start=1)
+        for schema, number in zip(items, ids, strict=True)
     ]
     count = len(pinned)
     return {

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from promptkit._types import Layout
+from promptkit._types import Layout, ReplyFormat
 
 Role = Literal["system", "user", "assistant"]
 
@@ -28,6 +28,10 @@ class Prompt:
     no chat template) has ``text`` instead. ``item_ids`` are the ids a batch
     reply must carry, in order; a single-input prompt has none. The schema
     dicts are shared between prompts of one task: treat them as read-only.
+    A ``table`` reply (:mod:`promptkit.rows`) is rows, not JSON: it has no
+    ``response_format``, and ``grammar`` is the Lark grammar of its rows.
+    ``example_outputs`` are the answers of a batch's examples, as shown, so
+    that an item that copies one can be told (:mod:`promptkit.output.echo`).
     """
 
     task: str
@@ -38,6 +42,9 @@ class Prompt:
     response_format: dict[str, Any]
     stop: tuple[str, ...] = ()
     item_ids: tuple[int, ...] = ()
+    reply_format: ReplyFormat = "json"
+    grammar: str | None = None
+    example_outputs: tuple[dict[str, Any], ...] = ()
 
     @property
     def is_batch(self) -> bool:
@@ -64,6 +71,9 @@ class Prompt:
             response_format=data["response_format"],
             stop=tuple(data["stop"]),
             item_ids=tuple(data["item_ids"]),
+            reply_format=data.get("reply_format", "json"),
+            grammar=data.get("grammar"),
+            example_outputs=tuple(data.get("example_outputs", ())),
         )
 
     def render_text(self) -> str:

@@ -21,8 +21,9 @@ from promptkit.task import shown_input
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
-Reason = Literal["first", "reask", "more tokens", "split"]
-"""Why a call was made: the first ask, a correction, a bigger budget, a smaller batch."""
+Reason = Literal["first", "reask", "more tokens", "split", "copy"]
+"""Why a call was made: the first ask, a correction, a bigger budget, a smaller batch,
+or an item asked alone because the batch reply copied an example's answer for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +78,19 @@ class Result(Generic[OutputT]):
                 return attempt.completion.text
         return ""
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The report's warnings, in words (a copied example's answer among them)."""
+        if self.report is None:
+            return ()
+        return tuple(action.message for action in self.report.of_kind("warning"))
+
     def to_record(self) -> dict[str, Any]:
-        """Return the CLI's output record: index, input, output, error, attempts, usage."""
+        """Return the CLI's output record: index, input, output, error, attempts, usage.
+
+        A record whose batch reply copied an example's answer (the item was asked again
+        alone) also has ``warnings``.
+        """
         error = None
         if self.error is not None:
             raw = getattr(self.error, "raw", None)
@@ -91,4 +103,8 @@ class Result(Generic[OutputT]):
             "error": error,
             "attempts": len(self.attempts),
             "usage": self.usage.to_dict(),
-        }
+        } | ({"warnings": list(self.warnings)} if self._asked_alone else {})
+
+    @property
+    def _asked_alone(self) -> bool:
+        return any(attempt.reason == "copy" for attempt in self.attempts)

@@ -21,9 +21,11 @@ from typing_extensions import TypeVar
 
 from promptkit._types import (
     LAYOUTS,
+    REPLY_FORMATS,
     SCHEMA_STYLES,
     SELECTORS,
     Layout,
+    ReplyFormat,
     SchemaStyle,
     SelectorName,
     check_choice,
@@ -83,6 +85,8 @@ class Strategy:
     ``selector`` picks which examples a prompt shows (``first``, ``random``,
     ``similar``, ``diverse``; see :mod:`promptkit.selection`), ``seed`` seeds
     ``random``, and ``token_budget`` caps the tokens the examples may take.
+    ``reply_format`` is ``json`` or, for flat outputs, ``table`` (rows under a
+    header; see :mod:`promptkit.rows`).
     """
 
     shots: int | None = None
@@ -92,6 +96,7 @@ class Strategy:
     selector: SelectorName = "first"
     seed: int = 0
     token_budget: int | None = None
+    reply_format: ReplyFormat = "json"
 
     def __post_init__(self) -> None:
         if self.shots is not None and self.shots < 0:
@@ -103,6 +108,7 @@ class Strategy:
             raise ValueError(f"batch_size must be 1 or more, not {self.batch_size}")
         check_choice("layout", self.layout, LAYOUTS)
         check_choice("schema_style", self.schema_style, SCHEMA_STYLES)
+        check_choice("reply_format", self.reply_format, REPLY_FORMATS)
 
 
 Metric = Callable[[BaseModel, BaseModel | None], float | None]
@@ -270,6 +276,14 @@ def shown_input(item: BaseModel) -> Any:
     """Return an input as prompts and records show it: a one-field input as its bare value."""
     data = item.model_dump(mode="json")
     return next(iter(data.values())) if len(data) == 1 else data
+
+
+def shown_output(output: BaseModel) -> dict[str, Any]:
+    """Return an output as a prompt's examples write it: fields left at their default omitted.
+
+    Keys are written by alias (the one name the prompt and schema use).
+    """
+    return output.model_dump(mode="json", exclude_defaults=True, by_alias=True)
 
 
 def _pool_examples(task: Task) -> tuple[Example, ...]:

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "promptkit"
 
 CORE = (
     "_types", "errors", "words", "prompt", "schema", "notation", "formats", "checks", "task",
-    "registry", "selection", "vocabularies", "pools",
+    "registry", "selection", "vocabularies", "pools", "rows",
 )  # fmt: skip
 FORBIDDEN = {
     # A backend sees a Prompt and GenerationParams, never a task, a parse or a job.

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from promptkit import Prompt, compile_batch, compile_prompt, load_task
 from promptkit.checks import grounded
+from promptkit.output.table import read_cell
+from promptkit.schema import Shape
 
 GOLDEN = Path(__file__).parent / "golden"
 APPAREL = load_task("apparel-search")
@@ -137,14 +139,22 @@ def test_constrained_grounded_fields_may_take_only_phrases_of_their_own_input() 
     assert one is other
 
 
-def test_batch_numbers_items_and_records_their_ids() -> None:
-    prompt = compile_batch(APPAREL, ["a", "b", "c"], shots=2, layout="inline")
+def test_batch_numbers_items_after_its_examples_and_records_their_ids() -> None:
+    prompt = compile_batch(APPAREL, ["a", "b", "c"], shots=2, layout="inline", selector="first")
     document = prompt.messages[0].content
-    assert document.endswith('1. "a"\n2. "b"\n3. "c"')
-    assert prompt.item_ids == (1, 2, 3)
-    assert prompt.is_batch
-    assert prompt.json_schema["type"] == "array"
-    assert prompt.response_format["json_schema"]["schema"]["required"] == ["items"]
+    # The two examples are items 1 and 2: the inputs can never be mistaken for them.
+    shown = [f'{n}. "{e.input.search}"' for n, e in enumerate(APPAREL.examples[:2], start=1)]
+    assert "\n".join(shown) + "\nAttributes:" in document
+    assert document.endswith('3. "a"\n4. "b"\n5. "c"')
+    assert prompt.item_ids == (3, 4, 5)
+    assert [item["properties"]["id"] for item in prompt.json_schema["prefixItems"]] == [
+        {"const": 3},
+        {"const": 4},
+        {"const": 5},
+    ]
+    assert prompt.example_outputs == tuple(
+        e.output.model_dump(mode="json", exclude_defaults=True) for e in APPAREL.examples[:2]
+    )
 
 
 def test_completion_layout_ends_with_the_output_label() -> None:
@@ -210,4 +220,28 @@ def test_compile_is_deterministic(texts: list[str], shots: int, layout: str) -> 
     second = compile_batch(APPAREL, list(texts), shots=shots, layout=layout)  # type: ignore[arg-type]
     assert first == second
     assert first.to_json() == second.to_json()
-    assert first.item_ids == tuple(range(1, len(texts) + 1))
+    first_id = min(shots, len(APPAREL.examples)) + 1
+    assert first.item_ids == tuple(range(first_id, first_id + len(texts)))
+
+
+def test_a_table_prompts_row_grammar_is_valid_for_llguidance() -> None:
+    llguidance = pytest.importorskip("llguidance")
+    prompt = compile_batch(APPAREL, ["red top", 'a "quoted"\ttab'], shots=3, reply_format="table")
+    assert prompt.grammar is not None
+    grammar = llguidance.LLMatcher.grammar_from_lark(prompt.grammar)
+    is_error, warnings = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+    assert (is_error, warnings) == (False, [])
+    assert 'row0: "4" ("\\t"' in prompt.grammar
+    assert 'row1: "5" ("\\t"' in prompt.grammar
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(st.text(max_size=30), min_size=1, max_size=4))
+def test_no_input_can_add_a_row_or_a_cell_to_a_table_prompt(texts: list[str]) -> None:
+    prompt = compile_batch(APPAREL, texts, shots=2, layout="chat", reply_format="table")
+    rows = prompt.messages[-1].content.splitlines()
+    assert rows[0] == "id\tsearch"
+    assert [row.split("\t")[0] for row in rows[1:]] == [str(n) for n in prompt.item_ids]
+    assert all(row.count("\t") == 1 for row in rows)
+    cells = [read_cell(row.split("\t")[1], Shape("string")) for row in rows[1:]]
+    assert cells == texts

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from promptkit import load_task
+from promptkit import compile_batch, load_task
 from promptkit.backends import Completion, GenerationParams, ScriptedBackend
 from promptkit.errors import BackendError, OutputError
 from promptkit.execution import arun, arun_many, reask_prompt, run, run_many
@@ -174,8 +174,9 @@ def test_many_inputs_keep_their_order_and_a_hopeless_backend_stops_the_run() -> 
 
 
 def test_a_batch_reask_names_only_the_failing_items() -> None:
-    first = json.dumps([{"id": 1, "colour": "red"}, {"id": 2, "colour": {"x": 1}}, {"id": 3}])
-    second = json.dumps([{"id": 2, "colour": "blue"}])
+    # Eight examples are items 1 to 8: the inputs are 9, 10 and 11.
+    first = json.dumps([{"id": 9, "colour": "red"}, {"id": 10, "colour": {"x": 1}}, {"id": 11}])
+    second = json.dumps([{"id": 10, "colour": "blue"}])
     backend = ScriptedBackend(
         [Completion(first, "stop", 90, 30), Completion(second, "stop", 50, 10)]
     )
@@ -183,18 +184,18 @@ def test_a_batch_reask_names_only_the_failing_items() -> None:
     assert [r.output.colour if r.output else "?" for r in results] == ["red", "blue", None]
     assert [len(r.attempts) for r in results] == [1, 2, 1]
     correction = backend.prompts[1].render_text().rsplit("--- user ---", 1)[-1]
-    assert "Items 2 of your reply" in correction
-    assert "Item 1:" not in correction
-    assert "Item 3:" not in correction
+    assert "Items 10 of your reply" in correction
+    assert "Item 9:" not in correction
+    assert "Item 11:" not in correction
     # One call's tokens are shared among the items it served; a re-ask is the failing item's.
     assert [r.usage.prompt_tokens for r in results] == [30, 80, 30]
     assert [r.usage.completion_tokens for r in results] == [10, 20, 10]
 
 
 def test_a_cut_off_batch_keeps_complete_items_and_splits_the_rest() -> None:
-    cut = Completion('[{"id": 1, "colour": "red"}, {"id": 2, "colour": "bl', "length", 40, 20)
+    cut = Completion('[{"id": 9, "colour": "red"}, {"id": 10, "colour": "bl', "length", 40, 20)
     backend = ScriptedBackend(
-        [cut, '[{"id": 1, "colour": "blue"}, {"id": 2, "type": "hat"}]', '{"type": "sock"}']
+        [cut, '[{"id": 9, "colour": "blue"}, {"id": 10, "type": "hat"}]', '{"type": "sock"}']
     )
     values = ["red top", "blue top", "hat", "sock"]
     results = run_many(TASK, values, backend=backend, batch_size=4)
@@ -232,3 +233,69 @@ def test_options_are_checked() -> None:
         run(TASK, "red", backend=ScriptedBackend(), reasks=-1)
     with pytest.raises(ValueError, match="concurrency"):
         asyncio.run(arun_many(TASK, ["red"], backend=ScriptedBackend(), concurrency=0))
+
+
+PLAIN = dataclasses.replace(TASK, checks=())  # no grounded check to null a copied answer
+
+
+def test_a_table_batch_is_read_back_by_id_and_its_prompt_carries_the_row_grammar() -> None:
+    reply = "id\tcolour\tsleeve\ttype\tneck\n10\t\t\tsocks\t\n9\tred\t\ttop\t\n"
+    backend = ScriptedBackend([reply])
+    results = run_many(
+        TASK, ["red top", "kids socks"], backend=backend, batch_size=2, reply_format="table"
+    )
+    assert [r.value.type for r in results] == ["top", "socks"]
+    (prompt,) = backend.prompts
+    assert prompt.item_ids == (9, 10)
+    assert prompt.reply_format == "table"
+    assert prompt.response_format == {}
+    assert prompt.grammar is not None
+    assert 'row1: "10" ("\\t"' in prompt.grammar
+
+
+def test_a_table_row_that_fails_is_reasked_as_rows() -> None:
+    first = "id\tcolour\tsleeve\ttype\tneck\n9\tred\t\ttop\t\n"
+    second = "id\tcolour\tsleeve\ttype\tneck\n10\t\t\tsocks\t\n"
+    backend = ScriptedBackend([first, second])
+    results = run_many(
+        TASK, ["red top", "kids socks"], backend=backend, batch_size=2, reply_format="table"
+    )
+    assert [r.value.type for r in results] == ["top", "socks"]
+    correction = backend.prompts[1].messages[-1].content
+    assert "Items 10 of your reply could not be used." in correction
+    assert "the header and the rows of only items 10" in correction
+
+
+def test_a_single_table_prompt_is_a_batch_of_one() -> None:
+    backend = ScriptedBackend(["id\tcolour\tsleeve\ttype\tneck\n9\tred\t\ttop\t\n"])
+    result = run(TASK, "red top", backend=backend, reply_format="table")
+    assert result.value.colour == "red"
+    assert backend.prompts[0].item_ids == (9,)
+
+
+def test_an_item_given_an_examples_answer_its_input_lacks_is_flagged_and_asked_alone() -> None:
+    searches = ["red top", "kids socks"]
+    prompt = compile_batch(PLAIN, searches, selector="first")
+    answer = prompt.example_outputs[0]  # an answer "kids socks" does not support
+    first, second = prompt.item_ids
+    copied = json.dumps([{"id": first, "type": "top"}, {"id": second, **answer}])
+    backend = ScriptedBackend([copied, '{"type": "socks"}'])
+    results = run_many(PLAIN, searches, backend=backend, batch_size=2, selector="first")
+    assert [r.value.type for r in results] == ["top", "socks"]
+    assert [a.reason for a in results[1].attempts] == ["first", "copy"]
+    assert backend.prompts[1].item_ids == ()  # asked alone
+    record = results[1].to_record()
+    assert "the answer of example 1, which its input does not support" in record["warnings"][0]
+    assert "warnings" not in results[0].to_record()
+
+
+def test_an_examples_answer_that_the_input_supports_is_not_a_copy() -> None:
+    answer = compile_batch(PLAIN, ["x"], selector="first").example_outputs[0]
+    searches = [" ".join(str(value) for value in answer.values()), "kids socks"]
+    prompt = compile_batch(PLAIN, searches, selector="first")
+    first, second = prompt.item_ids
+    reply = json.dumps([{"id": first, **answer}, {"id": second, "type": "socks"}])
+    backend = ScriptedBackend([reply])
+    results = run_many(PLAIN, searches, backend=backend, batch_size=2, selector="first")
+    assert [r.value.type for r in results] == [answer.get("type"), "socks"]
+    assert len(backend.prompts) == 1

@@ -91,6 +91,9 @@ def request_body(
     if stops:
         body["stop_sequences"] = stops
     opening = ""
+    if prompt.reply_format == "table":  # rows are written as text: no tool, no JSON prefill
+        body["messages"] = turns
+        return body, opening
     spec = prompt.response_format["json_schema"]
     if options.mode == "tool":
         tool = {

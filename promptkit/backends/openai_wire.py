@@ -110,7 +110,7 @@ def messages(prompt: Prompt) -> list[dict[str, str]]:
 
 def _format_fields(prompt: Prompt, options: ChatOptions, *, chat: bool) -> dict[str, Any]:
     mode, dialect = options.mode, options.dialect
-    if mode == "text":
+    if mode == "text" or prompt.reply_format == "table":  # rows are not JSON: no JSON format
         return {}
     spec = prompt.response_format["json_schema"]
     root = spec["schema"]

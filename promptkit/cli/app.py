@@ -23,7 +23,16 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 import typer
 from typer.core import TyperArgument, TyperCommand
 
-from promptkit._types import LAYOUTS, SCHEMA_STYLES, SELECTORS, Layout, SchemaStyle, SelectorName
+from promptkit._types import (
+    LAYOUTS,
+    REPLY_FORMATS,
+    SCHEMA_STYLES,
+    SELECTORS,
+    Layout,
+    ReplyFormat,
+    SchemaStyle,
+    SelectorName,
+)
 from promptkit.backends import BACKEND_KINDS
 from promptkit.backends.anthropic_wire import AnthropicMode
 from promptkit.backends.base import Backend, RetryPolicy
@@ -183,6 +192,14 @@ BatchSizeOpt = Annotated[
 SchemaStyleOpt = Annotated[
     SchemaStyle | None,
     choice_option("schema style", SCHEMA_STYLES, "How the reply shape is written."),
+]
+ReplyFormatOpt = Annotated[
+    ReplyFormat | None,
+    choice_option(
+        "reply format",
+        REPLY_FORMATS,
+        "How replies are written: json, or table (rows; flat outputs only). Default: the task's.",
+    ),
 ]
 SelectorOpt = Annotated[
     SelectorName | None,

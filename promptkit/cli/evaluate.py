@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich import box
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
+from promptkit._types import REPLY_FORMATS, ReplyFormat
 from promptkit.cli.app import (
     BackendOpt,
     BaseUrlOpt,
@@ -55,6 +56,13 @@ def eval_(
         str,
         typer.Option(metavar="N,N,...", help="Configurations to compare, as shot counts: 0,3,8."),
     ] = "0,3,8",
+    reply_format: Annotated[
+        str,
+        typer.Option(
+            metavar="FORMAT,...",
+            help="Reply formats to compare: json, table or json,table (rows: flat outputs only).",
+        ),
+    ] = "json",
     selector: SelectorOpt = None,
     seed: SeedOpt = None,
     token_budget: TokenBudgetOpt = None,
@@ -112,7 +120,10 @@ def eval_(
         warn_shots(loaded, count, available)
     chosen = selector or loaded.strategy.selector
     seed = loaded.strategy.seed if seed is None else seed
-    configurations = [Configuration(n, chosen, seed, token_budget) for n in counts]
+    formats = _reply_formats(reply_format)
+    configurations = [
+        Configuration(n, chosen, seed, token_budget, fmt) for fmt in formats for n in counts
+    ]
     where = "own examples and pool (leave-one-out)" if data is None else str(data)
     chosen_backend = ctx.with_resource(
         open_backend(backend, model, base_url, log, mode=mode, dialect=dialect)
@@ -124,6 +135,7 @@ def eval_(
         "seed": seed,
         "shots": ",".join(map(str, counts)),
         "token budget": token_budget,
+        "reply formats": ",".join(formats),
     }
     with EvalProgress(Console(stderr=True), configurations, len(items)) as progress:
         comparison = evaluate(loaded, items, chosen_backend, configurations, data=where,
@@ -139,6 +151,19 @@ def eval_(
         print(comparison.to_json())
         return
     print_table(Console(), comparison)
+
+
+def _reply_formats(text: str) -> list[ReplyFormat]:
+    """Read ``--reply-format``: formats separated by commas, each known, once each."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in REPLY_FORMATS:
+            listed = " or ".join(REPLY_FORMATS)
+            raise typer.BadParameter(f"{name!r} is not a reply format: use {listed}",
+                                     param_hint="--reply-format")  # fmt: skip
+    if not names:
+        raise typer.BadParameter("name at least one reply format", param_hint="--reply-format")
+    return list(dict.fromkeys(cast("list[ReplyFormat]", names)))
 
 
 def _pool_of(task: Task) -> str:

@@ -24,6 +24,7 @@ from promptkit.cli.app import (
     ModelOpt,
     ModeOpt,
     PoolOpt,
+    ReplyFormatOpt,
     SeedOpt,
     SelectorOpt,
     ShotsOpt,
@@ -66,6 +67,7 @@ def run_(
     dialect: DialectOpt = None,
     shots: ShotsOpt = None,
     layout: LayoutOpt = None,
+    reply_format: ReplyFormatOpt = None,
     batch_size: BatchSizeOpt = None,
     selector: SelectorOpt = None,
     seed: SeedOpt = None,
@@ -150,7 +152,7 @@ def run_(
     loaded = with_pool(load_task(task), pool)
     warn_shots(loaded, shots)
     compiling = CompileOptions(shots=shots, layout=layout, selector=selector, seed=seed,
-                               token_budget=token_budget)  # fmt: skip
+                               token_budget=token_budget, reply_format=reply_format)  # fmt: skip
     retry = RetryPolicy()
     if timeout is not None:
         retry = dataclasses.replace(retry, timeout=timeout)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from promptkit._types import SelectorName
+from promptkit._types import ReplyFormat, SelectorName
 from promptkit.errors import DataError
 from promptkit.evaluation.metrics import FieldScore, Outcome, item_outcomes
 from promptkit.pools import read_rows
@@ -87,18 +87,20 @@ def labelled_examples(task: Task) -> tuple[LabelledItem, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Configuration:
-    """One way to prompt: how many examples, selected how."""
+    """One way to prompt: how many examples, selected how, and how the reply is written."""
 
     shots: int
     selector: SelectorName = "first"
     seed: int = 0
     token_budget: int | None = None
+    reply_format: ReplyFormat = "json"
 
     @property
     def name(self) -> str:
-        """A short label: ``0-shot``, ``3-shot similar``, ``8-shot random/1``."""
+        """A short label: ``0-shot``, ``3-shot similar``, ``8-shot random/1``, ``8-shot table``."""
+        suffix = f" {self.reply_format}" if self.reply_format != "json" else ""
         if self.shots == 0:
-            return "0-shot"
+            return "0-shot" + suffix
         name = f"{self.shots}-shot"
         if self.selector != "first":
             name += f" {self.selector}"
@@ -106,7 +108,7 @@ class Configuration:
             name += f"/{self.seed}"
         if self.token_budget is not None:
             name += f" <={self.token_budget}tok"
-        return name
+        return name + suffix
 
     def apply(self, task: Task) -> Task:
         """Return the task with this configuration as its strategy."""
@@ -116,6 +118,7 @@ class Configuration:
             selector=self.selector,
             seed=self.seed,
             token_budget=self.token_budget,
+            reply_format=self.reply_format,
         )
         return dataclasses.replace(task, strategy=strategy)
 

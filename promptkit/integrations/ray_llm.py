@@ -71,6 +71,8 @@ def processor_hooks(
 
     chosen = load_task(task) if isinstance(task, str) else task
     check_options(dict(options))
+    if (options.get("reply_format") or chosen.strategy.reply_format) == "table":
+        raise ValueError("Ray Data LLM stages read JSON replies: use reply_format 'json'")
     settings = params or chosen.generation
     wire = OpenAIBackend(model or "model", base_url=base_url)
     fields = list(chosen.input_model_class.model_fields)
@@ -135,7 +137,8 @@ def _vllm_request(prompt: Prompt | None, params: GenerationParams) -> Row:
     stops = params.stops_for(prompt)
     if stops:
         sampling["stop"] = list(stops)
-    sampling["structured_outputs"] = {"json": prompt.json_schema}
+    if prompt.reply_format == "json":  # a table's rows are read as text
+        sampling["structured_outputs"] = {"json": prompt.json_schema}
     if prompt.text is not None:
         return {"prompt": prompt.text, "sampling_params": sampling}
     messages = [{"role": m.role, "content": m.content} for m in prompt.messages]

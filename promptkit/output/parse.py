@@ -27,11 +27,13 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 from typing_extensions import TypeVar
 
+from promptkit._types import ReplyFormat
 from promptkit.checks import Check
 from promptkit.errors import ErrorDetail, OutputError, ReplyReadError, UnsupportedType
 from promptkit.output.actions import Action
 from promptkit.output.coerce import NULL_WORDS, coerce, has_null_words, null_word_fields
 from promptkit.output.extract import Extracted, bare_value, extract_items, extract_object
+from promptkit.output.table import read_table
 from promptkit.schema import FieldSpec, Shape, shape_of
 from promptkit.task import Task
 
@@ -193,30 +195,46 @@ def _parse(raw: str, target: _Target, source: BaseModel | None, exact: BaseModel
 
 
 def parse_batch(
-    text: str | bytes, into: Task, sources: Sequence[BaseModel]
+    text: str | bytes,
+    into: Task,
+    sources: Sequence[BaseModel],
+    *,
+    ids: Sequence[int] | None = None,
+    reply_format: ReplyFormat = "json",
+    cut: bool = False,
 ) -> list[Parsed | OutputError]:
-    """Parse a batch reply into one result per input: index ``i`` answers item id ``i + 1``.
+    """Parse a batch reply into one result per input, matched back by id.
 
     The reply is a JSON array of objects each with an ``id`` (also accepted:
-    ``{"items": [...]}``, or one object per line). An item that is missing,
+    ``{"items": [...]}``, or one object per line), or with ``reply_format``
+    ``table`` rows under a header (:mod:`promptkit.output.table`; a JSON
+    reply is read too). ``ids`` are the items' ids in order (1, 2, ... when
+    unset: :attr:`promptkit.Prompt.item_ids`). An item that is missing,
     duplicated, cut off or invalid becomes an :class:`OutputError` for that
-    input only (its ``raw`` is the whole reply), so only those need asking again.
+    input only (its ``raw`` is the whole reply), so only those need asking
+    again. ``cut``: the reply was cut off by the token limit (a table's last
+    row is then incomplete).
     """
     target = _target(into)
-    count = len(sources)
+    numbers = tuple(ids) if ids is not None else tuple(range(1, len(sources) + 1))
+    faults: dict[int, ErrorDetail] = {}
     try:
         raw = _text(text)
         _screen(raw, target)
-        extracted = extract_items(raw, target.fit_shape)
+        table = read_table(raw, target.fit_shape, cut=cut) if reply_format == "table" else None
+        if table is not None:
+            extracted, faults = table.extracted, table.faults
+        else:
+            extracted = extract_items(raw, target.fit_shape)
     except OutputError as error:
-        return [error for _ in range(count)]
+        return [error for _ in numbers]
     except ReplyReadError as error:
         failure = _no_json(str(error), _text(text), target)
-        return [failure for _ in range(count)]
+        return [failure for _ in numbers]
     shared = list(extracted.actions)
-    groups = _group(extracted, count, shared)
+    groups = _group(extracted, numbers, shared)
     results: list[Parsed | OutputError] = []
-    for number in range(1, count + 1):
+    for number, source in zip(numbers, sources, strict=True):
         found = groups.get(number, [])
         label = f"{target.label}, item {number}"
         if not found:
@@ -235,13 +253,14 @@ def parse_batch(
             results.append(
                 OutputError(f"{label} was cut off", raw=raw, errors=[detail], truncated=True)
             )
+        elif id(found[0]) in faults:
+            results.append(OutputError(f"{label}'s row cannot be read", raw=raw,
+                                       errors=[faults[id(found[0])]]))  # fmt: skip
         else:
             item = {key: value for key, value in found[0].items() if key != "id"}
             try:
                 item_target = dataclasses.replace(target, label=label)
-                results.append(
-                    _finish(item, item_target, sources[number - 1], list(shared), False, raw)
-                )
+                results.append(_finish(item, item_target, source, list(shared), False, raw))
             except OutputError as error:
                 results.append(error)
     return results
@@ -303,7 +322,9 @@ def _no_json(message: str, raw: str, target: _Target) -> OutputError:
     return OutputError(text, raw=raw, errors=[ErrorDetail((), message, raw[:200] or None)])
 
 
-def _group(extracted: Extracted, count: int, shared: list[Action]) -> dict[int, list[Any]]:
+def _group(
+    extracted: Extracted, numbers: tuple[int, ...], shared: list[Action]
+) -> dict[int, list[Any]]:
     """Sort batch items by id; items without ids are taken in order when all lack one."""
     items = extracted.value
     groups: dict[int, list[Any]] = {}
@@ -312,19 +333,16 @@ def _group(extracted: Extracted, count: int, shared: list[Action]) -> dict[int, 
         shared.append(
             Action("warning", (), f"ignored {len(items) - len(mappings)} non-object items")
         )
-    if mappings and not any("id" in item for item in mappings) and len(mappings) == count:
+    if mappings and not any("id" in item for item in mappings) and len(mappings) == len(numbers):
         shared.append(Action("warning", (), "the items carry no ids; matched them by position"))
-        return {number: [item] for number, item in enumerate(mappings, start=1)}
+        return {number: [item] for number, item in zip(numbers, mappings, strict=True)}
+    known = set(numbers)
     for item in mappings:
         number = _item_id(item.get("id"))
-        if number is None or not 1 <= number <= count:
-            shared.append(
-                Action(
-                    "warning",
-                    (),
-                    f"ignored an item with id {item.get('id')!r} (expected 1..{count})",
-                )
-            )
+        if number not in known:
+            expected = f"{numbers[0]}..{numbers[-1]}" if len(numbers) > 1 else str(numbers[0])
+            message = f"ignored an item with id {item.get('id')!r} (expected {expected})"
+            shared.append(Action("warning", (), message))
             continue
         groups.setdefault(number, []).append(item)
     return groups

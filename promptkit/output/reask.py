@@ -26,16 +26,26 @@ def reask_prompt(prompt: Prompt, reply: str, correction: str, task: Task) -> Pro
 
 
 def batch_correction(
-    outcomes: Sequence[Parsed | OutputError | BackendError | None], failing: list[int]
+    outcomes: Sequence[Parsed | OutputError | BackendError | None],
+    failing: list[int],
+    prompt: Prompt,
 ) -> str:
-    """Write the correction request for the failing items of a batch reply (0-based indexes)."""
-    ids = ", ".join(str(n + 1) for n in failing)
+    """Write the correction request for the failing items of a batch reply (0-based indexes).
+
+    Items are named by their ids in ``prompt`` (:attr:`Prompt.item_ids`); a
+    table prompt asks for rows again, a JSON one for a JSON array.
+    """
+    numbers = [prompt.item_ids[n] for n in failing]
+    ids = ", ".join(map(str, numbers))
     parts = [f"Items {ids} of your reply could not be used."]
-    for n in failing:
+    for n, number in zip(failing, numbers, strict=True):
         outcome = outcomes[n]
         if isinstance(outcome, OutputError):
-            parts.append(f"Item {n + 1}:\n{reask_messages(outcome)}")
-    parts.append(f"Reply with a JSON array holding only items {ids}, each with its id.")
+            parts.append(f"Item {number}:\n{reask_messages(outcome)}")
+    if prompt.reply_format == "table":
+        parts.append(f"Reply with the header and the rows of only items {ids}, each with its id.")
+    else:
+        parts.append(f"Reply with a JSON array holding only items {ids}, each with its id.")
     return "\n\n".join(parts)
 
 

@@ -199,3 +199,13 @@ def test_a_bad_pool_file_is_a_usage_error_naming_its_line(tmp_path: Path) -> Non
     pool.write_text('{"search": "a"}\n{"search": "b", "neck": "polo neck"}\n', encoding="utf-8")
     result = promptkit("run", "apparel-search", "-i", "x", "--pool", str(pool))
     assert_one_line_error(result, 2, f"pool {pool}:2 output, field 'neck'")
+
+
+def test_render_with_a_table_reply_format_shows_rows() -> None:
+    result = promptkit(
+        "render", "apparel-search", "--shots", "2", "--input", "red top", "--reply-format", "table"
+    )
+    expected = compile_prompt(load_task("apparel-search"), "red top", shots=2, reply_format="table")
+    assert result.stdout == expected.render_text()
+    assert "id\tcolour\tsleeve\ttype\tneck" in result.stdout
+    assert "id\tsearch\n3\tred top" in result.stdout

@@ -86,8 +86,11 @@ class ChatHandler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(body)
         searches = shown_searches(body)
-        search, few_shot = searches[-1], len(searches) > 1
-        answer = ANSWERS[search] if few_shot else {"colour": "black", "type": "shirt"}
+        content = table_reply(body)
+        if content is None:
+            search, few_shot = searches[-1], len(searches) > 1
+            answer = ANSWERS[search] if few_shot else {"colour": "black", "type": "shirt"}
+            content = json.dumps(answer)
         reply = {
             "id": "x",
             "object": "chat.completion",
@@ -97,7 +100,7 @@ class ChatHandler(BaseHTTPRequestHandler):
                 {
                     "index": 0,
                     "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": json.dumps(answer)},
+                    "message": {"role": "assistant", "content": content},
                 }
             ],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
@@ -121,6 +124,20 @@ def shown_searches(body: dict[str, Any]) -> list[str]:
         for line in text.splitlines()
         if line.startswith("Search: ")
     ]
+
+
+TABLE_HEADER = "id\tcolour\tsleeve\ttype\tneck"
+
+
+def table_reply(body: dict[str, Any]) -> str | None:
+    """The right rows for a table prompt's last numbered search; None for a JSON prompt."""
+    text = "\n".join(message["content"] for message in body["messages"])
+    if TABLE_HEADER not in text:
+        return None
+    number, _, search = text.splitlines()[-1].partition("\t")
+    answer = ANSWERS[search]
+    cells = [answer.get(key) or "" for key in ("colour", "sleeve", "type", "neck")]
+    return TABLE_HEADER + "\n" + "\t".join([number, *cells]) + "\n"
 
 
 @pytest.fixture
@@ -181,6 +198,29 @@ def test_eval_compares_zero_and_few_shot_on_the_same_items(
     assert page.count("<svg") == 4  # four fields, both configurations on each chart
     assert "navy crewneck sweater" in page  # a zero-shot failure, with its raw reply
     assert "{&quot;colour&quot;: &quot;black&quot;" in page
+
+
+def test_eval_compares_reply_formats_in_one_command(
+    chat_server: ChatServer, dev: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = eval_args(chat_server, "--data", str(dev), "--shots", "3", "--selector", "first")
+    assert main([*args, "--json", "--reply-format", "json,table"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    json_run, table_run = data["configurations"]
+    assert [json_run["name"], table_run["name"]] == ["3-shot", "3-shot table"]
+    assert json_run["summary"]["micro"]["f1"] == table_run["summary"]["micro"]["f1"] == 1.0
+    assert data["metadata"]["reply formats"] == "json,table"
+    tables = chat_server.requests[len(ROWS) :]
+    assert all("response_format" not in body for body in tables)
+    assert all("response_format" in body for body in chat_server.requests[: len(ROWS)])
+
+
+def test_eval_refuses_an_unknown_reply_format(
+    chat_server: ChatServer, dev: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = eval_args(chat_server, "--data", str(dev), "--reply-format", "json,csv")
+    assert main(args) == 2
+    assert "'csv' is not a reply format: use json or table" in capsys.readouterr().err
 
 
 def test_eval_prints_a_comparison_table(

@@ -106,6 +106,8 @@ def test_configuration_names_and_strategy() -> None:
     assert Configuration(3, "similar").name == "3-shot similar"
     assert Configuration(8, "random", seed=2).name == "8-shot random/2"
     assert Configuration(4, token_budget=60).name == "4-shot <=60tok"
+    assert Configuration(8, reply_format="table").name == "8-shot table"
+    assert Configuration(0, reply_format="table").apply(TASK).strategy.reply_format == "table"
     variant = Configuration(1, "diverse", seed=5, token_budget=9).apply(TASK)
     assert variant.strategy == Strategy(shots=1, selector="diverse", seed=5, token_budget=9)
     assert [e.input for e in variant.examples] == [e.input for e in TASK.examples]

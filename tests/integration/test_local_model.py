@@ -194,7 +194,7 @@ def test_a_batch_reply_holds_every_item_once_in_order(local_backend: LocalBacken
     prompt = compile_batch(TASK, searches, layout="completion", shots=8)
     reply = local_backend.complete(prompt, GenerationParams(max_tokens=200, seed=0))
     items = json.loads(reply.text)
-    assert [item["id"] for item in items] == [1, 2, 3, 4, 5]
+    assert [item["id"] for item in items] == [9, 10, 11, 12, 13]  # after the 8 examples
     for search, item in zip(searches, items, strict=True):
         assert item.get("type") is None or item["type"].lower() in search
 
@@ -220,7 +220,7 @@ def test_items_cut_off_by_their_share_of_the_token_limit_are_left_out(
     searches = ["red dress", "mens v neck sweater", "kids socks"]
     prompt = compile_batch(TASK, searches, layout="completion", shots=8)
     whole = local_backend.complete(prompt, GenerationParams(max_tokens=200, temperature=0))
-    assert [item["id"] for item in json.loads(whole.text)] == [1, 2, 3]
+    assert [item["id"] for item in json.loads(whole.text)] == [9, 10, 11]
     assert whole.finish_reason == "stop"
     # Four tokens each cannot even hold '{"id":N,': every item is cut off and left out.
     short = GenerationParams(max_tokens=12, temperature=0)
@@ -230,6 +230,24 @@ def test_items_cut_off_by_their_share_of_the_token_limit_are_left_out(
     results = run_many(TASK, searches, backend=local_backend, params=short, batch_size=3, shots=8)
     assert all(result.ok for result in results), [result.error for result in results]
     assert [result.index for result in results] == [0, 1, 2]
+
+
+def test_a_table_reply_is_one_row_per_item_read_back_typed(
+    local_backend: LocalBackend,
+) -> None:
+    searches = ["red dress", "mens v neck sweater", "kids socks"]
+    prompt = compile_batch(TASK, searches, layout="completion", shots=8, reply_format="table")
+    reply = local_backend.complete(prompt, GenerationParams(max_tokens=120, temperature=0))
+    lines = reply.text.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["9", "10", "11"]
+    assert all(line.count("\t") <= 4 for line in lines)
+    assert reply.text.endswith("\n")
+    assert reply.finish_reason == "stop"
+    results = run_many(TASK, searches, backend=local_backend, batch_size=3, shots=8,
+                       reply_format="table")  # fmt: skip
+    assert all(result.ok for result in results), [result.error for result in results]
+    for search, result in zip(searches, results, strict=True):
+        assert result.value.type is None or result.value.type.lower() in search
 
 
 def test_a_prompt_longer_than_the_context_window_is_a_clear_error(

@@ -10,15 +10,24 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from promptkit._types import Layout
 from promptkit.backends.base import Completion, GenerationParams
 from promptkit.backends.local import _llama
-from promptkit.backends.local.decoding import Context, Sampler, cut_at_stop, decode, joined_items
+from promptkit.backends.local.decoding import (
+    Context,
+    Sampler,
+    cut_at_stop,
+    decode,
+    joined_items,
+    joined_rows,
+)
 from promptkit.backends.local.grammar import Grammars
 from promptkit.backends.local.model_file import DEFAULT_MODEL, default_model_path
 from promptkit.errors import BackendError
 from promptkit.prompt import Prompt
+from promptkit.rows import row_grammar
 
 # A batch prompt's items are decoded side by side, at most this many at once.
 MAX_STREAMS = 32
@@ -168,17 +177,24 @@ class LocalBackend:
                 formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
             )
             stops = [*params.stops_for(prompt), *_as_list(formatted.stop)]
+        table = prompt.grammar is not None
         items = prompt.json_schema.get("prefixItems") if self.grammar and self.parallel else None
-        if items:
+        if items and table:
+            # Each row from the prompt, as if it were the first.
+            keys = [key for key in items[0]["properties"] if key != "id"]
+            opener = []
+            grammars = [
+                row_grammar([item], [item["properties"]["id"]["const"]], keys) for item in items
+            ]
+            matchers = [loaded.grammar.rows_matcher(grammar) for grammar in grammars]
+        elif items:
             # Each item from the prompt and the array's opening, as if it were the first. The
             # space is the examples' ("Attributes: [..."); with it, fewer items run on.
             opener = model.tokenize(OPENER.encode("utf-8"), add_bos=False, special=False)
             matchers = [loaded.grammar.matcher(json.dumps(item)) for item in items]
         else:
             opener = []
-            matchers = [
-                loaded.grammar.matcher(json.dumps(prompt.json_schema)) if self.grammar else None
-            ]
+            matchers = [_matcher(loaded.grammar, prompt) if self.grammar else None]
         # The streams share the prompt's cells; each writes the opener and its reply in its own.
         room = self.n_ctx - len(tokens) - len(matchers) * len(opener)
         if room <= 0:
@@ -199,7 +215,9 @@ class LocalBackend:
             model.detokenize(stream.produced).decode("utf-8", errors="replace")
             for stream in streams
         ]
-        if items:
+        if items and table:
+            text, finish = joined_rows(texts, [stream.finish for stream in streams])
+        elif items:
             text, finish = joined_items(OPENER, texts, [stream.finish for stream in streams])
         else:
             text, finish = texts[0], streams[0].finish
@@ -211,6 +229,13 @@ class LocalBackend:
     def _loaded(self) -> Loaded:
         path = self._path or default_model_path()
         return load(str(path), self.n_ctx, self.n_threads)
+
+
+def _matcher(grammars: Grammars, prompt: Prompt) -> Any:
+    """The matcher of a prompt's reply: its rows' grammar for a table, else its JSON Schema."""
+    if prompt.grammar is not None:
+        return grammars.rows_matcher(prompt.grammar)
+    return grammars.matcher(json.dumps(prompt.json_schema))
 
 
 @functools.cache

@@ -208,6 +208,16 @@ def joined_items(opener: str, texts: list[str], finishes: list[str]) -> tuple[st
     return opener + ",".join(finished) + "]", "stop" if whole else "length"
 
 
+def joined_rows(texts: list[str], finishes: list[str]) -> tuple[str, str]:
+    """Join table rows decoded side by side, as the row grammar would give them.
+
+    A row cut off by its share of the token limit is left out, as in :func:`joined_items`.
+    """
+    finished = [text for text, finish in zip(texts, finishes, strict=True) if finish == "stop"]
+    whole = len(finished) == len(texts)
+    return "".join(finished), "stop" if whole else "length"
+
+
 class Sampler:
     """llama.cpp's sampler chain, with the grammar's mask applied only when needed.
 

@@ -1,4 +1,4 @@
-"""Reply grammars for the local backend: a JSON Schema as an llguidance matcher.
+"""Reply grammars for the local backend: a JSON Schema, or a table's Lark grammar, as a matcher.
 
 llguidance (the grammar engine llama.cpp can also be built with) compiles a
 schema once per model and hands out a fresh matcher per reply; the decoder
@@ -32,10 +32,17 @@ class Grammars:
 
     def matcher(self, schema: str) -> Any:
         """A fresh matcher for a reply to this JSON Schema (the schema as JSON text)."""
-        matcher = self._llguidance.LLMatcher(self._tokenizer, self._compiled(schema), log_level=0)
+        return self._matcher(self._compiled(schema), "JSON Schema")
+
+    def rows_matcher(self, lark: str) -> Any:
+        """A fresh matcher for a table reply (:mod:`promptkit.rows`): its Lark grammar."""
+        return self._matcher(self._llguidance.LLMatcher.grammar_from_lark(lark), "row grammar")
+
+    def _matcher(self, grammar: str, what: str) -> Any:
+        matcher = self._llguidance.LLMatcher(self._tokenizer, grammar, log_level=0)
         if matcher.is_error():
             raise BackendError(
-                f"the reply's JSON Schema gives no grammar: {matcher.get_error()}", retryable=False
+                f"the reply's {what} gives no grammar: {matcher.get_error()}", retryable=False
             )
         return matcher
 
