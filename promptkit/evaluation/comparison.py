@@ -33,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from promptkit._types import SelectorName
 from promptkit.errors import DataError, validation_problems
-from promptkit.evaluation.metrics import FieldScore, Outcome, item_outcomes
+from promptkit.evaluation.metrics import FieldOutcome, FieldScore, item_outcomes
 from promptkit.task import Task
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class ItemResult:
     input: dict[str, Any]
     expected: dict[str, Any]
     output: dict[str, Any] | None
-    outcomes: dict[str, Outcome]
+    outcomes: dict[str, FieldOutcome]
     raw: str = ""
     error: str | None = None
     attempts: int = 1
