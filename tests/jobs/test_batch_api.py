@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 
 from promptkit import load_task
@@ -51,9 +50,7 @@ def server() -> Iterator[BatchServer]:
 def backend_for(provider: str, server: BatchServer) -> Any:
     if provider == "openai":
         return OpenAIBackend("fake-model", base_url=server.openai_url)
-    # An explicit httpx2 client: on this branch the anthropic backend's own calls need it
-    # (issue 15, item 7); the batch calls use the SDK's default client either way.
-    return AnthropicBackend("claude-fake", base_url=server.url, http_client=httpx2.Client())
+    return AnthropicBackend("claude-fake", base_url=server.url)
 
 
 def write(path: Path, lines: list[str]) -> Path:
