@@ -33,7 +33,7 @@ from pydantic import BaseModel
 
 from promptkit._types import ReplyFormat, SelectorName
 from promptkit.errors import DataError
-from promptkit.evaluation.metrics import FieldScore, Outcome, item_outcomes
+from promptkit.evaluation.metrics import FieldOutcome, FieldScore, item_outcomes
 from promptkit.pools import read_rows
 from promptkit.task import Task
 
@@ -131,7 +131,7 @@ class ItemResult:
     input: dict[str, Any]
     expected: dict[str, Any]
     output: dict[str, Any] | None
-    outcomes: dict[str, Outcome]
+    outcomes: dict[str, FieldOutcome]
     raw: str = ""
     error: str | None = None
     attempts: int = 1

@@ -1,6 +1,6 @@
 """Metrics of structured outputs: field values compared after normalisation, and their counts.
 
-A field of one item comes out as one of six outcomes (see :data:`Outcome`);
+A field of one item comes out as one of six outcomes (see :data:`FieldOutcome`);
 :class:`FieldScore` counts them into precision, recall and F1 on non-null
 values, accuracy, and accuracy on nulls. A value given for a field the gold
 labels null is a false positive: that is how hallucinated attributes show.
@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from promptkit.words import words
 
-Outcome = Literal["correct", "null", "wrong", "missed", "hallucinated", "invalid"]
+FieldOutcome = Literal["correct", "null", "wrong", "missed", "hallucinated", "invalid"]
 """How one field of one item came out.
 
 ``correct``: the gold value, found; ``null``: gold null and none given;
@@ -58,7 +58,7 @@ def same_value(predicted: Any, expected: Any) -> bool:
     return normalise(predicted) == normalise(expected)
 
 
-def field_outcome(expected: Any, predicted: Any, *, valid: bool = True) -> Outcome:
+def field_outcome(expected: Any, predicted: Any, *, valid: bool = True) -> FieldOutcome:
     """Classify one field: correct, null, wrong, missed, hallucinated, or invalid."""
     if not valid:
         return "invalid"
@@ -72,7 +72,7 @@ def field_outcome(expected: Any, predicted: Any, *, valid: bool = True) -> Outco
 
 def item_outcomes(
     fields: Iterable[str], expected: BaseModel, predicted: BaseModel | None
-) -> dict[str, Outcome]:
+) -> dict[str, FieldOutcome]:
     """Classify every field of one item; ``predicted`` is ``None`` for an invalid reply."""
     return {
         name: field_outcome(
@@ -101,7 +101,7 @@ class FieldScore:
     total: int = 0
 
     @classmethod
-    def of(cls, outcomes: Iterable[Outcome], gold_null: Iterable[bool]) -> FieldScore:
+    def of(cls, outcomes: Iterable[FieldOutcome], gold_null: Iterable[bool]) -> FieldScore:
         """Count outcomes, given for each whether the gold value was null."""
         counts = dict.fromkeys(("tp", "fp", "fn", "true_nulls", "gold_nulls", "hallucinated"), 0)
         total = 0

@@ -66,7 +66,7 @@ from promptkit.jobs.batch_state import (
     save_state,
     state_path,
 )
-from promptkit.jobs.checkpoint import prepare_output, scan_output
+from promptkit.jobs.checkpoint import Checkpoint, claim_output, scan_output
 from promptkit.jobs.files import read_inputs
 from promptkit.jobs.packing import JobBackend, job_backend, make_solver
 from promptkit.jobs.progress import JobSummary, Price, Reporter, cost
@@ -236,34 +236,43 @@ class _Job:
         self.written = 0
 
     def start(self, backend: Backend, cache_path: Path | None) -> None:
-        """Load or begin the state, then plan and create the batches not yet created."""
+        """Load or begin the state, then plan and create the batches not yet created.
+
+        The output is locked meanwhile (as a file run locks it), so that a run
+        writing it is not cut short and no batch is created for inputs it writes.
+        """
         settings = _settings(self.task, backend, self.options.batch_size, self.solver_options)
         state = load_state(self.path)
-        if state is None:
-            checkpoint = prepare_output(self.output_path, self.task, resume=self.options.resume)
-            state = BatchJobState(
-                self.provider.name,
-                repr(backend),
-                settings,
-                self.provider.model,
-                self.provider.base_url,
+        if state is not None and not self.options.resume:
+            raise JobFileError(
+                f"{str(self.path)!r} holds the batches of an earlier run of this job; pass "
+                "--resume to re-attach to them (none is created twice), or cancel them "
+                "(promptkit batches cancel) and move the file away"
             )
-        else:
-            if not self.options.resume:
-                raise JobFileError(
-                    f"{str(self.path)!r} holds the batches of an earlier run of this job; pass "
-                    "--resume to re-attach to them (none is created twice), or cancel them "
-                    "(promptkit batches cancel) and move the file away"
+        if state is not None and (state.settings != settings or state.backend != repr(backend)):
+            raise JobFileError(
+                f"{str(self.path)!r} holds batches made with another backend, task, batch "
+                "size or strategy; resume with the options the run started with"
+            )
+        with claim_output(self.output_path, self.task, resume=self.options.resume) as (
+            _,
+            checkpoint,
+        ):
+            if state is None:
+                state = BatchJobState(
+                    self.provider.name,
+                    repr(backend),
+                    settings,
+                    self.provider.model,
+                    self.provider.base_url,
                 )
-            if state.settings != settings or state.backend != repr(backend):
-                raise JobFileError(
-                    f"{str(self.path)!r} holds batches made with another backend, task, batch "
-                    "size or strategy; resume with the options the run started with"
-                )
-            checkpoint = scan_output(self.output_path, self.task)
-        self.state = state
-        if state.plan_complete:
-            return
+            self.state = state
+            if not state.plan_complete:
+                self._plan_all(backend, cache_path, checkpoint)
+
+    def _plan_all(self, backend: Backend, cache_path: Path | None, checkpoint: Checkpoint) -> None:
+        """Plan and create a batch after another until every pending input is in one."""
+        state = self.state
         items = read_inputs(self.input_path, self.task)
         pending = PendingInputs(
             item

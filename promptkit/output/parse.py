@@ -120,8 +120,10 @@ def parse(text: str | bytes, into: Task[Any, M] | type[M], *, source: BaseModel 
     target = _target(into)
     raw = _text(text)
     value = _exact(raw, target)
-    if value is not None and not target.checks and not _holds_null_words(value, target):
-        return value  # type: ignore[return-value]  # target.model is into's output model
+    if value is not None and not _holds_null_words(value, target):
+        if not target.checks:
+            return value  # type: ignore[return-value]  # target.model is into's output model
+        return _checked(value, target, source, [], False, raw).value  # type: ignore[return-value]
     return _parse(raw, target, source, value).value  # type: ignore[return-value]
 
 

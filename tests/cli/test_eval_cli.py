@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FakeOpenAI, Reply, serve_openai
 
 from promptkit import compile_prompt, load_task
 from promptkit.cli import main
@@ -73,47 +72,15 @@ ROWS = [
 ]
 
 
-class ChatServer(ThreadingHTTPServer):
-    """Answers chat completions: zero-shot it invents a colour, few-shot it answers right."""
-
-    requests: list[dict[str, Any]]
-
-
-class ChatHandler(BaseHTTPRequestHandler):
-    server: ChatServer
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(body)
-        searches = shown_searches(body)
-        content = table_reply(body)
-        if content is None:
-            search, few_shot = searches[-1], len(searches) > 1
-            answer = ANSWERS[search] if few_shot else {"colour": "black", "type": "shirt"}
-            content = json.dumps(answer)
-        reply = {
-            "id": "x",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": content},
-                }
-            ],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def few_shot_right(body: dict[str, Any]) -> Reply:
+    """Zero-shot it invents a colour, few-shot it answers right; a table prompt gets rows."""
+    table = table_reply(body)
+    if table is not None:
+        return Reply(table, prompt_tokens=10, completion_tokens=5)
+    searches = shown_searches(body)
+    search, few_shot = searches[-1], len(searches) > 1
+    answer = ANSWERS[search] if few_shot else {"colour": "black", "type": "shirt"}
+    return Reply(json.dumps(answer), prompt_tokens=10, completion_tokens=5)
 
 
 def shown_searches(body: dict[str, Any]) -> list[str]:
@@ -141,16 +108,10 @@ def table_reply(body: dict[str, Any]) -> str | None:
 
 
 @pytest.fixture
-def chat_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
-    server = ChatServer(("127.0.0.1", 0), ChatHandler)
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+def chat_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve_openai(few_shot_right) as server:
+        yield server
 
 
 @pytest.fixture
@@ -160,7 +121,7 @@ def dev(tmp_path: Path) -> Path:
     return path
 
 
-def eval_args(server: ChatServer, *args: str) -> list[str]:
+def eval_args(server: FakeOpenAI, *args: str) -> list[str]:
     host, port = server.server_address[:2]
     return [
         "eval",
@@ -176,7 +137,7 @@ def eval_args(server: ChatServer, *args: str) -> list[str]:
 
 
 def test_eval_compares_zero_and_few_shot_on_the_same_items(
-    chat_server: ChatServer, dev: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    chat_server: FakeOpenAI, dev: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = tmp_path / "report.html"
     args = eval_args(chat_server, "--data", str(dev), "--shots", "0,3", "--json")
@@ -201,7 +162,7 @@ def test_eval_compares_zero_and_few_shot_on_the_same_items(
 
 
 def test_eval_compares_reply_formats_in_one_command(
-    chat_server: ChatServer, dev: Path, capsys: pytest.CaptureFixture[str]
+    chat_server: FakeOpenAI, dev: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = eval_args(chat_server, "--data", str(dev), "--shots", "3", "--selector", "first")
     assert main([*args, "--json", "--reply-format", "json,table"]) == 0
@@ -216,7 +177,7 @@ def test_eval_compares_reply_formats_in_one_command(
 
 
 def test_eval_refuses_an_unknown_reply_format(
-    chat_server: ChatServer, dev: Path, capsys: pytest.CaptureFixture[str]
+    chat_server: FakeOpenAI, dev: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = eval_args(chat_server, "--data", str(dev), "--reply-format", "json,csv")
     assert main(args) == 2
@@ -224,7 +185,7 @@ def test_eval_refuses_an_unknown_reply_format(
 
 
 def test_eval_prints_a_comparison_table(
-    chat_server: ChatServer, dev: Path, capsys: pytest.CaptureFixture[str]
+    chat_server: FakeOpenAI, dev: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = eval_args(chat_server, "--data", str(dev), "--shots", "0,2", "--selector", "similar")
     assert main(args) == 0
@@ -235,7 +196,7 @@ def test_eval_prints_a_comparison_table(
 
 
 def test_eval_cross_validates_on_the_task_examples(
-    chat_server: ChatServer, capsys: pytest.CaptureFixture[str]
+    chat_server: FakeOpenAI, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = eval_args(chat_server, "--cross-validate", "--shots", "2", "--limit", "3", "--json")
     assert main(args) == 0
@@ -284,7 +245,7 @@ def test_eval_reports_a_bad_data_row_with_its_line(
 
 @pytest.mark.parametrize("width", [80, 110])
 def test_eval_table_fits_the_terminal_and_names_what_it_left_out(
-    chat_server: ChatServer,
+    chat_server: FakeOpenAI,
     dev: Path,
     width: int,
     monkeypatch: pytest.MonkeyPatch,
@@ -307,7 +268,7 @@ def test_eval_table_fits_the_terminal_and_names_what_it_left_out(
 
 
 def test_eval_prints_a_line_per_configuration_when_piped(
-    chat_server: ChatServer, dev: Path, capsys: pytest.CaptureFixture[str]
+    chat_server: FakeOpenAI, dev: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(eval_args(chat_server, "--data", str(dev), "--shots", "0,2", "--json")) == 0
     err = capsys.readouterr().err.splitlines()

@@ -16,15 +16,13 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FakeOpenAI, Reply, serve_openai
 
 COLOURS = {"red", "blue", "black", "white", "green", "navy"}
 _ITEM = re.compile(r'^(\d+)\. (".*")$')
@@ -86,65 +84,19 @@ def _inputs(turn: str) -> tuple[list[tuple[int, str]], list[str]]:
     return items, singles
 
 
-@dataclass
-class FakeServer:
-    url: str
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    delay: float = 0.0
+def _answer_the_prompt(body: dict[str, Any]) -> Reply:
+    users = [m["content"] for m in body["messages"] if m["role"] == "user"]
+    text, finish = answer(users)
+    return Reply(text, finish, len(users[-1].split()) + 100, len(text.split()))
 
 
 @pytest.fixture
-def server() -> Iterator[FakeServer]:
-    state = FakeServer("")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state.requests.append(body)
-            if state.delay:
-                time.sleep(state.delay)
-            users = [m["content"] for m in body["messages"] if m["role"] == "user"]
-            text, finish = answer(users)
-            payload = {
-                "id": "x",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": finish,
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": len(users[-1].split()) + 100,
-                    "completion_tokens": len(text.split()),
-                    "total_tokens": 0,
-                },
-            }
-            data = json.dumps(payload).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def server() -> Iterator[FakeOpenAI]:
+    with serve_openai(_answer_the_prompt) as running:
+        yield running
 
 
-def command(server: FakeServer, tmp_path: Path, source: Path, out: Path, *extra: str) -> list[str]:
+def command(server: FakeOpenAI, tmp_path: Path, source: Path, out: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "promptkit", "run", "apparel-search",
         "--input-file", str(source), "--output", str(out),
@@ -155,7 +107,7 @@ def command(server: FakeServer, tmp_path: Path, source: Path, out: Path, *extra:
 
 
 def promptkit_run(
-    server: FakeServer, tmp_path: Path, source: Path, out: Path, *extra: str
+    server: FakeOpenAI, tmp_path: Path, source: Path, out: Path, *extra: str
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
     return subprocess.run(
@@ -178,7 +130,7 @@ def expected_output(search: str) -> dict[str, Any]:
 
 
 def test_batch_replies_that_misbehave_are_fixed_item_by_item(
-    server: FakeServer, tmp_path: Path
+    server: FakeOpenAI, tmp_path: Path
 ) -> None:
     searches = [
         "red shirt", "blue hat ~missing", "black dress ~dup", "white tee ~wrongid",
@@ -203,7 +155,7 @@ def test_batch_replies_that_misbehave_are_fixed_item_by_item(
     assert "failed" in result.stderr
 
 
-def test_a_second_run_is_served_from_the_cache(server: FakeServer, tmp_path: Path) -> None:
+def test_a_second_run_is_served_from_the_cache(server: FakeOpenAI, tmp_path: Path) -> None:
     source = write(tmp_path / "in.txt", ["red shirt", "blue hat", "green cap"])
     first = promptkit_run(server, tmp_path, source, tmp_path / "a.jsonl", "--batch-size", "2")
     assert first.returncode == 0, first.stderr
@@ -223,7 +175,7 @@ def test_a_second_run_is_served_from_the_cache(server: FakeServer, tmp_path: Pat
     assert len(server.requests) == 2 * calls
 
 
-def test_duplicates_and_blank_lines(server: FakeServer, tmp_path: Path) -> None:
+def test_duplicates_and_blank_lines(server: FakeOpenAI, tmp_path: Path) -> None:
     source = write(
         tmp_path / "in.txt", ["red shirt", "", "red shirt", "  ", "blue hat", "red shirt"]
     )
@@ -243,7 +195,7 @@ def test_duplicates_and_blank_lines(server: FakeServer, tmp_path: Path) -> None:
 
 
 def test_csv_input_with_a_missing_column_is_one_clear_error(
-    server: FakeServer, tmp_path: Path
+    server: FakeOpenAI, tmp_path: Path
 ) -> None:
     source = tmp_path / "in.csv"
     source.write_text("query,colour\nred shirt,red\n", encoding="utf-8")
@@ -257,7 +209,7 @@ def test_csv_input_with_a_missing_column_is_one_clear_error(
 
 
 def test_csv_input_with_short_rows_fails_those_rows_only(
-    server: FakeServer, tmp_path: Path
+    server: FakeOpenAI, tmp_path: Path
 ) -> None:
     source = tmp_path / "in.csv"
     source.write_text("search,label\nred shirt,x\nblue hat\ngreen cap,y\n", encoding="utf-8")
@@ -277,7 +229,7 @@ def test_csv_input_with_short_rows_fails_those_rows_only(
 # flushed in buffer-sized chunks, so a record is usually torn there); half-way.
 @pytest.mark.parametrize("kill_after_bytes", [0, 1, 15000])
 def test_kill_9_then_resume_leaves_every_input_exactly_once(
-    server: FakeServer, tmp_path: Path, kill_after_bytes: int
+    server: FakeOpenAI, tmp_path: Path, kill_after_bytes: int
 ) -> None:
     searches = [f"{'red' if i % 3 else 'blue'} item{i} tee" for i in range(120)]
     searches[17] = searches[40] = "red same tee"

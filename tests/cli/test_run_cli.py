@@ -11,50 +11,22 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Reply, last_search, serve_openai
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        asked = body["messages"][-1]["content"].rsplit("Search:", 1)[-1]  # the input, not examples
-        text = '{"colour": "red", "type": "shirt"}' if "red" in asked else "no idea"
-        reply = {
-            "model": "fake",
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": text},
-                }
-            ],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 10},
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+def _red_shirt_or_prose(body: dict[str, Any]) -> Reply:
+    return Reply('{"colour": "red", "type": "shirt"}' if "red" in last_search(body) else "no idea")
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    served = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{served.server_address[1]}/v1"
-    served.shutdown()
-    served.server_close()
+    with serve_openai(_red_shirt_or_prose) as served:
+        yield served.url
 
 
 def promptkit(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 
 from promptkit import load_task
@@ -21,6 +20,7 @@ from promptkit.backends.openai import OpenAIBackend
 from promptkit.errors import BackendError, JobFileError
 from promptkit.jobs.batch_api import BatchOptions, BatchSummary, run_batch_job
 from promptkit.jobs.batch_state import load_state, state_path
+from promptkit.jobs.checkpoint import claim_output
 from promptkit.jobs.progress import Price, Reporter
 from promptkit.jobs.runner import JobOptions, run_job
 
@@ -50,9 +50,7 @@ def server() -> Iterator[BatchServer]:
 def backend_for(provider: str, server: BatchServer) -> Any:
     if provider == "openai":
         return OpenAIBackend("fake-model", base_url=server.openai_url)
-    # An explicit httpx2 client: on this branch the anthropic backend's own calls need it
-    # (issue 15, item 7); the batch calls use the SDK's default client either way.
-    return AnthropicBackend("claude-fake", base_url=server.url, http_client=httpx2.Client())
+    return AnthropicBackend("claude-fake", base_url=server.url)
 
 
 def write(path: Path, lines: list[str]) -> Path:
@@ -184,7 +182,7 @@ def test_a_run_killed_while_polling_resumes_on_the_same_batch(
 
     with pytest.raises(KeyboardInterrupt):
         batch_job(server, tmp_path, SEARCHES, notify=interrupt)
-    assert not (tmp_path / "out.jsonl").exists()
+    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == ""  # locked, nothing written
     with pytest.raises(JobFileError, match="--resume"):  # never a second batch by accident
         batch_job(server, tmp_path, SEARCHES)
     server.hold = False
@@ -229,6 +227,21 @@ def test_resuming_with_other_options_is_refused(server: BatchServer, tmp_path: P
         batch_job(server, tmp_path, SEARCHES, notify=_interrupt_when("in_progress"))
     with pytest.raises(JobFileError, match="options the run started with"):
         batch_job(server, tmp_path, SEARCHES, options=JobOptions(batch_size=4, resume=True))
+
+
+def test_an_output_another_run_is_writing_is_refused_before_any_batch(
+    server: BatchServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    torn = '{"index": 0, "input": "red shirt 0"'  # a record the other run is writing
+    with claim_output(out, TASK, resume=False) as (other, _):
+        other.write(torn)
+        other.flush()
+        with pytest.raises(JobFileError, match="being written by another promptkit run"):
+            batch_job(server, tmp_path, SEARCHES, options=JobOptions(resume=True), out=out)
+    assert server.batches == {}
+    assert not state_path(out).exists()
+    assert out.read_text(encoding="utf-8") == torn  # not cut as a torn record of this run
 
 
 def _interrupt_when(word: str) -> Any:
