@@ -65,8 +65,14 @@ def test_json_mode_runs_the_task_through_the_default_client(server: Loopback) ->
 def test_tool_mode_forces_the_tool_and_a_batch_comes_back_in_its_wrapper(
     server: Loopback, api: MessagesAPI
 ) -> None:
+    first, second = compile_batch(TASK, ["red top", "blue jeans"]).item_ids  # after the examples
     api.reply = json.dumps(
-        {"items": [{"id": 1, "colour": "red"}, {"id": 2, "colour": "blue", "type": "jeans"}]}
+        {
+            "items": [
+                {"id": first, "colour": "red"},
+                {"id": second, "colour": "blue", "type": "jeans"},
+            ]
+        }
     )
     results = run_many(
         TASK, ["red top", "blue jeans"], backend=backend(server, mode="tool"), batch_size=2

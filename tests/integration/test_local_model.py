@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from promptkit import compile_batch, compile_prompt, grounded, load_task
@@ -32,7 +33,7 @@ def test_replies_follow_the_schema_and_the_shared_prefix_stays_cached(
     local_backend: LocalBackend,
 ) -> None:
     prompts = [
-        compile_prompt(TASK, search, layout="completion", shots=6)
+        compile_prompt(TASK, search, layout="completion", shots=6, selector="first")
         for search in ("red t shirts long sleeve 10yrs boy", "mens v neck sweater")
     ]
     first, second = (local_backend.complete(prompt, PARAMS) for prompt in prompts)
@@ -156,13 +157,13 @@ def test_tokens_the_grammar_forces_are_fast_forwarded_not_sampled(
     searches = ["red dress", "mens v neck sweater", "kids socks"]
     prompt = compile_batch(TASK, searches, layout="completion", shots=4)
     reply = _generate(local_backend, prompt.text or "", prompt.json_schema)
-    assert [item["id"] for item in json.loads(reply.text)] == [1, 2, 3]
+    assert [item["id"] for item in json.loads(reply.text)] == list(prompt.item_ids)
     # At least every item's opening and pinned id, '{"id":N', is forced.
     assert reply.forced_tokens >= len(searches)
     assert reply.forced_tokens < reply.completion_tokens
     sampled = _generate(local_backend, prompt.text or "", prompt.json_schema, fast_forward=False)
     assert sampled.forced_tokens == 0
-    assert [item["id"] for item in json.loads(sampled.text)] == [1, 2, 3]
+    assert [item["id"] for item in json.loads(sampled.text)] == list(prompt.item_ids)
 
 
 def test_keys_come_in_the_order_of_the_output_model(local_backend: LocalBackend) -> None:
@@ -199,19 +200,22 @@ def test_a_batch_reply_holds_every_item_once_in_order(local_backend: LocalBacken
         assert item.get("type") is None or item["type"].lower() in search
 
 
-def test_items_decoded_side_by_side_are_the_items_decoded_one_at_a_time(
+def test_items_decoded_side_by_side_are_each_items_own_reply_from_the_prompt(
     local_backend: LocalBackend,
 ) -> None:
     searches = ["red dress", "mens v neck sweater", "kids socks", "black jeans", "white top"]
     prompt = compile_batch(TASK, searches, layout="completion", shots=8)
     side_by_side = local_backend.complete(prompt, GenerationParams(max_tokens=200, temperature=0))
-    # Each item alone: the prompt and the array's opening, then that item's grammar.
-    one_at_a_time = [
-        _generate(local_backend, f"{prompt.text} [", item).text
-        for item in prompt.json_schema["prefixItems"]
-    ]
-    assert side_by_side.text == " [" + ",".join(one_at_a_time) + "]"
     assert side_by_side.finish_reason == "stop"
+    assert side_by_side.text.startswith(" [")
+    items = json.loads(side_by_side.text)
+    assert [item["id"] for item in items] == list(prompt.item_ids)
+    # Each item is one its own grammar admits (narrowed to its own search). Not compared
+    # token for token with one stream per item: llama.cpp's batched decode is not bit-identical
+    # to a single sequence's, and a greedy near-tie can go the other way (seen: "red dress"
+    # side by side, "dress" alone).
+    for item, schema in zip(items, prompt.json_schema["prefixItems"], strict=True):
+        jsonschema.validate(item, schema)
 
 
 def test_items_cut_off_by_their_share_of_the_token_limit_are_left_out(
