@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from promptkit.schema import Shape, shape_of
+from promptkit.schema import Shape, element, shape_of
 from promptkit.vocabularies import spellings
 from promptkit.words import words
 
@@ -88,7 +88,7 @@ class Grounded:
                 raise AttributeError(
                     f"grounded({name!r}): {type(output).__name__} has no field {name!r}"
                 )
-            shape = _value_shape(shapes[name])
+            shape = element(shapes[name])
             value = getattr(output, name)
             values = value if isinstance(value, list) else [value]
             for index, item in enumerate(values):
@@ -180,7 +180,7 @@ def supported_values(output: Shape, checks: Sequence[Grounded], source: BaseMode
     filled: set[str] = set()
     claimed: list[str] = []  # the spellings of vocabulary values this input uses
     for spec in specs:
-        shape = _value_shape(spec.shape)
+        shape = element(spec.shape)
         if shape.kind == "enum":
             spelled = [
                 [spelling for spelling in spellings(shape, value) if occurs(spelling, haystack)]
@@ -193,16 +193,17 @@ def supported_values(output: Shape, checks: Sequence[Grounded], source: BaseMode
             if named[spec.name].fill and allowed[spec.key]:
                 filled.add(spec.key)
     phrases = input_phrases(_without(text, claimed))
-    free = [spec for spec in specs if _value_shape(spec.shape).kind != "enum"]
+    free = [spec for spec in specs if element(spec.shape).kind != "enum"]
     lexicons = [named[spec.name].lexicon for spec in free if named[spec.name].lexicon]
-    for spec in free if phrases is not None else ():
+    for spec in free:
         lexicon = named[spec.name].lexicon
-        allowed[spec.key] = tuple(
-            phrase
-            for phrase in phrases or ()
-            if (_in_lexicon(phrase, lexicon) if lexicon
-                else not any(_in_lexicon(phrase, other) for other in lexicons))
-        )  # fmt: skip
+        if phrases is not None:
+            allowed[spec.key] = tuple(
+                phrase
+                for phrase in phrases
+                if (_in_lexicon(phrase, lexicon) if lexicon
+                    else not any(_in_lexicon(phrase, other) for other in lexicons))
+            )  # fmt: skip
     kept = {
         key: values
         for spec in specs
@@ -250,11 +251,6 @@ def input_phrases(text: str) -> tuple[str, ...] | None:
                 phrase = " ".join(line[start:end])
                 found[phrase] = found[phrase.lower()] = None
     return tuple(found)
-
-
-def _value_shape(shape: Shape) -> Shape:
-    """A field's shape, or its item's for a list."""
-    return shape.item if shape.kind == "array" and shape.item is not None else shape
 
 
 def _spelled_in(shape: Shape, value: Any, haystack: Sequence[str]) -> bool:

@@ -323,7 +323,7 @@ def _output_data(task: Task, output: BaseModel) -> dict[str, Any]:
     name the prompt and schema use).
     """
     everything = output.model_dump(mode="json", by_alias=True)
-    given = output.model_dump(mode="json", exclude_defaults=True, by_alias=True)
+    given = shown_output(output)
     written = _written_keys(task)
     return {key: value for key, value in everything.items() if key in given or key in written}
 

@@ -15,7 +15,7 @@ import functools
 import json
 from typing import Any
 
-from promptkit.schema import RECURSION_DEPTH, FieldSpec, Shape
+from promptkit.schema import RECURSION_DEPTH, FieldSpec, Shape, element
 
 _FORMATS = {
     "date-time": "a date and time, written YYYY-MM-DDTHH:MM:SS (ISO 8601)",
@@ -110,7 +110,7 @@ def field_notes(spec: FieldSpec) -> str:
     notes = shape_notes(spec.shape)
     if notes:
         parts.append(", ".join(notes))
-    enum = spec.shape.item if spec.shape.kind == "array" and spec.shape.item else spec.shape
+    enum = element(spec.shape)
     if 0 < sum(map(len, enum.aliases.values())) <= LISTED_SPELLINGS:
         parts.append(
             "; ".join(

@@ -130,6 +130,11 @@ class Spellings:
     pairs: tuple[tuple[Any, tuple[str, ...]], ...]
 
 
+def element(shape: Shape) -> Shape:
+    """A field's shape, or its item's for a list: what a value of it is checked against."""
+    return shape.item if shape.kind == "array" and shape.item is not None else shape
+
+
 def field_metadata(
     *,
     null: str | None = None,
@@ -243,7 +248,7 @@ class _Reader:
     def with_aliases(
         self, shape: Shape, aliases: Mapping[Any, tuple[str, ...]], path: str, annotation: Any
     ) -> Shape:
-        target = shape.item if shape.kind == "array" and shape.item else shape
+        target = element(shape)
         unknown = [value for value in aliases if value not in target.values]
         if target.kind != "enum" or unknown:
             self.problems.append(

@@ -34,7 +34,7 @@ from promptkit.checks import Check, Grounded
 from promptkit.errors import DataError, TaskDefinitionError, validation_problems
 from promptkit.pools import ExamplePool
 from promptkit.prompt import GenerationParams
-from promptkit.schema import Shape, field_metadata, shape_of, shape_problems
+from promptkit.schema import Shape, element, field_metadata, shape_of, shape_problems
 from promptkit.vocabularies import canonical_fields
 
 _CHOICE_ERRORS = frozenset({"literal_error", "enum"})
@@ -319,9 +319,7 @@ def _grounding_problems(checks: Sequence[Check], output: Shape) -> list[str]:
         if not isinstance(check, Grounded):
             continue
         for name in check.fields:
-            shape = kinds.get(name)
-            if shape is not None and shape.kind == "array":
-                shape = shape.item
+            shape = element(kinds[name]) if name in kinds else None
             textual = shape is not None and (
                 shape.kind == "string"
                 or (shape.kind == "enum" and all(isinstance(v, str) for v in shape.values))

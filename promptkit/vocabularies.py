@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from promptkit.schema import FieldSpec, Shape, Spellings
+from promptkit.schema import FieldSpec, Shape, Spellings, element
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
@@ -92,7 +92,7 @@ def canonical_fields(fields: Sequence[FieldSpec], data: Mapping[str, Any]) -> di
     """
     result = dict(data)
     for spec in fields:
-        shape = spec.shape.item if spec.shape.kind == "array" and spec.shape.item else spec.shape
+        shape = element(spec.shape)
         if shape.kind != "enum" or not shape.aliases:
             continue
         for name in spec.names:
