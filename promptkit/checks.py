@@ -156,7 +156,12 @@ class Narrowing(NamedTuple):
     filled: frozenset[str]
 
 
-def supported_values(output: Shape, checks: Sequence[Grounded], source: BaseModel) -> Narrowing:
+def supported_values(
+    output: Shape,
+    checks: Sequence[Grounded],
+    source: BaseModel,
+    shared: frozenset[tuple[str, Any]] = frozenset(),
+) -> Narrowing:
     """For each field a constraining check names, what its reply may take for this input.
 
     A vocabulary field may take a canonical value one of whose spellings the
@@ -167,7 +172,8 @@ def supported_values(output: Shape, checks: Sequence[Grounded], source: BaseMode
     input uses for a vocabulary field's value is that field's ("v neck long
     sleeve tee": the type may be "tee", not "long sleeve tee" or "v neck"),
     and a phrase a lexicon admits is not another string field's ("olive
-    green" is a colour, never a type). Null stays allowed
+    green" is a colour, never a type), unless the value is in ``shared`` (see
+    :func:`shared_values`: "henley" may be a neck and a type). Null stays allowed
     where the field allows it. A field left out is not narrowed: a string
     field of an input longer than :data:`MAX_CONSTRAINED_WORDS` words, or a
     field that could take nothing.
@@ -186,7 +192,12 @@ def supported_values(output: Shape, checks: Sequence[Grounded], source: BaseMode
                 [spelling for spelling in spellings(shape, value) if occurs(spelling, haystack)]
                 for value in shape.values
             ]
-            claimed += (spelling for found in spelled for spelling in found)
+            claimed += (
+                spelling
+                for value, found in zip(shape.values, spelled, strict=True)
+                if (spec.key, value) not in shared
+                for spelling in found
+            )
             allowed[spec.key] = tuple(
                 v for v, found in zip(shape.values, spelled, strict=True) if found
             )
@@ -211,6 +222,36 @@ def supported_values(output: Shape, checks: Sequence[Grounded], source: BaseMode
         and ((values := allowed[key]) or spec.shape.nullable or spec.shape.kind == "array")
     }
     return Narrowing(kept, frozenset(filled))
+
+
+def shared_values(
+    output: Shape, checks: Sequence[Grounded], outputs: Iterable[BaseModel]
+) -> frozenset[tuple[str, Any]]:
+    """The vocabulary values that labelled outputs also write in a constrained string field.
+
+    Each is a ``(field key, canonical value)`` pair: a task whose examples label
+    "mint short sleeve henley" with the neck ``henley`` and the type "henley"
+    shares the neck value ``henley`` with the type, so narrowing leaves "henley"
+    among the type's phrases. A value no example writes in a string field stays
+    its own field's alone.
+    """
+    named = {name for check in checks if check.constrain for name in check.fields}
+    specs = [spec for spec in output.fields if spec.name in named]
+    vocabularies = [spec for spec in specs if element(spec.shape).kind == "enum"]
+    texts = [spec for spec in specs if element(spec.shape).kind == "string"]
+    shared: set[tuple[str, Any]] = set()
+    for labelled in outputs:
+        written: list[str] = []
+        _strings([getattr(labelled, spec.name, None) for spec in texts], written)
+        for spec in vocabularies:
+            value = getattr(labelled, spec.name, None)
+            if value is not None and any(
+                occurs(spelling, words(text))
+                for spelling in spellings(element(spec.shape), value)
+                for text in written
+            ):
+                shared.add((spec.key, value))
+    return frozenset(shared)
 
 
 def _in_lexicon(phrase: str, lexicon: frozenset[str]) -> bool:

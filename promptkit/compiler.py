@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, TypedDict
 from pydantic import BaseModel
 
 from promptkit._types import Layout, ReplyFormat, SchemaStyle, SelectorName
-from promptkit.checks import Grounded, supported_values
+from promptkit.checks import Grounded, shared_values, supported_values
 from promptkit.formats import (
     batch_schema,
     exact_batch_schema,
@@ -250,7 +250,9 @@ def _reply_schema(
     for item in items:
         schema = shared["items"] if batch else shared
         if constraining:
-            allowed, filled = supported_values(task.output_shape, constraining, item)
+            allowed, filled = supported_values(
+                task.output_shape, constraining, item, _shared_values(task)
+            )
             schema = narrowed(schema, allowed, filled)
         per_item.append(schema)
     return exact_batch_schema(per_item, ids) if batch else per_item[0]
@@ -260,6 +262,13 @@ def _reply_schema(
 def _constraining_checks(task: Task) -> tuple[Grounded, ...]:
     """The task's ``grounded(..., constrain=True)`` checks."""
     return tuple(check for check in task.checks if isinstance(check, Grounded) and check.constrain)
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_values(task: Task) -> frozenset[tuple[str, Any]]:
+    """The vocabulary values the task's labelled examples also write in a string field."""
+    outputs = (example.output for example in task.candidates)
+    return shared_values(task.output_shape, _constraining_checks(task), outputs)
 
 
 @functools.lru_cache(maxsize=256)

@@ -132,6 +132,19 @@ def test_a_narrowed_reply_schema_cannot_put_one_fields_phrase_in_another():
             jsonschema.validate(wrong, schema)
 
 
+def test_a_value_the_examples_also_write_in_a_string_field_stays_among_its_phrases():
+    checks = [grounded("sleeve", "neck", "type", constrain=True)]
+    crewneck = Example("grey crewneck", {"neck": "crew neck", "type": "crewneck"})
+    shared = make([crewneck], checks)
+    kept_apart = make([Example("crewneck tee", {"neck": "crew neck", "type": "tee"})], checks)
+    search = "crewneck long sleeves"
+    assert compile_prompt(shared, search).json_schema["properties"]["type"]["enum"] == [
+        "crewneck",
+        None,
+    ]  # the examples say a crewneck is a type too; the sleeve's spellings stay the sleeve's
+    assert compile_prompt(kept_apart, search).json_schema["properties"]["type"]["enum"] == [None]
+
+
 def test_a_required_field_the_input_cannot_support_is_not_narrowed_to_nothing():
     class Required(BaseModel):
         sleeve: Sleeve  # type: ignore[valid-type]
