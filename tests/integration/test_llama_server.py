@@ -27,12 +27,16 @@ pytestmark = pytest.mark.integration
 TASK = load_task("apparel-search")
 PARAMS = GenerationParams(max_tokens=48, seed=0)
 SEARCH = "red t shirts long sleeve 10yrs boy"
+# The server shares the machine with whatever else runs: a reply is waited for, not timed.
+PATIENT = RetryPolicy(timeout=900.0)
 # Whatever the model answers, an attribute it keeps is words of its search.
 EVERY_FIELD_GROUNDED = grounded(*TASK.output_model.model_fields)
 
 
 def test_json_schema_mode_on_chat(llama_server: str) -> None:
-    backend = OpenAIBackend("gemma-3-270m", base_url=llama_server, dialect="llama-cpp-python")
+    backend = OpenAIBackend(
+        "gemma-3-270m", base_url=llama_server, dialect="llama-cpp-python", retry=PATIENT
+    )
     prompt = compile_prompt(TASK, "black crew neck sweatshirt", layout="inline", shots=4)
     reply = backend.complete(prompt, PARAMS)
     value = json.loads(reply.text)  # the server's grammar holds the reply to the schema
@@ -42,7 +46,7 @@ def test_json_schema_mode_on_chat(llama_server: str) -> None:
 
 
 def test_prompt_only_mode_on_completions(llama_server: str) -> None:
-    backend = OpenAIBackend("gemma-3-270m", base_url=llama_server, mode="text")
+    backend = OpenAIBackend("gemma-3-270m", base_url=llama_server, mode="text", retry=PATIENT)
     prompt = compile_prompt(TASK, "black crew neck sweatshirt", layout="completion", shots=4)
     reply = backend.complete(prompt, PARAMS)
     assert reply.text.strip()
@@ -58,13 +62,17 @@ def _forget_the_last_prompt(llama_server: str) -> None:
     the next prompt is evaluated whole, whatever the tests before this one sent.
     """
     body = {"model": "gemma-3-270m", "prompt": "0", "max_tokens": 1, "temperature": 0}
-    response = httpx.post(f"{llama_server}/completions", json=body, timeout=60)
+    response = httpx.post(f"{llama_server}/completions", json=body, timeout=PATIENT.timeout)
     assert response.status_code == 200, response.text
 
 
 def test_the_few_shot_apparel_task_end_to_end(llama_server: str) -> None:
     backend = OpenAIBackend(
-        "gemma-3-270m", base_url=llama_server, dialect="llama-cpp-python", layout="completion"
+        "gemma-3-270m",
+        base_url=llama_server,
+        dialect="llama-cpp-python",
+        layout="completion",
+        retry=PATIENT,
     )
     _forget_the_last_prompt(llama_server)
     result = run(TASK, SEARCH, backend=backend, params=PARAMS)
@@ -77,7 +85,9 @@ def test_the_few_shot_apparel_task_end_to_end(llama_server: str) -> None:
 
 
 def test_the_openai_dialect_is_refused_by_that_server(llama_server: str) -> None:
-    backend = OpenAIBackend("gemma-3-270m", base_url=llama_server, retry=RetryPolicy(max_retries=0))
+    backend = OpenAIBackend(
+        "gemma-3-270m", base_url=llama_server, retry=RetryPolicy(max_retries=0, timeout=900.0)
+    )
     prompt = compile_prompt(TASK, "black crew neck sweatshirt", layout="inline")
     with pytest.raises(BackendError, match="json_object") as raised:
         backend.complete(prompt, PARAMS)
@@ -88,8 +98,9 @@ def _cli(llama_server: str, *options: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "promptkit", "run", "apparel-search",
                "--input", SEARCH, "--backend", "openai",
                "--model", "gemma-3-270m", "--base-url", llama_server,
-               "--dialect", "llama-cpp-python", "--max-tokens", "48", *options]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+               "--dialect", "llama-cpp-python", "--max-tokens", "48",
+               "--timeout", "900", *options]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.returncode in (0, 1), done.stderr  # 1: the model's answer did not parse
     (line,) = done.stdout.splitlines()
     return dict(json.loads(line))
