@@ -277,7 +277,7 @@ def _header(task: Task, style: SchemaStyle, batch: bool, reply_format: ReplyForm
         fields = table_fields(task.output_shape)
         ask = (
             "Reply with one row per item in these columns, tab-separated, id first; "
-            "an empty cell for null, none at the end of a row:"
+            "an empty cell for null:"
         )
         typed = [
             f"{spec.key}: {render_schema(_field_shape(spec), 'compact')}"

@@ -10,10 +10,11 @@ instead of a JSON object that repeats every key for every item::
     10			socks
 
 Cells are separated by a tab (:data:`SEPARATOR`; measured against a markdown
-table in docs/compiling.md). Empty cells at the end of a row are left out,
-as JSON leaves out null keys. An empty cell is null; a string that is empty,
-has a tab, a line break or a leading or trailing space, or starts with a quote
-is written as a JSON string literal, so every value reads back as itself.
+table in docs/compiling.md). Every row has every cell, so that a model decides
+on each field rather than ending the row early. An empty cell is null; a
+string that is empty, has a tab, a line break or a leading or trailing space,
+or starts with a quote is written as a JSON string literal, so every value
+reads back as itself.
 Numbers and booleans are written as JSON (``12``, ``1.5``, ``true``).
 :mod:`promptkit.output.table` reads rows back; :func:`row_grammar` is the
 Lark grammar a grammar backend decodes them with.
@@ -59,11 +60,8 @@ def header_of(keys: Sequence[str]) -> str:
 
 
 def write_row(number: int, data: Mapping[str, Any], keys: Sequence[str]) -> str:
-    """One item's row: its id, then each key's cell (empty when null), empty ones at the end cut."""
-    cells = [write_cell(data.get(key)) for key in keys]
-    while cells and not cells[-1]:
-        cells.pop()
-    return SEPARATOR.join([str(number), *cells])
+    """One item's row: its id, then each key's cell (empty when null)."""
+    return SEPARATOR.join([str(number), *(write_cell(data.get(key)) for key in keys)])
 
 
 def write_cell(value: Any) -> str:
@@ -112,8 +110,7 @@ def write_rows(rows: Sequence[tuple[int, Mapping[str, Any]]], keys: Sequence[str
 def row_grammar(items: Sequence[Mapping[str, Any]], ids: Sequence[int], keys: Sequence[str]) -> str:
     """A Lark grammar (llguidance's dialect) for a table reply: these rows, in order.
 
-    Each row is its id, then up to one cell per key (cells at the end may be
-    left out), then a newline.
+    Each row is its id, then one cell per key, then a newline.
 
     Args:
         items: each item's JSON Schema (an object schema whose properties are the fields,
@@ -124,9 +121,7 @@ def row_grammar(items: Sequence[Mapping[str, Any]], ids: Sequence[int], keys: Se
     lines = ["start: " + " ".join(f"row{n}" for n in range(len(items)))]
     tab = _literal(SEPARATOR)
     for n, (schema, number) in enumerate(zip(items, ids, strict=True)):
-        cells = ""
-        for key in reversed(keys):
-            cells = f"({tab} {_cell(schema['properties'][key])}{' ' + cells if cells else ''})?"
+        cells = " ".join(f"{tab} {_cell(schema['properties'][key])}" for key in keys)
         lines.append(f"row{n}: {_literal(str(number))} {cells} {_literal(chr(10))}")
     return "\n".join(lines) + "\n"
 

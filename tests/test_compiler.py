@@ -231,8 +231,8 @@ def test_a_table_prompts_row_grammar_is_valid_for_llguidance() -> None:
     grammar = llguidance.LLMatcher.grammar_from_lark(prompt.grammar)
     is_error, warnings = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
     assert (is_error, warnings) == (False, [])
-    assert 'row0: "4" ("\\t"' in prompt.grammar
-    assert 'row1: "5" ("\\t"' in prompt.grammar
+    assert 'row0: "4" "\\t" ("red" | "")' in prompt.grammar
+    assert 'row1: "5" "\\t"' in prompt.grammar
 
 
 @settings(max_examples=60, deadline=None)

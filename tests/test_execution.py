@@ -250,7 +250,7 @@ def test_a_table_batch_is_read_back_by_id_and_its_prompt_carries_the_row_grammar
     assert prompt.reply_format == "table"
     assert prompt.response_format == {}
     assert prompt.grammar is not None
-    assert 'row1: "10" ("\\t"' in prompt.grammar
+    assert 'row1: "10" "\\t" "" "\\t"' in prompt.grammar
 
 
 def test_a_table_row_that_fails_is_reasked_as_rows() -> None:

@@ -134,7 +134,7 @@ def _objects(
             )
         elif extra:
             actions.append(Action("repair", (item["id"],), f"dropped {len(extra)} empty cells"))
-        if id(item) not in cut_ids:  # rows leave out their empty cells at the end
+        if id(item) not in cut_ids:  # a row may leave out its empty cells at the end
             item.update(dict.fromkeys(spec.key for spec in columns[len(values) :] if spec))
         for spec, cell in zip(columns, values, strict=False):
             if spec is not None:
