@@ -9,6 +9,7 @@ the example's index and the field named, not at the first call.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -139,6 +140,9 @@ class Task(Generic[InT, OutT]):
         checks: task-level output checks, run after validation.
         metrics: the task's own evaluation metrics, reported by name next to the built-in ones.
         generation: default sampling settings for this task; a call's own settings win.
+        described: the output fields whose descriptions the prompt carries (in the reply
+            notation and the reply's JSON Schema); ``None``, the default, carries every one.
+            A description the model does not need costs tokens on every call.
     """
 
     name: str
@@ -153,6 +157,7 @@ class Task(Generic[InT, OutT]):
     checks: Sequence[Check] = ()
     metrics: Sequence[Metric] = ()
     generation: GenerationParams = dataclasses.field(default_factory=GenerationParams)
+    described: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -171,6 +176,7 @@ class Task(Generic[InT, OutT]):
         examples: tuple[Example, ...] = ()
         if not problems:
             problems += _grounding_problems(self.checks, shape_of(self.output_model))
+            problems += _described_problems(self.described, shape_of(self.output_model))
             examples = tuple(self._validated(input_model, self.examples, problems))
         if problems:
             raise TaskDefinitionError(self.name, problems)
@@ -179,6 +185,8 @@ class Task(Generic[InT, OutT]):
         set_(self, "examples", examples)
         set_(self, "checks", tuple(self.checks))
         set_(self, "metrics", tuple(self.metrics))
+        if self.described is not None:
+            set_(self, "described", tuple(self.described))
         if not self.description:
             set_(self, "description", self.instructions.strip().splitlines()[0])
         if not self.output_label:
@@ -250,8 +258,8 @@ class Task(Generic[InT, OutT]):
 
     @property
     def output_shape(self) -> Shape:
-        """The output model as a shape tree."""
-        return shape_of(self.output_model)
+        """The output model as a shape tree, its fields described as ``described`` says."""
+        return _described_shape(self.output_model, self.described)
 
     @property
     def input_model_class(self) -> type[InT]:
@@ -309,6 +317,31 @@ def _pool_examples(task: Task) -> tuple[Example, ...]:
 
 
 _POOLS: weakref.WeakKeyDictionary[Task, tuple[Example, ...]] = weakref.WeakKeyDictionary()
+
+
+def _described_problems(described: Sequence[str] | None, output: Shape) -> list[str]:
+    """Name every field ``described`` lists that is not a field of the output."""
+    if described is None or isinstance(described, str):
+        return [] if described is None else [f"described must be field names, not {described!r}"]
+    fields = {spec.name for spec in output.fields}
+    return [
+        f"described: {name!r} is not an output field ({', '.join(sorted(fields))})"
+        for name in described
+        if name not in fields
+    ]
+
+
+@functools.lru_cache(maxsize=64)
+def _described_shape(model: type[BaseModel], described: tuple[str, ...] | None) -> Shape:
+    """A model's shape with the descriptions of fields not in ``described`` left out."""
+    output = shape_of(model)
+    if described is None:
+        return output
+    fields = tuple(
+        spec if spec.name in described else dataclasses.replace(spec, description=None)
+        for spec in output.fields
+    )
+    return dataclasses.replace(output, fields=fields)
 
 
 def _grounding_problems(checks: Sequence[Check], output: Shape) -> list[str]:

@@ -17,6 +17,7 @@ from promptkit import (
     Task,
     TaskDefinitionError,
     TaskNotFoundError,
+    compile_prompt,
     field,
     load_task,
     registered_tasks,
@@ -279,3 +280,27 @@ def test_make_input_accepts_string_mapping_and_model() -> None:
     assert task.make_input("red") == model(search="red")
     assert task.make_input({"search": "red"}) == model(search="red")
     assert task.make_input(model(search="red")) == model(search="red")
+
+
+class Described(BaseModel):
+    colour: str | None = field(None, description="the colour word as the search writes it")
+    type: str | None = field(None, description="the product, with the words naming its kind")
+
+
+def test_a_task_carries_only_the_descriptions_it_names_into_the_prompt() -> None:
+    every = make([], output_model=Described)
+    only_type = make([], output_model=Described, described=["type"])
+    for task, shown in ((every, {"colour", "type"}), (only_type, {"type"})):
+        prompt = compile_prompt(task, "red top", layout="chat")
+        properties = prompt.json_schema["properties"]
+        assert {name for name in properties if "description" in properties[name]} == shown
+        header = prompt.messages[0].content
+        assert ("colour word as the search writes it" in header) == ("colour" in shown)
+        assert "words naming its kind" in header
+    assert only_type.described == ("type",)
+
+
+def test_describing_a_field_the_output_does_not_have_fails_at_definition() -> None:
+    with pytest.raises(TaskDefinitionError) as caught:
+        make([], output_model=Described, described=["colour", "typo"])
+    assert caught.value.problems == ("described: 'typo' is not an output field (colour, type)",)
