@@ -32,6 +32,8 @@ class Marker:
 CUT = Marker("CUT")
 MISSING = Marker("MISSING")
 ELLIPSIS = Marker("ELLIPSIS")
+NOT_PLAIN = Marker("NOT_PLAIN")
+"""What the C scanner returns for a container that is not valid JSON as it is."""
 
 LITERAL_WORDS: dict[str, Any] = {
     "true": True,
@@ -73,6 +75,8 @@ _THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 class Scanner:
     """Reads tokens from one text; one instance per call, no state between calls."""
+
+    __slots__ = ("actions", "closers", "cut_ids", "i", "n", "opened_at", "s", "truncated")
 
     def __init__(self, text: str) -> None:
         self.s = text

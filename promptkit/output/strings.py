@@ -54,27 +54,26 @@ _OPENERS = {"}": "{", "]": "[", ")": "("}
 class StringScanner(Scanner):
     """A scanner that reads quoted strings."""
 
+    __slots__ = ()
+
     def string(self, *, key: bool) -> Any:
         s = self.s
         quote = s[self.i]
         self.opened_at = self.i
         doubled = False
+        read = self.json_string(key) if quote == '"' else None
+        if read is not None and read[0] and not read[0].startswith("```"):
+            self.i = read[1]
+            return read[0]  # the common case; "" may open a triple quote, "```" a code block
         if quote in "\"'`" and s.startswith(quote * 3, self.i):
             return self.block(quote)
         if not key and s.startswith('"```', self.i):
             fenced = self.fenced_in_quotes()
             if fenced is not None:
                 return fenced
-        if quote == '"':
-            try:
-                text, end = scanstring(s, self.i + 1, True)
-                if self.closes(end - 1, quote, key) and (
-                    text.isascii() or not _SURROGATE.search(text)
-                ):
-                    self.i = end
-                    return text
-            except ValueError:
-                pass
+        if read is not None:
+            self.i = read[1]
+            return read[0]
         if quote in "\"'" and s.startswith(quote * 2, self.i):
             after = s[self.i + 2 : self.i + 3]
             if after and after not in ",:}] \t\r\n" + quote:
@@ -82,6 +81,16 @@ class StringScanner(Scanner):
                 self.i += 1
                 doubled = True
         return self.slow_string(quote, key, doubled=doubled)
+
+    def json_string(self, key: bool) -> tuple[str, int] | None:
+        """A double-quoted string read by the C scanner, with its end, if its quote closes it."""
+        try:
+            text, end = scanstring(self.s, self.i + 1, True)
+        except ValueError:
+            return None  # unterminated, a raw control character, a bad escape
+        if self.closes(end - 1, '"', key) and (text.isascii() or not _SURROGATE.search(text)):
+            return text, end
+        return None
 
     def fenced_in_quotes(self) -> str | None:
         """``"```json {"a": 1}```"``: a quoted code block, read to its closing fence and quote."""
