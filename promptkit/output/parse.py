@@ -193,10 +193,12 @@ def _parse(raw: str, target: _Target, source: BaseModel | None, exact: BaseModel
         extracted = extract_object(raw, target.fit_shape)
     except ReplyReadError as error:
         raise _no_json(str(error), raw, target) from None
+    # A reply that is its JSON as it stands (nothing extracted or repaired)
+    # was refused by the fast path already: it needs coercion.
+    refused = not extracted.actions and raw.lstrip()[:1] == "{"
     try:
-        return _finish(
-            extracted.value, target, source, list(extracted.actions), extracted.truncated, raw
-        )
+        actions = list(extracted.actions)
+        return _finish(extracted.value, target, source, actions, extracted.truncated, raw, refused)
     except OutputError:
         # A one-field object may be the whole reply (prose naming an enum value)
         # though braces in it looked like JSON: that reading, if it is valid.
@@ -383,8 +385,9 @@ def _finish(
     actions: list[Action],
     truncated: bool,
     raw: str,
+    refused: bool = False,
 ) -> Parsed:
-    instance = _already_valid(value, target) if target.valid_is_final else None
+    instance = _already_valid(value, target) if target.valid_is_final and not refused else None
     if instance is None:
         if target.shape is not None:
             value, coerced = coerce(value, target.shape, drop_unknown=target.drop_unknown)

@@ -178,7 +178,7 @@ class Scanner:
             self.note("dropped an exponent with no digits", token, clean)
         elif clean != token or token[0] == "+" or clean.lstrip("-")[0] == "." or clean[-1] == ".":
             self.note("wrote a number the JSON way", token, None)
-        if any(c in clean for c in ".eE"):
+        if "." in clean or "e" in clean or "E" in clean:
             return float(clean)
         return int(clean)
 
