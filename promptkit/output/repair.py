@@ -42,6 +42,10 @@ from promptkit.output.strings import StringScanner
 MAX_DEPTH = 100
 """The deepest nesting of arrays and objects the parser reads."""
 
+_PLAIN_READINGS = 4
+_FAILED_READING = 64
+"""The C scanner reads a text at most _PLAIN_READINGS times over in readings that fail,
+each counted _FAILED_READING characters longer than it is (raising costs too)."""
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abAB]")
 _CLOSERS = {"{": "}", "[": "]", "(": ")"}
 _MEMBER = re.compile(r"\"[^\"\n]{0,200}\"\s*(?::|\")")
@@ -125,13 +129,13 @@ def repair_json(text: str, start: int = 0) -> Repaired:
 class Reader(StringScanner):
     """A recursive-descent reader of values, objects and arrays; one instance per call."""
 
-    __slots__ = ("depth", "plain_blocked_before", "plain_failed_at")
+    __slots__ = ("depth", "plain_blocked_before", "plain_budget")
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.depth = 0
-        self.plain_failed_at = -1
-        """Where the C scanner last found the JSON invalid."""
+        self.plain_budget = _PLAIN_READINGS * (self.n + _FAILED_READING)
+        """How many characters the C scanner may still read in readings that fail."""
         self.plain_blocked_before = 0
         """Containers that start before this are not given to the C scanner (they would fail)."""
 
@@ -157,7 +161,7 @@ class Reader(StringScanner):
     def container(self, opener: str, body: Any) -> Any:
         if self.depth >= MAX_DEPTH:
             raise ReplyReadError(f"the JSON nests deeper than {MAX_DEPTH} levels", self.i)
-        if opener != "(" and self.i >= self.plain_blocked_before:
+        if opener != "(" and self.i >= self.plain_blocked_before and self.plain_budget > 0:
             plain = self.plain()
             if plain is not NOT_PLAIN:
                 return plain
@@ -178,10 +182,9 @@ class Reader(StringScanner):
         the repairing parser, which gives the same value for it with no actions.
         What valid JSON can hold that the repairing parser reports (``NaN``, a
         duplicate key, an escaped lone surrogate) or refuses (nesting deeper
-        than :data:`MAX_DEPTH`) is left to the repairing parser. A container
-        around an error fails where the one around it failed: after two
-        readings that failed at one place, the containers that start before it
-        are not tried, so the work stays linear in the text.
+        than :data:`MAX_DEPTH`) is left to the repairing parser. Each container
+        around an error fails there again, so readings that fail have a budget
+        (a few times the text's length): the work stays linear in the text.
         """
         s, start = self.s, self.i
         if s.find(_CLOSERS[s[start]], start) < 0:
@@ -190,10 +193,8 @@ class Reader(StringScanner):
         try:
             value, end = _SCAN(s, start)
         except json.JSONDecodeError as error:
-            # Not this one again; after a second failure at one place, none before it.
-            same = error.pos == self.plain_failed_at
-            self.plain_blocked_before = error.pos if same else start + 1
-            self.plain_failed_at = error.pos
+            self.plain_blocked_before = start + 1  # not this one again
+            self.plain_budget -= error.pos - start + _FAILED_READING
             return NOT_PLAIN
         except (_NotPlainJson, RecursionError, StopIteration):
             self.plain_blocked_before = self.n  # where is unknown: no more tries
