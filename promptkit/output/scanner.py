@@ -71,6 +71,8 @@ NEXT_KEY = re.compile("(?:\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'|\u201c[^\u201d\n]{0
 _CLOSER = re.compile(r"[}\]]")
 _GROUPS = re.compile(r"(?:,\d+)+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[ \t]*[}\]]|,[ \t\n\"])")
+"""The common case: a JSON number before a closing bracket or before a comma and no digit."""
 
 
 class Scanner:
@@ -143,6 +145,10 @@ class Scanner:
 
     def number(self) -> Any:
         s = self.s
+        plain = _PLAIN_NUMBER.match(s, self.i)
+        if plain is not None:
+            self.i = plain.end()
+            return self.to_number(plain.group())
         match = NUMBER.match(s, self.i)
         if match is None:
             return self.word()

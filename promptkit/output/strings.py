@@ -49,6 +49,16 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _LOOKAHEAD = 200
 _BARE_END = frozenset(QUOTES + ",]}\n")
 _OPENERS = {"}": "{", "]": "[", ")": "("}
+# The common case, read by one regex: a double-quoted string with no escape, no control
+# character and no surrogate, which its quote closes as closes() would decide: a key
+# before its colon; a value before a closing bracket, or before a comma and what
+# follows a finished value (AFTER_COMMA).
+_PLAIN_STRING = r'"([^"\\\x00-\x1f\ud800-\udfff]*)"'
+_PLAIN_KEY = re.compile(_PLAIN_STRING + r"[ \t]*:")
+_NEXT_MEMBER = "[" + re.escape("".join(sorted(AFTER_COMMA))) + "]"
+_PLAIN_VALUE = re.compile(
+    r'"(?!```)' + _PLAIN_STRING[1:] + r"(?=[ \t]*(?:[}\]]|, ?" + _NEXT_MEMBER + "))"
+)
 
 
 class StringScanner(Scanner):
@@ -59,6 +69,10 @@ class StringScanner(Scanner):
     def string(self, *, key: bool) -> Any:
         s = self.s
         quote = s[self.i]
+        plain = (_PLAIN_KEY if key else _PLAIN_VALUE).match(s, self.i)
+        if plain is not None:
+            self.i = plain.end(1) + 1
+            return plain.group(1)
         self.opened_at = self.i
         doubled = False
         read = self.json_string(key) if quote == '"' else None
