@@ -16,6 +16,7 @@ grammar (the local one, a llama.cpp server) can only write a grounded value.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -77,9 +78,8 @@ class Grounded:
 
     def __call__(self, output: BaseModel, source: BaseModel | None, /) -> Sequence[Finding]:
         """Return a finding for each named field whose value the input does not contain."""
-        names = ", ".join(self.fields)
         if source is None:
-            return [Finding((), f"grounded({names}) skipped: no input was given", None, "warning")]
+            return _skipped(self.fields)
         haystack = words(source_text(source))
         shapes = {spec.name: spec.shape for spec in shape_of(type(output)).fields}
         findings = []
@@ -105,6 +105,13 @@ class Grounded:
                     continue
                 findings.append(Finding(path, message, item, self.on_fail))
         return findings
+
+
+@functools.lru_cache(maxsize=256)
+def _skipped(fields: tuple[str, ...]) -> tuple[Finding, ...]:
+    """The warning of a grounded check given no input (the same for every reply)."""
+    names = ", ".join(fields)
+    return (Finding((), f"grounded({names}) skipped: no input was given", None, "warning"),)
 
 
 def grounded(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -124,8 +125,24 @@ def null_word_fields(shape: Shape | None) -> tuple[str, ...] | None:
     return tuple(names)
 
 
+def rewrites_valid_values(shape: Shape) -> bool:
+    """Say whether coercion may rewrite a value the model already accepts.
+
+    Dates, times, durations, decimals (and uuids) are written the one way of
+    their format; any other value that validates strictly comes out of
+    coercion as it went in, with nothing reported.
+    """
+    return _somewhere(shape, lambda node: bool(node.format))
+
+
 def _nullable_text_inside(shape: Shape) -> bool:
-    """Say whether a nullable string, enum or union sits anywhere in a shape (cycles too)."""
+    """Say whether a nullable string, enum or union sits anywhere in a shape."""
+    text_kinds = ("string", "enum", "union")
+    return _somewhere(shape, lambda node: node.nullable and node.kind in text_kinds)
+
+
+def _somewhere(shape: Shape, test: Callable[[Shape], bool]) -> bool:
+    """Say whether any node of a shape passes ``test`` (cycles too)."""
     seen: set[int] = set()
     pending = [shape]
     while pending:
@@ -133,7 +150,7 @@ def _nullable_text_inside(shape: Shape) -> bool:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if node.nullable and node.kind in ("string", "enum", "union"):
+        if test(node):
             return True
         pending += [spec.shape for spec in node.fields] + list(node.options)
         pending += [child for child in (node.item, node.key) if child is not None]

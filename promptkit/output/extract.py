@@ -130,7 +130,7 @@ def extract_object(text: str, shape: Shape) -> Extracted:
 
 def _escaped_values(text: str) -> list[Repaired]:
     """Values of a reply written as an escaped JSON string (``{\\"key\\": 1}``), unescaped."""
-    if _ESCAPED.search(text) is None:
+    if '\\"' not in text or _ESCAPED.search(text) is None:
         return []
     inner = text.strip()
     if len(inner) > 1 and inner[0] == inner[-1] == '"':

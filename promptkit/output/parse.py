@@ -31,7 +31,13 @@ from promptkit._types import ReplyFormat
 from promptkit.checks import Check
 from promptkit.errors import ErrorDetail, OutputError, ReplyReadError, UnsupportedType
 from promptkit.output.actions import Action
-from promptkit.output.coerce import NULL_WORDS, coerce, has_null_words, null_word_fields
+from promptkit.output.coerce import (
+    NULL_WORDS,
+    coerce,
+    has_null_words,
+    null_word_fields,
+    rewrites_valid_values,
+)
 from promptkit.output.extract import Extracted, bare_value, extract_items, extract_object
 from promptkit.output.table import read_table
 from promptkit.schema import FieldSpec, Shape, shape_of
@@ -96,6 +102,8 @@ class _Target:
     drop_unknown: bool
     null_fields: tuple[str, ...] | None = ()
     """Top-level fields where a null-word may hide; ``None``: look everywhere (nested shapes)."""
+    valid_is_final: bool = False
+    """A value that validates strictly needs no coercion (nothing in the shape is rewritten)."""
 
     @property
     def fit_shape(self) -> Shape:
@@ -145,9 +153,14 @@ def _exact(raw: str, target: _Target) -> BaseModel | None:
     """
     if raw[:1] != "{" and raw.lstrip()[:1] != "{":
         return None
+    return _strictly_valid(raw, target)
+
+
+def _strictly_valid(data: str | bytes, target: _Target) -> BaseModel | None:
+    """Validate JSON with pydantic in strict mode and no unknown keys, or return ``None``."""
     try:
         return target.model.__pydantic_validator__.validate_json(  # type: ignore[no-any-return]
-            raw, strict=True, extra="forbid"
+            data, strict=True, extra="forbid"
         )
     except (ValidationError, ValueError):
         return None  # not exactly valid: extract, repair and coerce
@@ -180,10 +193,12 @@ def _parse(raw: str, target: _Target, source: BaseModel | None, exact: BaseModel
         extracted = extract_object(raw, target.fit_shape)
     except ReplyReadError as error:
         raise _no_json(str(error), raw, target) from None
+    # A reply that is its JSON as it stands (nothing extracted or repaired)
+    # was refused by the fast path already: it needs coercion.
+    refused = not extracted.actions and raw.lstrip()[:1] == "{"
     try:
-        return _finish(
-            extracted.value, target, source, list(extracted.actions), extracted.truncated, raw
-        )
+        actions = list(extracted.actions)
+        return _finish(extracted.value, target, source, actions, extracted.truncated, raw, refused)
     except OutputError:
         # A one-field object may be the whole reply (prose naming an enum value)
         # though braces in it looked like JSON: that reading, if it is valid.
@@ -284,7 +299,8 @@ def _target(into: Task | type[BaseModel]) -> _Target:
     except (UnsupportedType, ValueError):
         shape = None
     drop = model.model_config.get("extra") != "allow"
-    return _Target(label, model, shape, checks, drop, null_word_fields(shape))
+    final = shape is not None and not rewrites_valid_values(shape)
+    return _Target(label, model, shape, checks, drop, null_word_fields(shape), final)
 
 
 def _text(text: str | bytes) -> str:
@@ -369,14 +385,17 @@ def _finish(
     actions: list[Action],
     truncated: bool,
     raw: str,
+    refused: bool = False,
 ) -> Parsed:
-    if target.shape is not None:
-        value, coerced = coerce(value, target.shape, drop_unknown=target.drop_unknown)
-        actions.extend(coerced)
-    instance = _validate(value, target, truncated, raw)
+    instance = _already_valid(value, target) if target.valid_is_final and not refused else None
+    if instance is None:
+        if target.shape is not None:
+            value, coerced = coerce(value, target.shape, drop_unknown=target.drop_unknown)
+            actions.extend(coerced)
+        instance = _validate(value, target, truncated, raw)
     if truncated:
-        fields = target.model.model_fields
-        lost = [name for name in fields if not isinstance(value, Mapping) or name not in value]
+        given = instance.model_fields_set
+        lost = [name for name in target.model.model_fields if name not in given]
         actions.append(
             Action(
                 "warning",
@@ -387,6 +406,22 @@ def _finish(
             )
         )
     return _checked(instance, target, source, actions, truncated, raw)
+
+
+def _already_valid(value: Any, target: _Target) -> BaseModel | None:
+    """Return the output when the value is exactly valid for it, as on the fast path.
+
+    Coercion would give it back unchanged with nothing to report
+    (``target.valid_is_final``); only a null-word still needs it.
+    """
+    try:
+        data = to_json(value, inf_nan_mode="constants")
+    except ValueError:
+        return None
+    instance = _strictly_valid(data, target)
+    if instance is None or _holds_null_words(instance, target):
+        return None
+    return instance
 
 
 def _validate(value: Any, target: _Target, truncated: bool, raw: str) -> BaseModel:

@@ -32,6 +32,7 @@ from promptkit.output.scanner import (
     KEY,
     MISSING,
     NEXT_KEY,
+    NOT_PLAIN,
     QUOTES,
     nesting_depth,
     skip_quietly,
@@ -41,6 +42,10 @@ from promptkit.output.strings import StringScanner
 MAX_DEPTH = 100
 """The deepest nesting of arrays and objects the parser reads."""
 
+_PLAIN_READINGS = 4
+_FAILED_READING = 64
+"""The C scanner reads a text at most _PLAIN_READINGS times over in readings that fail,
+each counted _FAILED_READING characters longer than it is (raising costs too)."""
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abAB]")
 _CLOSERS = {"{": "}", "[": "]", "(": ")"}
 _MEMBER = re.compile(r"\"[^\"\n]{0,200}\"\s*(?::|\")")
@@ -94,13 +99,11 @@ def repair_json(text: str, start: int = 0) -> Repaired:
         ReplyReadError: nothing readable starts there, it nests deeper than
             :data:`MAX_DEPTH`, or the end of the text cut the whole value off.
     """
-    if start < len(text) and text[start] in "{[":
-        plain = _read_plain(text, start)
-        if plain is not None and not _continues(text, plain):
-            return plain
     reader = Reader(text)
     reader.i = start
-    value = reader.value()
+    value = reader.plain() if text.startswith(("{", "["), start) else NOT_PLAIN
+    if value is NOT_PLAIN:
+        value = reader.value()
     if value is CUT:
         raise ReplyReadError("the reply ends before its JSON value does", reader.i)
     if value is MISSING or value is ELLIPSIS:
@@ -123,45 +126,18 @@ def repair_json(text: str, start: int = 0) -> Repaired:
     )
 
 
-def _continues(text: str, plain: Repaired) -> bool:
-    """Say whether members follow a valid object's end (``{"a": 1}, "b": 2}``)."""
-    if not isinstance(plain.value, dict):
-        return False
-    k = skip_quietly(text, plain.end)
-    if k >= len(text) or text[k] != ",":
-        return False
-    return _MEMBER.match(text, skip_quietly(text, k + 1)) is not None
-
-
-def _read_plain(text: str, start: int) -> Repaired | None:
-    """Read a container that is already valid JSON with the C scanner, or return ``None``.
-
-    Most replies hold valid JSON (inside a fence or prose, or only needing
-    coercion); reading those in C is many times faster than the repairing
-    parser, which gives the same value for them with no actions. What valid
-    JSON can hold that the repairing parser reports (``NaN``, a duplicate key,
-    an escaped lone surrogate) or refuses (nesting deeper than
-    :data:`MAX_DEPTH`) is sent to the repairing parser instead.
-    """
-    try:
-        value, end = _SCAN(text, start)
-    except (StopIteration, ValueError, RecursionError):
-        return None
-    if text.count("{", start, end) + text.count("[", start, end) > MAX_DEPTH and (
-        nesting_depth(value) > MAX_DEPTH
-    ):
-        return None  # the repairing parser refuses it with its message
-    if _ESCAPED_SURROGATE.search(text, start, end) is not None:
-        return None
-    return Repaired(value, start, end, (), False)
-
-
 class Reader(StringScanner):
     """A recursive-descent reader of values, objects and arrays; one instance per call."""
+
+    __slots__ = ("depth", "plain_blocked_before", "plain_budget")
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.depth = 0
+        self.plain_budget = _PLAIN_READINGS * (self.n + _FAILED_READING)
+        """How many characters the C scanner may still read in readings that fail."""
+        self.plain_blocked_before = 0
+        """Containers that start before this are not given to the C scanner (they would fail)."""
 
     def value(self) -> Any:
         self.skip()
@@ -185,6 +161,10 @@ class Reader(StringScanner):
     def container(self, opener: str, body: Any) -> Any:
         if self.depth >= MAX_DEPTH:
             raise ReplyReadError(f"the JSON nests deeper than {MAX_DEPTH} levels", self.i)
+        if opener != "(" and self.i >= self.plain_blocked_before and self.plain_budget > 0:
+            plain = self.plain()
+            if plain is not NOT_PLAIN:
+                return plain
         self.depth += 1
         self.closers.append(_CLOSERS[opener])
         self.i += 1
@@ -193,6 +173,41 @@ class Reader(StringScanner):
         finally:
             self.closers.pop()
             self.depth -= 1
+
+    def plain(self) -> Any:
+        """Read the container here with the C scanner if it is valid JSON, else return NOT_PLAIN.
+
+        Most of a reply is often valid JSON (all of it inside a fence or prose,
+        or all but a few members); reading that in C is many times faster than
+        the repairing parser, which gives the same value for it with no actions.
+        What valid JSON can hold that the repairing parser reports (``NaN``, a
+        duplicate key, an escaped lone surrogate) or refuses (nesting deeper
+        than :data:`MAX_DEPTH`) is left to the repairing parser. Each container
+        around an error fails there again, so readings that fail have a budget
+        (a few times the text's length): the work stays linear in the text.
+        """
+        s, start = self.s, self.i
+        if s.find(_CLOSERS[s[start]], start) < 0:
+            self.plain_blocked_before = start + 1
+            return NOT_PLAIN  # it never closes (cut off): the scanner would fail at the end
+        try:
+            value, end = _SCAN(s, start)
+        except json.JSONDecodeError as error:
+            self.plain_blocked_before = start + 1  # not this one again
+            self.plain_budget -= error.pos - start + _FAILED_READING
+            return NOT_PLAIN
+        except (_NotPlainJson, RecursionError, StopIteration):
+            self.plain_blocked_before = self.n  # where is unknown: no more tries
+            return NOT_PLAIN
+        limit = MAX_DEPTH - self.depth
+        too_deep = s.count("{", start, end) + s.count("[", start, end) > limit
+        if (too_deep and nesting_depth(value) > limit) or (
+            s.find("\\u", start, end) >= 0 and _ESCAPED_SURROGATE.search(s, start, end)
+        ):
+            self.plain_blocked_before = end
+            return NOT_PLAIN
+        self.i = end
+        return value
 
     # -- objects -------------------------------------------------------------------
 
@@ -216,7 +231,7 @@ class Reader(StringScanner):
             if char == "}":
                 self.i += 1
                 return
-            if self.fence_ends():
+            if char == "`" and self.fence_ends():
                 return
             if char == ",":
                 self.note("removed an extra comma", ",", "")
@@ -331,6 +346,8 @@ class Reader(StringScanner):
     def members_after(self, result: dict[str, Any]) -> None:
         """``{"a": 1}, "b": 2}``: members written after the object closed join it."""
         s = self.s
+        if s.find(",", self.i) < 0:
+            return
         k = skip_quietly(s, self.i)
         if k >= self.n or s[k] != ",":
             return
@@ -423,7 +440,7 @@ class Reader(StringScanner):
             if self.i < self.n and self.s[self.i] == closer:
                 self.note("removed a trailing comma", ",", "")
             return True
-        if self.fence_ends():
+        if char == "`" and self.fence_ends():
             return False
         if char in "}])":
             return True  # the body reads its own closer, or a wrong one

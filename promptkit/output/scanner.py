@@ -32,6 +32,8 @@ class Marker:
 CUT = Marker("CUT")
 MISSING = Marker("MISSING")
 ELLIPSIS = Marker("ELLIPSIS")
+NOT_PLAIN = Marker("NOT_PLAIN")
+"""What the C scanner returns for a container that is not valid JSON as it is."""
 
 LITERAL_WORDS: dict[str, Any] = {
     "true": True,
@@ -69,10 +71,14 @@ NEXT_KEY = re.compile("(?:\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'|\u201c[^\u201d\n]{0
 _CLOSER = re.compile(r"[}\]]")
 _GROUPS = re.compile(r"(?:,\d+)+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[ \t]*[}\]]|,[ \t\n\"])")
+"""The common case: a JSON number before a closing bracket or before a comma and no digit."""
 
 
 class Scanner:
     """Reads tokens from one text; one instance per call, no state between calls."""
+
+    __slots__ = ("actions", "closers", "cut_ids", "i", "n", "opened_at", "s", "truncated")
 
     def __init__(self, text: str) -> None:
         self.s = text
@@ -139,6 +145,10 @@ class Scanner:
 
     def number(self) -> Any:
         s = self.s
+        plain = _PLAIN_NUMBER.match(s, self.i)
+        if plain is not None:
+            self.i = plain.end()
+            return self.to_number(plain.group())
         match = NUMBER.match(s, self.i)
         if match is None:
             return self.word()
@@ -174,7 +184,7 @@ class Scanner:
             self.note("dropped an exponent with no digits", token, clean)
         elif clean != token or token[0] == "+" or clean.lstrip("-")[0] == "." or clean[-1] == ".":
             self.note("wrote a number the JSON way", token, None)
-        if any(c in clean for c in ".eE"):
+        if "." in clean or "e" in clean or "E" in clean:
             return float(clean)
         return int(clean)
 

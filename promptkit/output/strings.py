@@ -49,32 +49,45 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _LOOKAHEAD = 200
 _BARE_END = frozenset(QUOTES + ",]}\n")
 _OPENERS = {"}": "{", "]": "[", ")": "("}
+# The common case, read by one regex: a double-quoted string with no escape, no control
+# character and no surrogate, which its quote closes as closes() would decide: a key
+# before its colon; a value before a closing bracket, or before a comma and what
+# follows a finished value (AFTER_COMMA).
+_PLAIN_STRING = r'"([^"\\\x00-\x1f\ud800-\udfff]*)"'
+_PLAIN_KEY = re.compile(_PLAIN_STRING + r"[ \t]*:")
+_NEXT_MEMBER = "[" + re.escape("".join(sorted(AFTER_COMMA))) + "]"
+_PLAIN_VALUE = re.compile(
+    r'"(?!```)' + _PLAIN_STRING[1:] + r"(?=[ \t]*(?:[}\]]|, ?" + _NEXT_MEMBER + "))"
+)
 
 
 class StringScanner(Scanner):
     """A scanner that reads quoted strings."""
 
+    __slots__ = ()
+
     def string(self, *, key: bool) -> Any:
         s = self.s
         quote = s[self.i]
+        plain = (_PLAIN_KEY if key else _PLAIN_VALUE).match(s, self.i)
+        if plain is not None:
+            self.i = plain.end(1) + 1
+            return plain.group(1)
         self.opened_at = self.i
         doubled = False
+        read = self.json_string(key) if quote == '"' else None
+        if read is not None and read[0] and not read[0].startswith("```"):
+            self.i = read[1]
+            return read[0]  # the common case; "" may open a triple quote, "```" a code block
         if quote in "\"'`" and s.startswith(quote * 3, self.i):
             return self.block(quote)
         if not key and s.startswith('"```', self.i):
             fenced = self.fenced_in_quotes()
             if fenced is not None:
                 return fenced
-        if quote == '"':
-            try:
-                text, end = scanstring(s, self.i + 1, True)
-                if self.closes(end - 1, quote, key) and (
-                    text.isascii() or not _SURROGATE.search(text)
-                ):
-                    self.i = end
-                    return text
-            except ValueError:
-                pass
+        if read is not None:
+            self.i = read[1]
+            return read[0]
         if quote in "\"'" and s.startswith(quote * 2, self.i):
             after = s[self.i + 2 : self.i + 3]
             if after and after not in ",:}] \t\r\n" + quote:
@@ -82,6 +95,16 @@ class StringScanner(Scanner):
                 self.i += 1
                 doubled = True
         return self.slow_string(quote, key, doubled=doubled)
+
+    def json_string(self, key: bool) -> tuple[str, int] | None:
+        """A double-quoted string read by the C scanner, with its end, if its quote closes it."""
+        try:
+            text, end = scanstring(self.s, self.i + 1, True)
+        except ValueError:
+            return None  # unterminated, a raw control character, a bad escape
+        if self.closes(end - 1, '"', key) and (text.isascii() or not _SURROGATE.search(text)):
+            return text, end
+        return None
 
     def fenced_in_quotes(self) -> str | None:
         """``"```json {"a": 1}```"``: a quoted code block, read to its closing fence and quote."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 
 import corpus_cases
 import pytest
+from pydantic import BaseModel, Field
 
 import promptkit
 from promptkit import OutputError, Task, grounded, parse, parse_batch, parse_with_report
@@ -143,3 +145,29 @@ def test_reask_messages_names_paths_messages_and_values():
     assert "field intent" in text
     assert '"weather"' in text
     assert "corrected JSON" in text
+
+
+def test_a_repaired_value_that_is_already_valid_is_not_coerced_but_a_time_is_written_its_way():
+    class Plain(BaseModel):
+        name: str
+        size: int = Field(alias="Size")
+
+    class Timed(BaseModel):
+        at: datetime.time
+
+    plain = parse_with_report('{"name": "tee", "Size": 3,}', Plain)
+    assert plain.value == Plain(name="tee", Size=3)
+    assert [action.kind for action in plain.report.actions] == ["repair"]
+    timed = parse_with_report('{"at": "10:30",}', Timed)
+    assert timed.value.at == datetime.time(10, 30)
+    assert [action.kind for action in timed.report.actions] == ["repair", "coerce"]
+
+
+def test_a_cut_off_reply_names_the_fields_it_lost_by_name_whatever_the_keys():
+    class Aliased(BaseModel):
+        name: str = Field(alias="Name")
+        size: int | None = Field(default=None, alias="Size")
+
+    result = parse_with_report('{"Name": "tee", "Size": 3', Aliased)
+    assert result.report.truncated
+    assert result.report.actions[-1].after == ["size"]

@@ -153,6 +153,41 @@ def test_escaped_lone_surrogate_is_replaced_and_reported():
     assert "lone surrogate" in result.actions[0].message
 
 
+_DEEP = "[" * (MAX_DEPTH - 2) + "[[1]]"
+
+
+@pytest.mark.parametrize(
+    ("text", "fixed"),
+    [
+        ('[[1, 2], {"a": {"b": 1}}, [3,]]', '[[1, 2], {"a": {"b": 1}}, [3]]'),
+        (_DEEP + "," + "]" * (MAX_DEPTH - 2), _DEEP + "]" * (MAX_DEPTH - 2)),
+    ],
+)
+def test_valid_json_inside_a_repaired_reply_reads_as_json(text, fixed):
+    result = repair_json(text)
+    assert result.value == json.loads(fixed)
+    assert [action.message.split(" at ")[0] for action in result.actions] == [
+        "removed a trailing comma"
+    ]
+
+
+def test_what_valid_json_inside_a_repaired_reply_holds_is_still_reported():
+    text = '{"a": {"c": {"d": NaN}}, "e": {"f": 1, "f": 2}, "g": ["\\ud800"], "h": 1,}'
+    result = repair_json(text)
+    assert result.value == {"a": {"c": {"d": None}}, "e": {"f": 2}, "g": ["\ufffd"], "h": 1}
+    messages = " ".join(action.message for action in result.actions)
+    for words in ("NaN", "appears twice", "surrogate", "trailing comma"):
+        assert words in messages
+
+
+def test_a_long_reply_cut_off_keeps_every_item_before_the_cut():
+    items = [{"a": [index, index + 1], "b": "text"} for index in range(2000)]
+    text = json.dumps({"x": items})[:-3]  # cut inside the last item's list... and the rest
+    result = repair_json(text)
+    assert result.truncated
+    assert result.value["x"][:-1] == items[:-1]
+
+
 def test_duplicate_keys_in_valid_json_are_reported():
     result = repair_json('{"a": 1, "a": 2}')
     assert result.value == {"a": 2}
