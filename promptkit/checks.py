@@ -250,12 +250,11 @@ def shared_values(
     for labelled in outputs:
         written: list[str] = []
         _strings([getattr(labelled, spec.name, None) for spec in texts], written)
+        tokenized = [words(text) for text in written]
         for spec in vocabularies:
             value = getattr(labelled, spec.name, None)
             if value is not None and any(
-                occurs(spelling, words(text))
-                for spelling in spellings(element(spec.shape), value)
-                for text in written
+                _spelled_in(element(spec.shape), value, tokens) for tokens in tokenized
             ):
                 shared.add((spec.key, value))
     return frozenset(shared)
