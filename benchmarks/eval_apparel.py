@@ -98,6 +98,7 @@ GRID = [
     Row("similar4", Configuration(4, "similar")),
     Row("similar12", Configuration(12, "similar")),
     Row("diverse8", Configuration(8, "diverse")),
+    Row("similar8_table", Configuration(8, "similar", reply_format="table")),
     Row("similar8_kind", Configuration(8, "similar"), worded(KIND)),
     Row("similar8_names", Configuration(8, "similar"), worded(NAMES)),
     Row(

@@ -143,8 +143,10 @@ def grounded(
         lexicon: with ``constrain``, a string field may only take phrases that
             begin and end with one of these words (compared as :func:`occurs`
             compares, case and plurals ignored): the words a colour or a size
-            is written with ("navy", "black and white"). A reply's value that
-            does not is a finding too.
+            is written with ("navy", "black and white"), and only whole: not
+            "blue" of "sky blue", nor "grey" of "grey and navy". A reply's value
+            that does not begin and end with one is a finding too (one that
+            stops short of the whole phrase is not: it is still the input's).
     """
     if not fields:
         raise ValueError("grounded() needs at least one field name")
@@ -174,10 +176,11 @@ def supported_values(
     A vocabulary field may take a canonical value one of whose spellings the
     input contains (and only those, never null, with ``fill``). A string
     field may take a phrase of the input (see :func:`input_phrases`): one
-    that begins and ends with a word of its ``lexicon`` when its check has
-    one. A phrase belongs to one field: a phrase that holds a spelling the
-    input uses for a vocabulary field's value is that field's ("v neck long
-    sleeve tee": the type may be "tee", not "long sleeve tee" or "v neck"),
+    that begins and ends with a word of its ``lexicon``, and holds the
+    lexicon words around it too, when its check has one. A phrase belongs to
+    one field: a phrase that holds a spelling the input uses for a vocabulary
+    field's value is that field's ("v neck long sleeve tee": the type may be
+    "tee", not "long sleeve tee" or "v neck"),
     and a phrase a lexicon admits is not another string field's ("olive
     green" is a colour, never a type), unless the value is in ``shared`` (see
     :func:`shared_values`: "henley" may be a neck and a type). Null stays allowed
@@ -210,16 +213,18 @@ def supported_values(
             )
             if named[spec.name].fill and allowed[spec.key]:
                 filled.add(spec.key)
-    phrases = input_phrases(_without(text, claimed))
+    unclaimed = _without(text, claimed)
+    phrases = input_phrases(unclaimed)
     free = [spec for spec in specs if element(spec.shape).kind != "enum"]
     lexicons = [named[spec.name].lexicon for spec in free if named[spec.name].lexicon]
     for spec in free:
         lexicon = named[spec.name].lexicon
         if phrases is not None:
+            whole = _whole_runs(unclaimed, lexicon) if lexicon else frozenset()
             allowed[spec.key] = tuple(
                 phrase
                 for phrase in phrases
-                if (_in_lexicon(phrase, lexicon) if lexicon
+                if (phrase.lower() in whole if lexicon
                     else not any(_in_lexicon(phrase, other) for other in lexicons))
             )  # fmt: skip
     kept = {
@@ -264,6 +269,37 @@ def _in_lexicon(phrase: str, lexicon: frozenset[str]) -> bool:
     """Whether a phrase begins and ends with a lexicon word ("navy", "black and white")."""
     tokens = words(phrase)
     return bool(tokens) and tokens[0] in lexicon and tokens[-1] in lexicon
+
+
+_JOINERS = frozenset({"and", "&", "n"})
+"""Words that join two lexicon words into one phrase ("black and white", "black & white")."""
+
+
+def _whole_runs(text: str, lexicon: frozenset[str]) -> frozenset[str]:
+    """The lower-cased phrases of a text that begin and end with a lexicon word, taken whole.
+
+    A phrase is left out when the word before or after it is a lexicon word, or
+    a joiner and then one ("sky blue": not "blue"; "grey and navy": not "grey"),
+    so that a narrowed field cannot stop short of the words the input writes together.
+    """
+    found: set[str] = set()
+    for line in text.splitlines():
+        written = line.split()
+        tokens = [words(word) for word in written] + [[], []]  # two past the end: no word
+        starts = [bool(word) and word[0] in lexicon for word in tokens]
+        ends = [bool(word) and word[-1] in lexicon for word in tokens]
+        joins = [word.lower() in _JOINERS for word in written] + [False, False]
+        for start in range(len(written)):
+            before = start - 1
+            if not starts[start] or (
+                before >= 0
+                and (ends[before] or (joins[before] and before >= 1 and ends[before - 1]))
+            ):
+                continue
+            for end in range(start + 1, min(len(written), start + MAX_PHRASE_WORDS) + 1):
+                if ends[end - 1] and not (starts[end] or (joins[end] and starts[end + 1])):
+                    found.add(" ".join(written[start:end]).lower())
+    return frozenset(found)
 
 
 def _without(text: str, spellings: Sequence[str]) -> str:
