@@ -170,6 +170,7 @@ def supported_values(
     checks: Sequence[Grounded],
     source: BaseModel,
     shared: frozenset[tuple[str, Any]] = frozenset(),
+    endings: frozenset[tuple[str, str]] = frozenset(),
 ) -> Narrowing:
     """For each field a constraining check names, what its reply may take for this input.
 
@@ -183,7 +184,11 @@ def supported_values(
     "tee", not "long sleeve tee" or "v neck"),
     and a phrase a lexicon admits is not another string field's ("olive
     green" is a colour, never a type), unless the value is in ``shared`` (see
-    :func:`shared_values`: "henley" may be a neck and a type). Null stays allowed
+    :func:`shared_values`: "henley" may be a neck and a type). A phrase of a
+    field without a lexicon does not stop right before a word its labelled
+    values end with, as ``endings`` gives them (see :func:`value_endings`:
+    "hockey jersey youth" may be typed "hockey jersey", not "hockey", when
+    examples type "soccer jersey"). Null stays allowed
     where the field allows it. A field left out is not narrowed: a string
     field of an input longer than :data:`MAX_CONSTRAINED_WORDS` words, or a
     field that could take nothing.
@@ -220,13 +225,18 @@ def supported_values(
     for spec in free:
         lexicon = named[spec.name].lexicon
         if phrases is not None:
-            whole = _whole_runs(unclaimed, lexicon) if lexicon else frozenset()
+            if lexicon:
+                whole = _whole_runs(unclaimed, lexicon)
+                allowed[spec.key] = tuple(phrase for phrase in phrases if phrase.lower() in whole)
+                continue
+            ends = frozenset(word for key, word in endings if key == spec.key)
+            stops = _stopping(unclaimed, ends) if ends else None
             allowed[spec.key] = tuple(
                 phrase
                 for phrase in phrases
-                if (phrase.lower() in whole if lexicon
-                    else not any(_in_lexicon(phrase, other) for other in lexicons))
-            )  # fmt: skip
+                if not any(_in_lexicon(phrase, other) for other in lexicons)
+                and (stops is None or phrase.lower() in stops)
+            )
     kept = {
         key: values
         for spec in specs
@@ -263,6 +273,42 @@ def shared_values(
             ):
                 shared.add((spec.key, value))
     return frozenset(shared)
+
+
+def value_endings(
+    output: Shape, checks: Sequence[Grounded], outputs: Iterable[BaseModel]
+) -> frozenset[tuple[str, str]]:
+    """The last words of labelled values of constrained string fields without a lexicon.
+
+    Each is a ``(field key, word)`` pair, the word lower-cased as written
+    ("jersey" of "soccer jersey", "shorts" of "bermuda shorts"): where a value
+    of the field ends, so a phrase that stops right before such a word stops
+    short of the value (see :func:`supported_values`).
+    """
+    free = {
+        name for check in checks if check.constrain and not check.lexicon for name in check.fields
+    }
+    specs = [spec for spec in output.fields if spec.name in free]
+    found: set[tuple[str, str]] = set()
+    for labelled in outputs:
+        for spec in specs:
+            values: list[str] = []
+            _strings(getattr(labelled, spec.name, None), values)
+            found.update((spec.key, value.split()[-1].lower()) for value in values if value.split())
+    return frozenset(found)
+
+
+def _stopping(text: str, endings: frozenset[str]) -> frozenset[str]:
+    """The lower-cased phrases of a text with an occurrence not followed by one of ``endings``."""
+    found: set[str] = set()
+    for line in text.splitlines():
+        written = line.split()
+        for end in range(1, len(written) + 1):
+            if end < len(written) and written[end].lower() in endings:
+                continue
+            for start in range(max(0, end - MAX_PHRASE_WORDS), end):
+                found.add(" ".join(written[start:end]).lower())
+    return frozenset(found)
 
 
 def _in_lexicon(phrase: str, lexicon: frozenset[str]) -> bool:

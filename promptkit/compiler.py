@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, TypedDict
 from pydantic import BaseModel
 
 from promptkit._types import Layout, ReplyFormat, SchemaStyle, SelectorName
-from promptkit.checks import Grounded, shared_values, supported_values
+from promptkit.checks import Grounded, shared_values, supported_values, value_endings
 from promptkit.formats import (
     batch_schema,
     exact_batch_schema,
@@ -251,7 +251,7 @@ def _reply_schema(
         schema = shared["items"] if batch else shared
         if constraining:
             allowed, filled = supported_values(
-                task.output_shape, constraining, item, _shared_values(task)
+                task.output_shape, constraining, item, _shared_values(task), _value_endings(task)
             )
             schema = narrowed(schema, allowed, filled)
         per_item.append(schema)
@@ -269,6 +269,13 @@ def _shared_values(task: Task) -> frozenset[tuple[str, Any]]:
     """The vocabulary values the task's labelled examples also write in a string field."""
     outputs = (example.output for example in task.candidates)
     return shared_values(task.output_shape, _constraining_checks(task), outputs)
+
+
+@functools.lru_cache(maxsize=64)
+def _value_endings(task: Task) -> frozenset[tuple[str, str]]:
+    """The words the task's labelled examples end a constrained string field's values with."""
+    outputs = (example.output for example in task.candidates)
+    return value_endings(task.output_shape, _constraining_checks(task), outputs)
 
 
 @functools.lru_cache(maxsize=256)

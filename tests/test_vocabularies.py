@@ -145,6 +145,17 @@ def test_a_value_the_examples_also_write_in_a_string_field_stays_among_its_phras
     assert compile_prompt(kept_apart, search).json_schema["properties"]["type"]["enum"] == [None]
 
 
+def test_a_phrase_does_not_stop_right_before_a_word_the_labelled_values_end_with():
+    checks = [grounded("type", constrain=True)]
+    jerseys = make([Example("soccer jersey kids", {"type": "soccer jersey"})], checks)
+    phrases = compile_prompt(jerseys, "hockey jersey youth").json_schema["properties"]["type"]
+    assert "hockey" not in phrases["enum"]  # it stops short of "jersey", where types end
+    assert {"hockey jersey", "jersey", "hockey jersey youth", None} <= set(phrases["enum"])
+    unlabelled = make([], checks)
+    phrases = compile_prompt(unlabelled, "hockey jersey youth").json_schema["properties"]["type"]
+    assert "hockey" in phrases["enum"]
+
+
 def test_a_required_field_the_input_cannot_support_is_not_narrowed_to_nothing():
     class Required(BaseModel):
         sleeve: Sleeve  # type: ignore[valid-type]
