@@ -133,7 +133,12 @@ def local(items: int) -> None:
     backend.load()
     setups = {
         "own examples, first 8": (task, "first"),
-        "train pool, similar 8": (dataclasses.replace(task, examples=train), "similar"),
+        "train pool, similar 8": (
+            dataclasses.replace(
+                task, examples=train, strategy=dataclasses.replace(task.strategy, pinned=0)
+            ),
+            "similar",
+        ),
     }
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "in.jsonl"

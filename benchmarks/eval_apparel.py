@@ -94,16 +94,21 @@ NAMES = (
     "is not a colour. Leave out any attribute the search does not name; never guess."
 )
 GRID = [
-    Row("similar8", Configuration(8, "similar")),
-    Row("similar4", Configuration(4, "similar")),
-    Row("similar12", Configuration(12, "similar")),
-    Row("diverse8", Configuration(8, "diverse")),
-    Row("similar8_table", Configuration(8, "similar", reply_format="table")),
-    Row("similar8_kind", Configuration(8, "similar"), worded(KIND)),
-    Row("similar8_names", Configuration(8, "similar"), worded(NAMES)),
+    Row("similar8", Configuration(8, "similar", pinned=0)),
+    Row("similar4", Configuration(4, "similar", pinned=0)),
+    Row("similar12", Configuration(12, "similar", pinned=0)),
+    Row("diverse8", Configuration(8, "diverse", pinned=0)),
+    Row("similar8_pinned2", Configuration(8, "similar", pinned=2)),
+    Row("similar8_pinned3", Configuration(8, "similar", pinned=3)),
+    Row("similar8_pinned4", Configuration(8, "similar", pinned=4)),
+    Row("similar10_pinned4", Configuration(10, "similar", pinned=4)),
+    Row("similar12_pinned4", Configuration(12, "similar", pinned=4)),
+    Row("similar8_table", Configuration(8, "similar", pinned=0, reply_format="table")),
+    Row("similar8_kind", Configuration(8, "similar", pinned=0), worded(KIND)),
+    Row("similar8_names", Configuration(8, "similar", pinned=0), worded(NAMES)),
     Row(
         "similar8_type_first",
-        Configuration(8, "similar"),
+        Configuration(8, "similar", pinned=0),
         ordered("type", "colour", "sleeve", "neck"),
     ),
 ]
@@ -161,7 +166,8 @@ def grid(
 
 def report(task: Task, backend: Any, limit: int | None, out: Path | None) -> None:
     """Print the shipped configuration and zero-shot on the validation and QueryNER dev sets."""
-    shipped = Configuration(task.strategy.shots or 0, task.strategy.selector)
+    strategy = task.strategy
+    shipped = Configuration(strategy.shots or 0, strategy.selector, pinned=strategy.pinned)
     fields = tuple(task.output_model.model_fields)
     print(
         "| data | configuration | micro P | R | F1 | "

@@ -174,6 +174,7 @@ def _compile(
             seed=strategy.seed if chosen.seed is None else chosen.seed,
             token_budget=budget,
             count_tokens=chosen.count_tokens,
+            pinned=strategy.pinned,
         )
     fmt_name = chosen.reply_format or strategy.reply_format
     table = fmt_name == "table"

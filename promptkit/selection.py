@@ -58,6 +58,7 @@ def select_examples(
     seed: int = 0,
     token_budget: int | None = None,
     count_tokens: TokenCounter | None = None,
+    pinned: int = 0,
 ) -> tuple[Example, ...]:
     """Choose the examples to show for some inputs, in the order to show them.
 
@@ -69,6 +70,8 @@ def select_examples(
         seed: the seed of the ``random`` selector.
         token_budget: the most tokens the examples may take together; ``None`` for no limit.
         count_tokens: counts the tokens of a text; defaults to characters / 4.
+        pinned: how many of the task's first examples open the selection, in
+            their order, before the selector's choice of the rest.
 
     Returns:
         The examples, none of whose inputs equals one of ``items``.
@@ -78,8 +81,10 @@ def select_examples(
     limit = len(pool) if shots is None else min(shots, len(pool))
     if limit <= 0:
         return ()
+    head = [e for e in task.examples[:pinned] if not _is_among(e.input, items)][:limit]
+    skip = min(pinned, len(task.examples))  # the pinned examples are not selected again
     # Ask for a few more than needed: any of them may be an input under evaluation.
-    wanted = limit + len(items)
+    wanted = limit + len(items) + skip
     if selector == "first":
         ranked: Sequence[int] = range(min(wanted, len(pool)))
     elif selector == "random":
@@ -90,11 +95,14 @@ def select_examples(
             ranked = _nearest_in_turn([index.nearest(_text(item), wanted) for item in items])
         else:
             ranked = index.diverse(" ".join(_text(item) for item in items), wanted)
-    chosen = [pool[i] for i in ranked if not _is_among(pool[i].input, items)][:limit]
+    chosen = [pool[i] for i in ranked if i >= skip and not _is_among(pool[i].input, items)]
+    chosen = head + chosen[: limit - len(head)]
     if token_budget is not None:
         chosen = _within_budget(chosen, token_budget, count_tokens or estimate_tokens)
     if selector in ("similar", "diverse"):
-        chosen.reverse()  # the closest example sits next to the input
+        # The closest example sits next to the input; the pinned ones stay first.
+        kept = min(len(head), len(chosen))
+        chosen[kept:] = reversed(chosen[kept:])
     return tuple(chosen)
 
 

@@ -87,7 +87,10 @@ class Strategy:
     ``similar``, ``diverse``; see :mod:`promptkit.selection`), ``seed`` seeds
     ``random``, and ``token_budget`` caps the tokens the examples may take.
     ``reply_format`` is ``json`` or, for flat outputs, ``table`` (rows under a
-    header; see :mod:`promptkit.rows`).
+    header; see :mod:`promptkit.rows`). ``pinned`` opens every prompt with the
+    task's first ``pinned`` examples, before the ``shots - pinned`` the selector
+    chooses: a prefix every prompt shares, which a backend's prompt cache
+    evaluates once rather than for every input.
     """
 
     shots: int | None = None
@@ -98,10 +101,13 @@ class Strategy:
     seed: int = 0
     token_budget: int | None = None
     reply_format: ReplyFormat = "json"
+    pinned: int = 0
 
     def __post_init__(self) -> None:
         if self.shots is not None and self.shots < 0:
             raise ValueError(f"shots must be 0 or more, not {self.shots}")
+        if self.pinned < 0:
+            raise ValueError(f"pinned must be 0 or more, not {self.pinned}")
         check_choice("selector", self.selector, SELECTORS)
         if self.token_budget is not None and self.token_budget < 0:
             raise ValueError(f"token_budget must be 0 or more, not {self.token_budget}")
@@ -174,6 +180,11 @@ class Task(Generic[InT, OutT]):
                 continue
             problems += (f"{role} {error}" for error in shape_problems(model))
         examples: tuple[Example, ...] = ()
+        if self.strategy.pinned > len(self.examples):
+            problems.append(
+                f"strategy pins {self.strategy.pinned} examples, "
+                f"but the task has {len(self.examples)}"
+            )
         if not problems:
             problems += _grounding_problems(self.checks, shape_of(self.output_model))
             problems += _described_problems(self.described, shape_of(self.output_model))

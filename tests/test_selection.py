@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from promptkit import Example, Strategy, Task, compile_prompt
+from promptkit.errors import TaskDefinitionError
 from promptkit.selection import (
     ExampleIndex,
     estimate_tokens,
@@ -243,3 +244,27 @@ def test_top_matches_the_exact_ranking_on_a_small_pool() -> None:
     exact = brute_force(index, "red sleeve item3")
     expected = sorted(exact, key=lambda number: (-exact[number], number))[:5]
     assert [number for number, _ in index.top("red sleeve item3", 5)] == expected
+
+
+def test_pinned_examples_open_every_prompt_before_the_selected_ones() -> None:
+    pinned = make_task(shots=4, selector="similar", pinned=2)
+    for query in ("puff sleeve dress for girls", "navy sweater"):
+        item = pinned.make_input(query)
+        shown = searches(select_examples(pinned, [item], shots=4, selector="similar", pinned=2))
+        assert shown[:2] == SEARCHES[:2]  # the shared prefix, in the task's order
+        unpinned = pick(query, shots=6, selector="similar")
+        rest = [search for search in unpinned if search not in SEARCHES[:2]][-2:]
+        assert shown[2:] == rest  # the selector's choice, closest last
+    # A pinned example that is the input itself is left out, as any example is.
+    own = select_examples(pinned, [pinned.make_input(SEARCHES[0])], shots=4, pinned=2)
+    assert SEARCHES[0] not in searches(own)
+    assert len(own) == 4
+    prompt = compile_prompt(pinned, "navy sweater")
+    assert prompt.messages[1].content == f'Search: "{SEARCHES[0]}"'
+
+
+def test_a_strategy_cannot_pin_more_examples_than_the_task_has() -> None:
+    with pytest.raises(TaskDefinitionError, match="pins 11 examples, but the task has 10"):
+        make_task(shots=4, pinned=11)
+    with pytest.raises(ValueError, match="pinned must be 0 or more"):
+        Strategy(pinned=-1)

@@ -323,12 +323,13 @@ def read_cli_inputs(
 
 
 def with_pool(task: Task, pool: Path | None) -> Task:
-    """The task selecting its examples from ``pool`` alone, read and validated now."""
+    """The task selecting its examples from ``pool`` alone (none pinned), read and validated now."""
     if pool is None:
         return task
     from promptkit.pools import ExamplePool
 
-    pooled = dataclasses.replace(task, examples=(), pool=ExamplePool(pool))
+    alone = dataclasses.replace(task.strategy, pinned=0)
+    pooled = dataclasses.replace(task, examples=(), pool=ExamplePool(pool), strategy=alone)
     try:
         pooled.candidates  # noqa: B018 - read and validate the file now, as a usage error
     except TaskDefinitionError as error:

@@ -134,6 +134,7 @@ def eval_(
         "selector": chosen,
         "seed": seed,
         "shots": ",".join(map(str, counts)),
+        "pinned": loaded.strategy.pinned,
         "token budget": token_budget,
         "reply formats": ",".join(formats),
     }

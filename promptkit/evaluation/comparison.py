@@ -94,6 +94,7 @@ class Configuration:
     seed: int = 0
     token_budget: int | None = None
     reply_format: ReplyFormat = "json"
+    pinned: int | None = None  # the task's first examples that open every prompt; None: the task's
 
     @property
     def name(self) -> str:
@@ -108,6 +109,8 @@ class Configuration:
             name += f"/{self.seed}"
         if self.token_budget is not None:
             name += f" <={self.token_budget}tok"
+        if self.pinned:
+            name += f" {self.pinned} pinned"
         return name + suffix
 
     def apply(self, task: Task) -> Task:
@@ -119,6 +122,7 @@ class Configuration:
             seed=self.seed,
             token_budget=self.token_budget,
             reply_format=self.reply_format,
+            pinned=task.strategy.pinned if self.pinned is None else self.pinned,
         )
         return dataclasses.replace(task, strategy=strategy)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -186,7 +187,8 @@ def test_render_selects_from_a_pool_file_with_the_selector_seed_and_budget_given
     assert result.returncode == 0, result.stderr
     task = load_task("apparel-search")
     pooled = Task(**{**{f: getattr(task, f) for f in ("name", "instructions", "input_model",
-                                                       "output_model", "checks", "strategy")},
+                                                       "output_model", "checks")},
+                     "strategy": dataclasses.replace(task.strategy, pinned=0),  # none pinned
                      "pool": ExamplePool(pool)})  # fmt: skip
     expected = compile_prompt(pooled, "navy jumper", shots=2, selector="random", seed=3,
                               token_budget=400)  # fmt: skip
