@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -303,11 +303,11 @@ def _stopping(text: str, endings: frozenset[str]) -> frozenset[str]:
     found: set[str] = set()
     for line in text.splitlines():
         written = line.split()
-        for end in range(1, len(written) + 1):
-            if end < len(written) and written[end].lower() in endings:
-                continue
-            for start in range(max(0, end - MAX_PHRASE_WORDS), end):
-                found.add(" ".join(written[start:end]).lower())
+        found.update(
+            " ".join(written[start:end]).lower()
+            for start, end in _spans(len(written))
+            if end == len(written) or written[end].lower() not in endings
+        )
     return frozenset(found)
 
 
@@ -335,16 +335,15 @@ def _whole_runs(text: str, lexicon: frozenset[str]) -> frozenset[str]:
         starts = [bool(word) and word[0] in lexicon for word in tokens]
         ends = [bool(word) and word[-1] in lexicon for word in tokens]
         joins = [word.lower() in _JOINERS for word in written] + [False, False]
-        for start in range(len(written)):
-            before = start - 1
-            if not starts[start] or (
-                before >= 0
-                and (ends[before] or (joins[before] and before >= 1 and ends[before - 1]))
-            ):
-                continue
-            for end in range(start + 1, min(len(written), start + MAX_PHRASE_WORDS) + 1):
-                if ends[end - 1] and not (starts[end] or (joins[end] and starts[end + 1])):
-                    found.add(" ".join(written[start:end]).lower())
+        # Index -1 and -2 read the padding at the end: no word before the first.
+        found.update(
+            " ".join(written[start:end]).lower()
+            for start, end in _spans(len(written))
+            if starts[start]
+            and ends[end - 1]
+            and not (ends[start - 1] or (joins[start - 1] and ends[start - 2]))
+            and not (starts[end] or (joins[end] and starts[end + 1]))
+        )
     return frozenset(found)
 
 
@@ -375,11 +374,17 @@ def input_phrases(text: str) -> tuple[str, ...] | None:
         return None
     found: dict[str, None] = {}
     for line in lines:
-        for start in range(len(line)):
-            for end in range(start + 1, min(len(line), start + MAX_PHRASE_WORDS) + 1):
-                phrase = " ".join(line[start:end])
-                found[phrase] = found[phrase.lower()] = None
+        for start, end in _spans(len(line)):
+            phrase = " ".join(line[start:end])
+            found[phrase] = found[phrase.lower()] = None
     return tuple(found)
+
+
+def _spans(count: int) -> Iterator[tuple[int, int]]:
+    """Each (start, end) of a run of 1 to :data:`MAX_PHRASE_WORDS` of ``count`` words, in order."""
+    for start in range(count):
+        for end in range(start + 1, min(count, start + MAX_PHRASE_WORDS) + 1):
+            yield start, end
 
 
 def _spelled_in(shape: Shape, value: Any, haystack: Sequence[str]) -> bool:

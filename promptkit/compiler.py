@@ -252,7 +252,7 @@ def _reply_schema(
         schema = shared["items"] if batch else shared
         if constraining:
             allowed, filled = supported_values(
-                task.output_shape, constraining, item, _shared_values(task), _value_endings(task)
+                task.output_shape, constraining, item, *_labelled_narrowing(task)
             )
             schema = narrowed(schema, allowed, filled)
         per_item.append(schema)
@@ -266,17 +266,21 @@ def _constraining_checks(task: Task) -> tuple[Grounded, ...]:
 
 
 @functools.lru_cache(maxsize=64)
-def _shared_values(task: Task) -> frozenset[tuple[str, Any]]:
-    """The vocabulary values the task's labelled examples also write in a string field."""
-    outputs = (example.output for example in task.candidates)
-    return shared_values(task.output_shape, _constraining_checks(task), outputs)
+def _labelled_narrowing(
+    task: Task,
+) -> tuple[frozenset[tuple[str, Any]], frozenset[tuple[str, str]]]:
+    """What the task's labelled examples teach narrowing, once per task.
 
-
-@functools.lru_cache(maxsize=64)
-def _value_endings(task: Task) -> frozenset[tuple[str, str]]:
-    """The words the task's labelled examples end a constrained string field's values with."""
-    outputs = (example.output for example in task.candidates)
-    return value_endings(task.output_shape, _constraining_checks(task), outputs)
+    The vocabulary values they also write in a string field
+    (:func:`~promptkit.checks.shared_values`) and the words they end a string
+    field's values with (:func:`~promptkit.checks.value_endings`).
+    """
+    outputs = [example.output for example in task.candidates]
+    checks = _constraining_checks(task)
+    return (
+        shared_values(task.output_shape, checks, outputs),
+        value_endings(task.output_shape, checks, outputs),
+    )
 
 
 @functools.lru_cache(maxsize=256)

@@ -55,8 +55,8 @@ def _example(search: str, **named: str) -> Example:
     return Example(search, {name: named.get(name) for name in Attributes.model_fields})
 
 
-# The first three open every prompt (the strategy pins them), and the first eight are what a
-# prompt without a pool shows: a mix like real traffic, where most searches name a type and few
+# The first three open every prompt (the strategy pins them), and the first eight are what
+# `--selector first` shows: a mix like real traffic, where most searches name a type and few
 # name a sleeve or neck (shown too many, a small model invents them).
 EXAMPLES = [
     _example("girls 16 party dress", type="party dress"),
