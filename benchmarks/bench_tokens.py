@@ -30,7 +30,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from promptkit import Prompt, compile_batch, compile_prompt, load_task
+from pydantic import create_model
+
+from promptkit import Example, Prompt, Task, compile_batch, compile_prompt, load_task
 from promptkit.rows import table_fields, write_table
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "queryner-apparel" / "dev.jsonl"
@@ -75,6 +77,29 @@ def hand_written(task: Any, search: str) -> list[dict[str, str]]:
         lines.append(f"search: {example.input.search}\nattributes: {output}")
     lines.append(f"search: {search}\nattributes:")
     return [{"role": "user", "content": "\n\n".join(lines)}]
+
+
+def blog_table(task: Any, batch: Sequence[str]) -> list[dict[str, str]]:
+    """The blog's packed prompt, by hand, on this task: examples and searches as markdown tables."""
+    keys = list(task.output_model.model_fields)
+    examples = [
+        (example.input.search, example.output.model_dump()) for example in task.examples[:SHOTS]
+    ]
+    lines = [
+        "We are trying to clean the ecommerce retail searches into a clear set of attributes. "
+        "Leave a cell empty when the search does not name it.",
+        "| search | " + " | ".join(keys) + " |",
+        "|" + "---|" * (len(keys) + 1),
+        *(
+            f"| {text} | " + " | ".join(str(data[k] or "") for k in keys) + " |"
+            for text, data in examples
+        ),
+        "\nFill in the same table for these searches:",
+        "| id | search |",
+        "|---|---|",
+        *(f"| {number} | {text} |" for number, text in enumerate(batch, start=1)),
+    ]
+    return [{"role": "user", "content": "\n".join(lines)}]
 
 
 def example_turns(task: Any) -> list[dict[str, str]]:
@@ -172,12 +197,19 @@ def reply_costs(task: Any, count: Counter) -> None:
         totals = [count(write(list(enumerate(batch, start=first)))) for batch in batches]
         return sum(totals) / (len(batches) * PACKED)
 
+    # The task narrows every field, so its examples and replies write each one, null included.
     json_cost = per_item(
-        lambda rows: json.dumps([{"id": n, **d} for n, d in rows], separators=(",", ":"))
+        lambda rows: json.dumps(
+            [{"id": n, **{k: d.get(k) for k in keys}} for n, d in rows], separators=(",", ":")
+        )
     )
     print(f"\ncompletion tokens per item, packed {PACKED} (dev gold answers as the reply)")
     for name, cost in (
         ("JSON array (today's batch reply)", json_cost),
+        (
+            "JSON array, null fields left out",
+            per_item(lambda r: json.dumps([{"id": n, **d} for n, d in r], separators=(",", ":"))),
+        ),
         ("table, tab-separated (reply_format=table)", per_item(lambda r: write_table(r, fields))),
         ("markdown table (the blog's)", per_item(lambda r: markdown_table(r, keys))),
     ):
@@ -211,6 +243,54 @@ def _parts(document: str) -> tuple[str, str, str, str]:
     blocks = document.split("\n\n")
     inputs, _, answers = blocks[-2].partition("\nAttributes:")
     return "\n\n".join(blocks[:-2]), inputs, answers, blocks[-1]
+
+
+def blog_shaped(task: Any) -> Task:
+    """The bundled task shaped like the blog's: its 8 examples, four plain text fields, no checks."""
+    plain = create_model(  # type: ignore[call-overload]
+        "Attributes", **dict.fromkeys(task.output_model.model_fields, (str | None, None))
+    )
+    examples = [
+        Example(e.input.search, e.output.model_dump(exclude_none=True))
+        for e in task.examples[:SHOTS]
+    ]
+    return Task(
+        name="blog-shaped",
+        instructions=task.instructions,
+        input_model="search",
+        output_model=plain,
+        examples=examples,
+    )
+
+
+def blog_shaped_costs(task: Any, texts: list[str], count: Counter) -> None:
+    """Issue #18's prompt targets on a task of the blog's shape (no vocabularies or narrowing)."""
+    shaped = blog_shaped(task)
+    batches = [texts[start : start + PACKED] for start in range(0, len(texts) - 7, PACKED)]
+    print(f"\nthe blog's shape (the task's {SHOTS} examples, plain text fields, no vocabularies)")
+    for reply_format in ("json", "table"):
+        per_search = statistics.mean(
+            prompt_tokens(
+                compile_batch(shaped, batch, shots=SHOTS, layout="chat", reply_format=reply_format),
+                count,
+            )
+            / PACKED
+            for batch in batches
+        )
+        print(
+            f"  {f'packed {PACKED}, chat, {reply_format}':40s} {per_search:6.1f} per search  (blog 38.9)"
+        )
+    blog = statistics.mean(
+        messages_tokens(blog_table(shaped, batch), count) / PACKED for batch in batches
+    )
+    print(f"  {'packed, the blog markdown tables by hand':40s} {blog:6.1f} per search")
+    single = statistics.median(
+        prompt_tokens(
+            compile_prompt(shaped, s, shots=SHOTS, layout="chat", reply_format="table"), count
+        )
+        for s in texts
+    )
+    print(f"  {'one search, chat, table':40s} {single:6.0f} per search  (hand-written 278)")
 
 
 def accuracy(task: Any, limit: int | None, formats: Sequence[str]) -> None:
@@ -306,6 +386,10 @@ def main() -> None:
             ]
             name = f"promptkit {layout}, {reply_format}"
             print(f"  {name:40s} {statistics.mean(per_search):6.1f} per search")
+    blog = statistics.mean(
+        messages_tokens(blog_table(task, batch), count) / PACKED for batch in batches
+    )
+    print(f"  {'hand-written markdown table (the blog)':40s} {blog:6.1f} per search")
 
     print(f"\nsingle search, {SHOTS} examples, table reply (median over the dev searches)")
     for layout in ("chat", "inline", "completion"):
@@ -318,6 +402,7 @@ def main() -> None:
         print(f"  {name:40s} {tokens:6.0f} per search  (hand-written 278)")
     reply_costs(task, count)
     where_tokens_go(task, texts, count)
+    blog_shaped_costs(task, texts, count)
 
     print("\nreply-shape header alone (instructions + schema, zero-shot, chat layout)")
     for name in ("apparel-search", "search-intent"):

@@ -75,6 +75,7 @@ class Grounded:
     constrain: bool = False
     fill: bool = False
     lexicon: frozenset[str] = frozenset()
+    modifiers: frozenset[str] = frozenset()
 
     def __call__(self, output: BaseModel, source: BaseModel | None, /) -> Sequence[Finding]:
         """Return a finding for each named field whose value the input does not contain."""
@@ -97,9 +98,7 @@ class Grounded:
                 path: tuple[str | int, ...] = (name, index) if isinstance(value, list) else (name,)
                 if not _spelled_in(shape, item, haystack):
                     message = f"{item!r} does not occur in the input"
-                elif (
-                    shape.kind == "string" and self.lexicon and not _in_lexicon(item, self.lexicon)
-                ):
+                elif shape.kind == "string" and self.lexicon and not _in_lexicon(item, self):
                     message = f"{item!r} does not begin and end with a lexicon word"
                 else:
                     continue
@@ -120,6 +119,7 @@ def grounded(
     constrain: bool = False,
     fill: bool = False,
     lexicon: Iterable[str] = (),
+    modifiers: Iterable[str] = (),
 ) -> Grounded:
     """Check that each named string or vocabulary field's value occurs in the input text.
 
@@ -147,6 +147,10 @@ def grounded(
             "blue" of "sky blue", nor "grey" of "grey and navy". A reply's value
             that does not begin and end with one is a finding too (one that
             stops short of the whole phrase is not: it is still the input's).
+        modifiers: with ``lexicon``, words that may begin such a phrase but never
+            end it, as they qualify a word of the lexicon and name nothing alone:
+            "light" of "light blue", "baby" of "baby pink" (so "baby clothes" has
+            no colour, and "blue light glasses" only "blue").
     """
     if not fields:
         raise ValueError("grounded() needs at least one field name")
@@ -154,8 +158,12 @@ def grounded(
         raise ValueError(f"on_fail must be 'error' or 'null', not {on_fail!r}")
     if (fill or lexicon) and not constrain:
         raise ValueError("fill and lexicon narrow the reply schema: they need constrain=True")
-    known = frozenset("".join(words(word)) for word in lexicon)
-    return Grounded(tuple(fields), on_fail, constrain, fill, known)
+    known, qualifying = (
+        frozenset("".join(words(w)) for w in group) for group in (lexicon, modifiers)
+    )
+    if qualifying and not known:
+        raise ValueError("modifiers qualify a lexicon's words: they need a lexicon")
+    return Grounded(tuple(fields), on_fail, constrain, fill, known, qualifying - known)
 
 
 class Narrowing(NamedTuple):
@@ -170,7 +178,7 @@ def supported_values(
     checks: Sequence[Grounded],
     source: BaseModel,
     shared: frozenset[tuple[str, Any]] = frozenset(),
-    endings: frozenset[tuple[str, str]] = frozenset(),
+    labelled: frozenset[tuple[str, str]] = frozenset(),
 ) -> Narrowing:
     """For each field a constraining check names, what its reply may take for this input.
 
@@ -185,10 +193,13 @@ def supported_values(
     and a phrase a lexicon admits is not another string field's ("olive
     green" is a colour, never a type), unless the value is in ``shared`` (see
     :func:`shared_values`: "henley" may be a neck and a type). A phrase of a
-    field without a lexicon does not stop right before a word its labelled
-    values end with, as ``endings`` gives them (see :func:`value_endings`:
-    "hockey jersey youth" may be typed "hockey jersey", not "hockey", when
-    examples type "soccer jersey"). Null stays allowed
+    field without a lexicon learns from its labelled values, as ``labelled``
+    gives them (see :func:`labelled_phrases`): a phrase does not stop right
+    before a word they end with ("hockey jersey youth" may be typed "hockey
+    jersey", not "hockey", when examples type "soccer jersey"), and takes a
+    labelled value of several words whole or leaves it out ("maxi dress
+    floral" may be typed "maxi dress", not "dress", when examples type "maxi
+    dress"). Null stays allowed
     where the field allows it. A field left out is not narrowed: a string
     field of an input longer than :data:`MAX_CONSTRAINED_WORDS` words, or a
     field that could take nothing.
@@ -221,21 +232,21 @@ def supported_values(
     unclaimed = _without(text, claimed)
     phrases = input_phrases(unclaimed)
     free = [spec for spec in specs if element(spec.shape).kind != "enum"]
-    lexicons = [named[spec.name].lexicon for spec in free if named[spec.name].lexicon]
+    lexicons = [named[spec.name] for spec in free if named[spec.name].lexicon]
     for spec in free:
-        lexicon = named[spec.name].lexicon
+        check = named[spec.name]
         if phrases is not None:
-            if lexicon:
-                whole = _whole_runs(unclaimed, lexicon)
+            if check.lexicon:
+                whole = _whole_runs(unclaimed, check)
                 allowed[spec.key] = tuple(phrase for phrase in phrases if phrase.lower() in whole)
                 continue
-            ends = frozenset(word for key, word in endings if key == spec.key)
-            stops = _stopping(unclaimed, ends) if ends else None
+            learned = _learned(labelled, spec.key)
+            respected = _respecting(unclaimed, learned) if learned.ends else None
             allowed[spec.key] = tuple(
                 phrase
                 for phrase in phrases
-                if not any(_in_lexicon(phrase, other) for other in lexicons)
-                and (stops is None or phrase.lower() in stops)
+                if not any(_in_lexicon(phrase, other, modified=True) for other in lexicons)
+                and (respected is None or phrase.lower() in respected)
             )
     kept = {
         key: values
@@ -275,15 +286,14 @@ def shared_values(
     return frozenset(shared)
 
 
-def value_endings(
+def labelled_phrases(
     output: Shape, checks: Sequence[Grounded], outputs: Iterable[BaseModel]
 ) -> frozenset[tuple[str, str]]:
-    """The last words of labelled values of constrained string fields without a lexicon.
+    """The labelled values of constrained string fields without a lexicon, lower-cased.
 
-    Each is a ``(field key, word)`` pair, the word lower-cased as written
-    ("jersey" of "soccer jersey", "shorts" of "bermuda shorts"): where a value
-    of the field ends, so a phrase that stops right before such a word stops
-    short of the value (see :func:`supported_values`).
+    Each is a ``(field key, value)`` pair ("type", "soccer jersey"): where
+    the field's values end, and which phrases of several words it takes
+    whole (see :func:`supported_values`).
     """
     free = {
         name for check in checks if check.constrain and not check.lexicon for name in check.fields
@@ -294,46 +304,112 @@ def value_endings(
         for spec in specs:
             values: list[str] = []
             _strings(getattr(labelled, spec.name, None), values)
-            found.update((spec.key, value.split()[-1].lower()) for value in values if value.split())
-    return frozenset(found)
+            found.update((spec.key, " ".join(value.lower().split())) for value in values)
+    return frozenset(pair for pair in found if pair[1])
 
 
-def _stopping(text: str, endings: frozenset[str]) -> frozenset[str]:
-    """The lower-cased phrases of a text with an occurrence not followed by one of ``endings``."""
+class _Learned(NamedTuple):
+    """What one field's labelled values teach narrowing."""
+
+    ends: frozenset[str]  # the last word of each value, lower-cased as written
+    wholes: dict[str, tuple[tuple[str, ...], ...]]  # values of several words, by their first
+
+
+@functools.lru_cache(maxsize=64)
+def _learned(labelled: frozenset[tuple[str, str]], key: str) -> _Learned:
+    values = [value.split() for field, value in labelled if field == key]
+    wholes: dict[str, list[tuple[str, ...]]] = {}
+    for written in values:
+        if len(written) > 1:
+            matched = tuple(map(_matched, written))
+            wholes.setdefault(matched[0], []).append(matched)
+    return _Learned(
+        frozenset(written[-1] for written in values),
+        {first: tuple(found) for first, found in wholes.items()},
+    )
+
+
+def _matched(word: str) -> str:
+    """A written word as phrases are matched: lower-cased, singular, without punctuation."""
+    return "".join(words(word))
+
+
+def _respecting(text: str, learned: _Learned) -> frozenset[str]:
+    """The lower-cased phrases of a text that keep to what labelled values teach.
+
+    A phrase is kept when one of its occurrences is not followed by a word
+    labelled values end with, and cuts no labelled value of several words
+    the text holds: it holds all of it or none of it.
+    """
     found: set[str] = set()
     for line in text.splitlines():
         written = line.split()
+        matched = [_matched(word) for word in written]
+        wholes = [
+            (start, start + len(value))
+            for start, first in enumerate(matched)
+            for value in learned.wholes.get(first, ())
+            if tuple(matched[start : start + len(value)]) == value
+        ]
         found.update(
             " ".join(written[start:end]).lower()
             for start, end in _spans(len(written))
-            if end == len(written) or written[end].lower() not in endings
+            if (end == len(written) or written[end].lower() not in learned.ends)
+            and all(
+                end <= low or high <= start or start <= low < high <= end for low, high in wholes
+            )
         )
     return frozenset(found)
 
 
-def _in_lexicon(phrase: str, lexicon: frozenset[str]) -> bool:
-    """Whether a phrase begins and ends with a lexicon word ("navy", "black and white")."""
+def _in_lexicon(phrase: str, check: Grounded, *, modified: bool = False) -> bool:
+    """Whether a phrase begins and ends with a check's lexicon word ("navy", "light blue").
+
+    It may begin with a modifier ("light"), but not end with one; with
+    ``modified``, it may end with one too: the lexicon's words then claim it
+    from the other fields ("baby" is no type either).
+    """
     tokens = words(phrase)
-    return bool(tokens) and tokens[0] in lexicon and tokens[-1] in lexicon
+    if not tokens:
+        return False
+    first, last = tokens[0], tokens[-1]
+    return (first in check.lexicon or first in check.modifiers) and (
+        last in check.lexicon or (modified and last in check.modifiers)
+    )
 
 
 _JOINERS = frozenset({"and", "&", "n"})
 """Words that join two lexicon words into one phrase ("black and white", "black & white")."""
 
 
-def _whole_runs(text: str, lexicon: frozenset[str]) -> frozenset[str]:
-    """The lower-cased phrases of a text that begin and end with a lexicon word, taken whole.
+def _whole_runs(text: str, check: Grounded) -> frozenset[str]:
+    """The lower-cased phrases of a text that a check's lexicon admits, taken whole.
 
-    A phrase is left out when the word before or after it is a lexicon word, or
-    a joiner and then one ("sky blue": not "blue"; "grey and navy": not "grey"),
-    so that a narrowed field cannot stop short of the words the input writes together.
+    A phrase begins with a lexicon word or a modifier and ends with a lexicon
+    word (see :func:`_in_lexicon`). It is left out when the run goes on past
+    it: the word before it is one of those, or the word after it begins one
+    that ends the run (a modifier only with a lexicon word after it), or a
+    joiner comes between ("sky blue": not "blue"; "grey and navy": not
+    "grey"; "light blue baby tee": "light blue", and "blue light glasses":
+    "blue"), so that a narrowed field cannot stop short of the words the
+    input writes together.
     """
+    member = check.lexicon | check.modifiers
     found: set[str] = set()
     for line in text.splitlines():
         written = line.split()
         tokens = [words(word) for word in written] + [[], []]  # two past the end: no word
-        starts = [bool(word) and word[0] in lexicon for word in tokens]
-        ends = [bool(word) and word[-1] in lexicon for word in tokens]
+        starts = [bool(word) and word[0] in member for word in tokens]
+        ends = [bool(word) and word[-1] in check.lexicon for word in tokens]
+        carries = [bool(word) and word[-1] in member for word in tokens]  # into the next word
+        # A word goes on with a run before it when it is a lexicon word, or a modifier
+        # of one that goes on: "light blue baby tee" has the run "light blue", no more.
+        continues = [False] * len(tokens)
+        for index in range(len(written) - 1, -1, -1):
+            first = tokens[index][0] if tokens[index] else None
+            continues[index] = first in check.lexicon or (
+                first in check.modifiers and continues[index + 1]
+            )
         joins = [word.lower() in _JOINERS for word in written] + [False, False]
         # Index -1 and -2 read the padding at the end: no word before the first.
         found.update(
@@ -341,8 +417,8 @@ def _whole_runs(text: str, lexicon: frozenset[str]) -> frozenset[str]:
             for start, end in _spans(len(written))
             if starts[start]
             and ends[end - 1]
-            and not (ends[start - 1] or (joins[start - 1] and ends[start - 2]))
-            and not (starts[end] or (joins[end] and starts[end + 1]))
+            and not (carries[start - 1] or (joins[start - 1] and carries[start - 2]))
+            and not (continues[end] or (joins[end] and continues[end + 1]))
         )
     return frozenset(found)
 

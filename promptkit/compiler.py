@@ -17,6 +17,7 @@ is ever interpreted.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import json
@@ -26,7 +27,7 @@ from typing import Any, NamedTuple, TypedDict
 from pydantic import BaseModel
 
 from promptkit._types import Layout, ReplyFormat, SchemaStyle, SelectorName
-from promptkit.checks import Grounded, shared_values, supported_values, value_endings
+from promptkit.checks import Grounded, labelled_phrases, shared_values, supported_values
 from promptkit.formats import (
     batch_schema,
     exact_batch_schema,
@@ -38,8 +39,8 @@ from promptkit.formats import (
 from promptkit.notation import field_notes
 from promptkit.prompt import Message, Prompt
 from promptkit.rows import header as table_header
-from promptkit.rows import row_grammar, table_fields, write_rows, write_table
-from promptkit.schema import FieldSpec, Shape
+from promptkit.rows import row_grammar, table_fields, write_cell, write_rows, write_table
+from promptkit.schema import FieldSpec
 from promptkit.selection import TokenCounter, select_examples
 from promptkit.task import Example, Task, shown_input, shown_output
 
@@ -252,7 +253,7 @@ def _reply_schema(
         schema = shared["items"] if batch else shared
         if constraining:
             allowed, filled = supported_values(
-                task.output_shape, constraining, item, *_labelled_narrowing(task)
+                task.output_shape, constraining, item, *_labelled_narrowing(task, item)
             )
             schema = narrowed(schema, allowed, filled)
         per_item.append(schema)
@@ -265,21 +266,39 @@ def _constraining_checks(task: Task) -> tuple[Grounded, ...]:
     return tuple(check for check in task.checks if isinstance(check, Grounded) and check.constrain)
 
 
-@functools.lru_cache(maxsize=64)
-def _labelled_narrowing(
-    task: Task,
-) -> tuple[frozenset[tuple[str, Any]], frozenset[tuple[str, str]]]:
-    """What the task's labelled examples teach narrowing, once per task.
+Lessons = tuple[frozenset[tuple[str, Any]], frozenset[tuple[str, str]]]
+
+
+def _labelled_narrowing(task: Task, item: BaseModel) -> Lessons:
+    """What the task's labelled examples teach the narrowing of one input.
 
     The vocabulary values they also write in a string field
-    (:func:`~promptkit.checks.shared_values`) and the words they end a string
-    field's values with (:func:`~promptkit.checks.value_endings`).
+    (:func:`~promptkit.checks.shared_values`) and their string fields' values
+    (:func:`~promptkit.checks.labelled_phrases`). As an input is never among
+    its own examples, an example's label does not narrow its own input (so
+    leave-one-out evaluation stays honest); for every other input the
+    lessons are learned once per task.
     """
-    outputs = [example.output for example in task.candidates]
+    if item.model_dump_json() not in _labelled_inputs(task):
+        return _lessons(task)
+    return _learn(task, [example.output for example in task.candidates if example.input != item])
+
+
+@functools.lru_cache(maxsize=64)
+def _labelled_inputs(task: Task) -> frozenset[str]:
+    return frozenset(example.input.model_dump_json() for example in task.candidates)
+
+
+@functools.lru_cache(maxsize=64)
+def _lessons(task: Task) -> Lessons:
+    return _learn(task, [example.output for example in task.candidates])
+
+
+def _learn(task: Task, outputs: Sequence[BaseModel]) -> Lessons:
     checks = _constraining_checks(task)
     return (
         shared_values(task.output_shape, checks, outputs),
-        value_endings(task.output_shape, checks, outputs),
+        labelled_phrases(task.output_shape, checks, outputs),
     )
 
 
@@ -291,11 +310,7 @@ def _header(task: Task, style: SchemaStyle, batch: bool, reply_format: ReplyForm
             "Reply with one row per item in these columns, tab-separated, id first; "
             "an empty cell for null:"
         )
-        typed = [
-            f"{spec.key}: {render_schema(_field_shape(spec), 'compact')}"
-            for spec in fields
-            if not _plain_text(spec)
-        ]
+        typed = [_column(spec) for spec in fields if not _plain_text(spec)]
         return "\n".join([f"{task.instructions.strip()}\n\n{ask}", table_header(fields), *typed])
     shape = render_schema(task.output_shape, style, batch=batch)
     ask = "Reply with a JSON array, one object per numbered item:" if batch else "Reply with JSON:"
@@ -307,9 +322,23 @@ def _plain_text(spec: FieldSpec) -> bool:
     return spec.shape.kind == "string" and not spec.shape.constraints and not field_notes(spec)
 
 
-def _field_shape(spec: FieldSpec) -> Shape:
-    """A one-field object of the column, to write its type and notes in the compact notation."""
-    return Shape("object", fields=(spec,))
+def _column(spec: FieldSpec) -> str:
+    """A column's line under the header: its values as its cells write them, then its notes.
+
+    ``sleeve: long sleeve | short sleeve | sleeveless``: a vocabulary's values
+    bare, as a row writes them (a value with a ``|`` in it quoted); any other
+    type in the compact notation. An empty cell is null, so null is not listed.
+    """
+    shape = dataclasses.replace(spec.shape, nullable=False)
+    if shape.kind == "enum":
+        cells = [write_cell(value) for value in shape.values]
+        written = " | ".join(
+            json.dumps(cell, ensure_ascii=False) if "|" in cell else cell for cell in cells
+        )
+    else:
+        written = render_schema(shape, "compact")
+    notes = field_notes(spec)
+    return f"{spec.key}: {written}" + (f" // {notes}" if notes else "")
 
 
 @functools.lru_cache(maxsize=256)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Literal
 
 import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, Field
 
-from promptkit import Prompt, compile_batch, compile_prompt, load_task
+from promptkit import Example, Prompt, Task, compile_batch, compile_prompt, load_task
 from promptkit.checks import grounded
 from promptkit.output.table import read_cell
 from promptkit.schema import Shape
@@ -234,6 +236,20 @@ def test_a_table_prompts_row_grammar_is_valid_for_llguidance() -> None:
     assert (is_error, warnings) == (False, [])
     assert 'row0: "4" "\\t" ("red" | "")' in prompt.grammar
     assert 'row1: "5" "\\t"' in prompt.grammar
+
+
+def test_a_table_prompt_lists_a_columns_values_as_its_cells_write_them() -> None:
+    class Row(BaseModel):
+        size: Literal["s", "m", "x|l"] | None = None
+        count: int = Field(ge=1, description="How many.")
+        note: str | None = None
+
+    task = Task(name="rows", instructions="Count.", input_model="text", output_model=Row,
+                examples=[Example("one s", {"size": "s", "count": 1})])  # fmt: skip
+    lines = compile_batch(task, ["two m"], shots=0, reply_format="table").render_text()
+    assert 'size: s | m | "x|l"\n' in lines  # bare, as a cell; quoted where a | would misread
+    assert "count: int // How many. at least 1.\n" in lines
+    assert "note:" not in lines  # plain text: the header says it all
 
 
 @settings(max_examples=60, deadline=None)

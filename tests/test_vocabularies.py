@@ -156,6 +156,28 @@ def test_a_phrase_does_not_stop_right_before_a_word_the_labelled_values_end_with
     assert "hockey" in phrases["enum"]
 
 
+def test_a_labelled_value_of_several_words_is_taken_whole_or_left_out():
+    checks = [grounded("type", constrain=True)]
+    dresses = make([Example("white maxi dress", {"type": "maxi dress"})], checks)
+    phrases = compile_prompt(dresses, "floral Maxi Dresses long").json_schema["properties"]["type"]
+    assert {"Maxi Dresses", "floral Maxi Dresses", None} <= set(phrases["enum"])
+    cut = {"Maxi", "Dresses", "Dresses long", "floral Maxi"}  # each cuts "maxi dress" (singular)
+    assert cut.isdisjoint(phrases["enum"])
+    unlabelled = compile_prompt(make([], checks), "floral maxi dresses").json_schema
+    assert "dresses" in unlabelled["properties"]["type"]["enum"]
+
+
+def test_an_examples_label_does_not_narrow_its_own_input():
+    checks = [grounded("type", constrain=True)]
+    dresses = make([Example("white maxi dress", {"type": "maxi dress"})], checks)
+    phrases = compile_prompt(dresses, "white maxi dress").json_schema["properties"]["type"]
+    assert "dress" in phrases["enum"]  # as in leave-one-out: it is not among its own examples
+    assert (
+        "dress"
+        not in compile_prompt(dresses, "black maxi dress").json_schema["properties"]["type"]["enum"]
+    )
+
+
 def test_a_required_field_the_input_cannot_support_is_not_narrowed_to_nothing():
     class Required(BaseModel):
         sleeve: Sleeve  # type: ignore[valid-type]
@@ -216,9 +238,44 @@ def test_a_lexicon_narrows_a_field_to_whole_phrases_that_begin_and_end_with_its_
     assert finding.message == "'dress' does not begin and end with a lexicon word"
 
 
+def test_a_modifier_begins_a_lexicon_phrase_but_never_ends_one() -> None:
+    class Coloured(BaseModel):
+        colour: str | None = None
+        type: str | None = None
+
+    check = grounded(
+        "colour", constrain=True, lexicon=["blue", "pink"], modifiers=["light", "baby"]
+    )
+    task = Task(
+        name="coloured",
+        instructions="Name the colour and the type.",
+        input_model="search",
+        output_model=Coloured,
+        checks=[grounded("type", constrain=True), check],
+    )
+
+    def allowed(search: str) -> dict[str, list[str | None]]:
+        properties = compile_prompt(task, search).json_schema["properties"]
+        return {key: properties[key]["enum"] for key in ("colour", "type")}
+
+    assert allowed("light blue baby tee") == {
+        "colour": ["light blue", None],  # not "blue": the run is "light blue"
+        "type": ["light blue baby tee", "blue baby tee", "baby tee", "tee", None],
+    }
+    assert allowed("blue light glasses")["colour"] == ["blue", None]  # "light" qualifies no colour
+    assert allowed("baby light blue")["colour"] == ["baby light blue", None]
+    assert allowed("baby clothes") == {"colour": [None], "type": ["baby clothes", "clothes", None]}
+    (finding,) = check(Coloured(colour="baby"), task.make_input("baby clothes"))
+    assert finding.message == "'baby' does not begin and end with a lexicon word"
+
+
 def test_fill_and_lexicon_need_constrain() -> None:
     with pytest.raises(ValueError, match="need constrain=True"):
         grounded("sleeve", fill=True)
+    with pytest.raises(
+        ValueError, match="modifiers qualify a lexicon's words: they need a lexicon"
+    ):
+        grounded("colour", constrain=True, modifiers=["light"])
 
 
 def test_a_phrase_a_lexicon_admits_is_not_another_string_fields() -> None:

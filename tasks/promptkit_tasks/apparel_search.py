@@ -125,10 +125,17 @@ apparel_search = Task(
     generation=GenerationParams(temperature=0.0),
     # Every attribute must be words of the search, and each is narrowed while decoding to what
     # the search supports: a sleeve or neck it spells (then one of them must be written), a
-    # colour made of colour words, a type that is none of those.
+    # colour made of colour words (ending in one: "light" or "baby" only qualify one), a type
+    # that is none of those.
     checks=(
         grounded("sleeve", "neck", on_fail="null", constrain=True, fill=True),
         grounded("type", on_fail="null", constrain=True),
-        grounded("colour", on_fail="null", constrain=True, lexicon=_VOCABULARIES["colour words"]),
+        grounded(
+            "colour",
+            on_fail="null",
+            constrain=True,
+            lexicon=_VOCABULARIES["colour words"],
+            modifiers=_VOCABULARIES["colour modifiers"],
+        ),
     ),
 )
