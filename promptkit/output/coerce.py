@@ -27,16 +27,15 @@ What cannot be coerced is left as it is for validation to report.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 
 from promptkit.output.actions import Action
-from promptkit.output.enums import NO_MATCH, NoMatch, is_allowed, match_enum
+from promptkit.output.enums import NO_MATCH, NoMatch, is_allowed, match_enum, unaccented
 from promptkit.output.extract import find_values
-from promptkit.output.fit import fits, known_keys
+from promptkit.output.fit import fits, key_spelling, known_keys
 from promptkit.output.scalars import SCALARS
 from promptkit.schema import FieldSpec, Shape
 
@@ -62,7 +61,6 @@ NULL_WORDS = frozenset(
 )
 """Words (compared case-insensitively, without a final period) read as null in nullable fields."""
 
-_NOT_ALNUM = re.compile(r"[\W_]+")
 _SCALAR_KINDS = frozenset({"string", "integer", "number", "boolean", "enum"})
 
 Path = tuple[str | int, ...]
@@ -259,7 +257,7 @@ class _Coercer:
         for key, member in value.items():
             spec = by_name.get(key) if isinstance(key, str) else None
             if spec is None:
-                spec = by_name.get(_name(str(key)))
+                spec = _spelled_field(by_name, str(key))
                 if spec is None:
                     unknown.append((key, member))
                     continue
@@ -390,7 +388,7 @@ class _Coercer:
             (
                 v
                 for k, v in value.items()
-                if isinstance(k, str) and _name(k) == _name(shape.discriminator)
+                if isinstance(k, str) and key_spelling(k) == key_spelling(shape.discriminator)
             ),
             None,
         )
@@ -407,17 +405,17 @@ def _is_pair(item: Any) -> bool:
     return (
         isinstance(item, dict)
         and len(item) == 2
-        and {_name(str(k)) for k in item} == {"key", "value"}
+        and {key_spelling(str(k)) for k in item} == {"key", "value"}
     )
 
 
 def _pair_key(item: dict[str, Any]) -> str:
-    key = next(v for k, v in item.items() if _name(k) == "key")
+    key = next(v for k, v in item.items() if key_spelling(k) == "key")
     return key if isinstance(key, str) else str(key)
 
 
 def _pair_value(item: dict[str, Any]) -> Any:
-    return next(v for k, v in item.items() if _name(k) == "value")
+    return next(v for k, v in item.items() if key_spelling(k) == "value")
 
 
 @functools.lru_cache(maxsize=256)
@@ -428,15 +426,19 @@ def _names_cached(shape: Shape) -> dict[str, FieldSpec]:
             table.setdefault(name, spec)
     for spec in shape.fields:
         for name in spec.names:
-            table.setdefault(_name(name), spec)
+            table.setdefault(key_spelling(name), spec)
+    for spec in shape.fields:
+        for name in spec.names:
+            table.setdefault(unaccented(key_spelling(name)), spec)
     return table
 
 
 def _names(shape: Shape) -> dict[str, FieldSpec]:
-    """Every spelling of every field, as written and normalised, to the field."""
+    """Every spelling of every field, as written, normalised and unaccented, to the field."""
     return _names_cached(shape)
 
 
-@functools.lru_cache(maxsize=4096)
-def _name(key: str) -> str:
-    return _NOT_ALNUM.sub("_", key.strip().casefold()).strip("_")
+def _spelled_field(by_name: dict[str, FieldSpec], key: str) -> FieldSpec | None:
+    """The field ``key`` spells ignoring case, punctuation and spacing, then accents too."""
+    spelling = key_spelling(key)
+    return by_name.get(spelling) or by_name.get(unaccented(spelling))

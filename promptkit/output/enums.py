@@ -5,6 +5,8 @@ Tried in order, the first that decides wins:
 1. the value itself (``"TWO"``, ``2``);
 2. the same text ignoring case, punctuation and spacing, or a declared alias
    (``"Read Only"`` for ``read-only``, ``"k-2-3 1_1"`` for ``k-2-3.1_1``);
+   then ignoring accents as well (``"cafe"`` for ``café``, ``"UBER"`` for
+   ``Über``), where no value is spelled that way with its accents;
 3. the head of a value-plus-explanation (``"ADMIN - full access"``), when
    the explanation names no other value;
 4. the values named anywhere in the text as whole words, first with their
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from promptkit.schema import Shape
@@ -28,6 +32,7 @@ from promptkit.vocabularies import spelling_key, spelling_table
 
 _WORDS = re.compile(r"[^\W_]+")
 _EXPLANATION = re.compile(r"\s+[-\u2013\u2014]\s+|\s*[:(\[,;]|\.\s|\n")
+_ACCENTS = re.compile("[\u0300-\u036f]+")
 
 
 class NoMatch:
@@ -55,15 +60,14 @@ def match_enum(value: Any, shape: Shape) -> Any:
         return _bool_value(value, shape)
     if not isinstance(value, str | int | float):
         return NO_MATCH
-    table = spelling_table(shape)
     text = str(value).strip()
     if isinstance(value, float) and value.is_integer():
         text = str(int(value))
-    hit = table.get(spelling_key(text))
+    hit = _spelled(text, shape)
     if hit is not None:
         return hit
     head, _, rest = _split_explanation(text)
-    hit = table.get(spelling_key(head))
+    hit = _spelled(head, shape)
     if hit is not None:
         named = _named(rest, shape)
         return hit if all(other == hit for other in named) else NoMatch((hit, *named))
@@ -71,6 +75,39 @@ def match_enum(value: Any, shape: Shape) -> Any:
     if len(named) == 1:
         return named[0]
     return NoMatch(tuple(named)) if named else NO_MATCH
+
+
+def unaccented(text: str) -> str:
+    """Drop the accents of ``text``: ``"Über"`` reads ``"Uber"``, ``"señor"`` ``"senor"``."""
+    if text.isascii():
+        return text
+    return _ACCENTS.sub("", unicodedata.normalize("NFD", text))
+
+
+def _spelled(text: str, shape: Shape) -> Any:
+    """The value ``text`` spells (step 2 of the module), or ``None``."""
+    key = spelling_key(text)
+    hit = spelling_table(shape).get(key)
+    if hit is None:
+        hit = _unaccented_spellings(shape.values, tuple(shape.aliases.items())).get(unaccented(key))
+    return hit
+
+
+@functools.lru_cache(maxsize=512)
+def _unaccented_spellings(
+    values: tuple[Any, ...], aliases: tuple[tuple[Any, tuple[str, ...]], ...]
+) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for name, allowed in _names(values, aliases):
+        table.setdefault(unaccented(spelling_key(name)), allowed)
+    return table
+
+
+def _names(
+    values: tuple[Any, ...], aliases: tuple[tuple[Any, tuple[str, ...]], ...]
+) -> list[tuple[str, Any]]:
+    """Every name of an enum's values, with the value it names: the values, then the aliases."""
+    return [(str(v), v) for v in values] + [(n, v) for v, ns in aliases for n in ns]
 
 
 def _bool_value(value: bool, shape: Shape) -> Any:
@@ -90,18 +127,34 @@ def _split_explanation(text: str) -> tuple[str, str, str]:
 
 
 def _named(text: str, shape: Shape) -> list[Any]:
-    """The distinct values named in ``text`` as whole words: case kept first, then ignored."""
+    """The distinct values named in ``text`` as whole words (compared as :data:`_FOLDS` say)."""
     if not text:
         return []
-    for exact in (True, False):
-        found = _scan(text, _phrases(shape, exact), exact)
+    for fold in _FOLDS:
+        found = _scan(fold(text), _phrases(shape, fold))
         if found:
             return found
     return []
 
 
-def _scan(text: str, phrases: dict[tuple[str, ...], Any], exact: bool) -> list[Any]:
-    words = _WORDS.findall(text if exact else text.casefold())
+def _as_written(text: str) -> str:
+    return text
+
+
+def _caseless(text: str) -> str:
+    return text.casefold()
+
+
+def _caseless_unaccented(text: str) -> str:
+    return unaccented(text.casefold())
+
+
+_FOLDS = (_as_written, _caseless, _caseless_unaccented)
+"""How names are compared in prose, in turn: as written, ignoring case, ignoring accents too."""
+
+
+def _scan(text: str, phrases: dict[tuple[str, ...], Any]) -> list[Any]:
+    words = _WORDS.findall(text)
     longest = max((len(phrase) for phrase in phrases), default=0)
     found: list[Any] = []
     i = 0
@@ -123,16 +176,17 @@ _MISSING = object()
 
 @functools.lru_cache(maxsize=512)
 def _phrases_cached(
-    values: tuple[Any, ...], aliases: tuple[tuple[Any, tuple[str, ...]], ...], exact: bool
+    values: tuple[Any, ...],
+    aliases: tuple[tuple[Any, tuple[str, ...]], ...],
+    fold: Callable[[str], str],
 ) -> dict[tuple[str, ...], Any]:
     phrases: dict[tuple[str, ...], Any] = {}
-    names = [(str(v), v) for v in values] + [(n, v) for v, ns in aliases for n in ns]
-    for name, allowed in names:
-        words = tuple(_WORDS.findall(name if exact else name.casefold()))
+    for name, allowed in _names(values, aliases):
+        words = tuple(_WORDS.findall(fold(name)))
         if words:
             phrases.setdefault(words, allowed)
     return phrases
 
 
-def _phrases(shape: Shape, exact: bool) -> dict[tuple[str, ...], Any]:
-    return _phrases_cached(shape.values, tuple(shape.aliases.items()), exact)
+def _phrases(shape: Shape, fold: Callable[[str], str]) -> dict[tuple[str, ...], Any]:
+    return _phrases_cached(shape.values, tuple(shape.aliases.items()), fold)

@@ -290,6 +290,11 @@ def _is_object_like(value: Any, shape: Shape) -> bool:
     return isinstance(value, dict) or _fit(value, shape, frozenset())[0] == 1
 
 
+def _is_list_field(shape: Shape) -> bool:
+    """Say whether ``shape`` is an object of one field that holds a list (or a tuple)."""
+    return len(shape.fields) == 1 and shape.fields[0].shape.kind in ("array", "tuple")
+
+
 def _fit(value: Any, shape: Shape, names: frozenset[str]) -> tuple[int, int, int]:
     """Rank a value against an object shape: (is an object, known keys, -unknown keys).
 
@@ -299,9 +304,8 @@ def _fit(value: Any, shape: Shape, names: frozenset[str]) -> tuple[int, int, int
     if shape.kind != "object":
         return (0, 0, 0)
     if not isinstance(value, dict):
-        one = shape.fields[0].shape if len(shape.fields) == 1 else None
-        if one is not None and isinstance(value, list) == (one.kind in ("array", "tuple")):
-            return (1, int(fits(value, one)), 0)
+        if len(shape.fields) == 1 and isinstance(value, list) == _is_list_field(shape):
+            return (1, int(fits(value, shape.fields[0].shape)), 0)
         return (0, 0, 0)
     known = sum(isinstance(key, str) and (key in names or _key(key) in names) for key in value)
     return (1, known, known - len(value))
@@ -317,7 +321,10 @@ def _unwrap(
     if isinstance(value, dict):
         members = [(k, v) for k, v in value.items() if isinstance(v, dict | list)]
     elif isinstance(value, list):
-        members = [(i, v) for i, v in enumerate(value) if isinstance(v, dict | list)]
+        # For a one-field list object the list is the field's value: its items
+        # are the content, and only a list in it can wrap the list meant.
+        kinds = list if _is_list_field(shape) else dict | list
+        members = [(i, v) for i, v in enumerate(value) if isinstance(v, kinds)]
     if not members or (isinstance(value, dict) and len(members) > 1):
         return value, []  # a wrapper holds one thing; an object of several is no wrapper
     own = _fit(value, shape, names)

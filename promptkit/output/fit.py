@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from promptkit.output.enums import is_allowed
+from promptkit.output.enums import is_allowed, unaccented
 from promptkit.schema import Shape
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
@@ -56,7 +56,7 @@ def known_keys(value: Any, shape: Shape) -> int:
     if not isinstance(value, dict) or shape.kind != "object":
         return 0
     names = _spellings(shape)
-    return sum(isinstance(key, str) and _norm(key) in names for key in value)
+    return sum(isinstance(key, str) and _loose_spelling(key) in names for key in value)
 
 
 def _items_fit(value: list[Any], shape: Shape) -> bool:
@@ -119,9 +119,15 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 @functools.lru_cache(maxsize=256)
 def _spellings(shape: Shape) -> frozenset[str]:
-    return frozenset(_norm(name) for spec in shape.fields for name in spec.names)
+    return frozenset(_loose_spelling(name) for spec in shape.fields for name in spec.names)
 
 
 @functools.lru_cache(maxsize=4096)
-def _norm(key: str) -> str:
+def key_spelling(key: str) -> str:
+    """The spelling keys share when they differ only in case, punctuation or spacing."""
     return _NOT_ALNUM.sub("_", key.strip().casefold()).strip("_")
+
+
+@functools.lru_cache(maxsize=4096)
+def _loose_spelling(key: str) -> str:
+    return unaccented(key_spelling(key))

@@ -255,6 +255,17 @@ def test_any_spelling_of_an_aliased_field_is_read_as_the_field():
     assert (value["code"], value["user"]) == (201, "bo")
 
 
+def test_a_key_is_read_without_its_accents_when_no_field_is_spelled_with_them():
+    class Form(BaseModel):
+        resume: str = ""
+        accented: str = Field("", alias="résumé")
+        street: str = Field("", alias="Straße")
+
+    value, actions = coerce({"RÉSUMÉ": "a", "Resume": "b", "strasse": "c"}, shape_of(Form))
+    assert value == {"accented": "a", "resume": "b", "street": "c"}
+    assert "read key 'RÉSUMÉ' as 'résumé'" in {a.message for a in actions}
+
+
 def test_null_in_an_optional_field_that_cannot_be_null_reads_as_its_default():
     value, actions = _rich(retries=None, anything=None)
     assert "retries" not in value

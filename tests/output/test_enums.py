@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from promptkit import field
-from promptkit.output.enums import NO_MATCH, NoMatch, is_allowed, match_enum
+from promptkit.output.enums import NO_MATCH, NoMatch, is_allowed, match_enum, unaccented
 from promptkit.schema import shape_of
 
 
@@ -19,6 +19,8 @@ class Choice(BaseModel):
     level: Literal[1, 2, 3] = 1
     flag: Literal[True, "maybe"] = True
     car: Literal["car", "car-2", "long sleeve", "sleeve"] = "car"
+    drink: Literal["COFFEE", "TEA"] = field("TEA", aliases={"COFFEE": ["Café"], "TEA": ["thé"]})
+    word: Literal["resume", "résumé"] = "resume"
 
 
 SHAPES = {spec.name: spec.shape for spec in shape_of(Choice).fields}
@@ -45,6 +47,12 @@ SHAPES = {spec.name: spec.shape for spec in shape_of(Choice).fields}
         ("flag", "Maybe", "maybe"),
         ("car", "a car-2 it is", "car-2"),
         ("car", "long sleeve shirt", "long sleeve"),
+        ("drink", "cafe", "COFFEE"),
+        ("drink", "THE", "TEA"),
+        ("drink", "I would like some CAFE please", "COFFEE"),
+        ("word", "résumé", "résumé"),
+        ("word", "Résumé", "résumé"),
+        ("word", "RESUME", "resume"),
     ],
 )
 def test_the_one_value_named_is_found(field, value, expected):
@@ -74,6 +82,12 @@ def test_a_reply_that_names_two_values_is_ambiguous(field, value):
 )
 def test_a_value_that_names_nothing_matches_nothing(field, value):
     assert match_enum(value, SHAPES[field]) is NO_MATCH
+
+
+def test_unaccented_drops_accents_only():
+    assert unaccented("Über Straße señor-josé") == "Uber Straße senor-jose"
+    assert unaccented("北京 café") == "北京 cafe"
+    assert unaccented("plain") == "plain"
 
 
 def test_an_allowed_value_is_its_own_type():

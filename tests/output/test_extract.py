@@ -89,6 +89,20 @@ def test_an_object_with_the_expected_keys_is_not_unwrapped():
     assert extract_object('{"colour": "red", "extra": {"colour": "blue"}}', SHAPE).value == value
 
 
+def test_the_items_of_a_list_meant_are_no_wrappers():
+    class Task(BaseModel):
+        name: str
+
+    class Tasks(BaseModel):
+        value: list[Task]
+
+    reply = '[{"name": "a"}, {"name": "b", "props": {"onClick": []}}]'
+    extracted = extract_object(reply, shape_of(Tasks))
+    assert extracted.value == [{"name": "a"}, {"name": "b", "props": {"onClick": []}}]
+    around = extract_object('[[{"name": "a"}]]', shape_of(Tasks))  # a list around the list meant
+    assert around.value == [{"name": "a"}]
+
+
 def test_repairs_of_the_chosen_value_are_carried():
     extracted = extract_object("Answer: {'colour': 'red',}", SHAPE)
     assert extracted.value == {"colour": "red"}

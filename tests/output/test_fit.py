@@ -9,7 +9,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from promptkit.output.fit import fits, known_keys
+from promptkit.output.fit import fits, key_spelling, known_keys
 from promptkit.schema import shape_of
 
 
@@ -64,3 +64,15 @@ def test_an_object_fits_with_its_required_fields_and_no_unknown_keys():
 def test_known_keys_are_counted_by_any_spelling():
     assert known_keys({"Name": 1, "COUNT": 2, "other": 3}, SHAPE) == 2
     assert known_keys(["name"], SHAPE) == 0
+
+
+def test_a_key_spelling_ignores_case_punctuation_and_spacing():
+    assert key_spelling(" Straße ") == key_spelling("STRASSE") == "strasse"
+    assert key_spelling("Key-With Space") == "key_with_space"
+
+
+def test_known_keys_are_counted_without_their_accents_too():
+    class Address(BaseModel):
+        direccion: str = Field(alias="dirección")
+
+    assert known_keys({"Direccion": "x", "DIRECCIÓN": "y"}, shape_of(Address)) == 2
