@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -173,12 +174,46 @@ class Narrowing(NamedTuple):
     filled: frozenset[str]
 
 
+COMMON_INPUTS = 3
+"""The fewest labelled inputs a word must be in before narrowing trusts what values do with it."""
+
+
+class Lessons(NamedTuple):
+    """What a task's labelled examples teach narrowing (see :func:`learn`)."""
+
+    shared: frozenset[tuple[str, Any]] = frozenset()
+    """The vocabulary values labels also write in a string field (:func:`shared_values`)."""
+    values: frozenset[tuple[str, str]] = frozenset()
+    """The labelled values of string fields without a lexicon (:func:`labelled_phrases`)."""
+    common: frozenset[str] = frozenset()
+    """The words of at least :data:`COMMON_INPUTS` labelled inputs, as phrases match them."""
+
+
+def learn(
+    output: Shape, checks: Sequence[Grounded], examples: Iterable[tuple[BaseModel, BaseModel]]
+) -> Lessons:
+    """What these labelled ``(input, output)`` pairs teach the narrowing of other inputs."""
+    pairs = list(examples)
+    outputs = [labelled for _, labelled in pairs]
+    counts = Counter(
+        word for source, _ in pairs for word in {_matched(w) for w in source_text(source).split()}
+    )
+    return Lessons(
+        shared_values(output, checks, outputs),
+        labelled_phrases(output, checks, outputs),
+        frozenset(word for word, count in counts.items() if count >= COMMON_INPUTS and word),
+    )
+
+
+NOTHING_LEARNED = Lessons()
+"""The lessons of a task with no labelled examples."""
+
+
 def supported_values(
     output: Shape,
     checks: Sequence[Grounded],
     source: BaseModel,
-    shared: frozenset[tuple[str, Any]] = frozenset(),
-    labelled: frozenset[tuple[str, str]] = frozenset(),
+    lessons: Lessons = NOTHING_LEARNED,
 ) -> Narrowing:
     """For each field a constraining check names, what its reply may take for this input.
 
@@ -191,15 +226,17 @@ def supported_values(
     field's value is that field's ("v neck long sleeve tee": the type may be
     "tee", not "long sleeve tee" or "v neck"),
     and a phrase a lexicon admits is not another string field's ("olive
-    green" is a colour, never a type), unless the value is in ``shared`` (see
+    green" is a colour, never a type), unless the value is in ``lessons.shared`` (see
     :func:`shared_values`: "henley" may be a neck and a type). A phrase of a
-    field without a lexicon learns from its labelled values, as ``labelled``
-    gives them (see :func:`labelled_phrases`): a phrase does not stop right
-    before a word they end with ("hockey jersey youth" may be typed "hockey
-    jersey", not "hockey", when examples type "soccer jersey"), and takes a
-    labelled value of several words whole or leaves it out ("maxi dress
-    floral" may be typed "maxi dress", not "dress", when examples type "maxi
-    dress"). Null stays allowed
+    field without a lexicon learns from its labelled values (``lessons``,
+    see :func:`learn`): a phrase does not stop right before a word they end
+    with ("hockey jersey youth" may be typed "hockey jersey", not "hockey",
+    when examples type "soccer jersey"); it takes a labelled value of several
+    words whole or leaves it out ("maxi dress floral" may be typed "maxi
+    dress", not "dress", when examples type "maxi dress"); and it neither
+    begins nor ends with a word that labelled inputs use often (see
+    :data:`COMMON_INPUTS`) but no labelled value begins or ends with ("kids
+    socks for girls" may not be typed "socks for" or "kids socks"). Null stays allowed
     where the field allows it. A field left out is not narrowed: a string
     field of an input longer than :data:`MAX_CONSTRAINED_WORDS` words, or a
     field that could take nothing.
@@ -221,7 +258,7 @@ def supported_values(
             claimed += (
                 spelling
                 for value, found in zip(shape.values, spelled, strict=True)
-                if (spec.key, value) not in shared
+                if (spec.key, value) not in lessons.shared
                 for spelling in found
             )
             allowed[spec.key] = tuple(
@@ -240,7 +277,7 @@ def supported_values(
                 whole = _whole_runs(unclaimed, check)
                 allowed[spec.key] = tuple(phrase for phrase in phrases if phrase.lower() in whole)
                 continue
-            learned = _learned(labelled, spec.key)
+            learned = _learned(lessons.values, lessons.common, spec.key)
             respected = _respecting(unclaimed, learned) if learned.ends else None
             allowed[spec.key] = tuple(
                 phrase
@@ -313,19 +350,23 @@ class _Learned(NamedTuple):
 
     ends: frozenset[str]  # the last word of each value, lower-cased as written
     wholes: dict[str, tuple[tuple[str, ...], ...]]  # values of several words, by their first
+    inner: frozenset[str]  # common input words no value begins or ends with, as matched
 
 
 @functools.lru_cache(maxsize=64)
-def _learned(labelled: frozenset[tuple[str, str]], key: str) -> _Learned:
+def _learned(labelled: frozenset[tuple[str, str]], common: frozenset[str], key: str) -> _Learned:
     values = [value.split() for field, value in labelled if field == key]
     wholes: dict[str, list[tuple[str, ...]]] = {}
+    edges: set[str] = set()
     for written in values:
+        matched = tuple(map(_matched, written))
+        edges.update((matched[0], matched[-1]))
         if len(written) > 1:
-            matched = tuple(map(_matched, written))
             wholes.setdefault(matched[0], []).append(matched)
     return _Learned(
         frozenset(written[-1] for written in values),
         {first: tuple(found) for first, found in wholes.items()},
+        common - edges,
     )
 
 
@@ -338,8 +379,9 @@ def _respecting(text: str, learned: _Learned) -> frozenset[str]:
     """The lower-cased phrases of a text that keep to what labelled values teach.
 
     A phrase is kept when one of its occurrences is not followed by a word
-    labelled values end with, and cuts no labelled value of several words
-    the text holds: it holds all of it or none of it.
+    labelled values end with, cuts no labelled value of several words the
+    text holds (it holds all of it or none of it), and neither begins nor
+    ends with a common input word no labelled value begins or ends with.
     """
     found: set[str] = set()
     for line in text.splitlines():
@@ -355,6 +397,8 @@ def _respecting(text: str, learned: _Learned) -> frozenset[str]:
             " ".join(written[start:end]).lower()
             for start, end in _spans(len(written))
             if (end == len(written) or written[end].lower() not in learned.ends)
+            and matched[start] not in learned.inner
+            and matched[end - 1] not in learned.inner
             and all(
                 end <= low or high <= start or start <= low < high <= end for low, high in wholes
             )

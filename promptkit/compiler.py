@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, TypedDict
 from pydantic import BaseModel
 
 from promptkit._types import Layout, ReplyFormat, SchemaStyle, SelectorName
-from promptkit.checks import Grounded, labelled_phrases, shared_values, supported_values
+from promptkit.checks import Grounded, Lessons, learn, supported_values
 from promptkit.formats import (
     batch_schema,
     exact_batch_schema,
@@ -253,7 +253,7 @@ def _reply_schema(
         schema = shared["items"] if batch else shared
         if constraining:
             allowed, filled = supported_values(
-                task.output_shape, constraining, item, *_labelled_narrowing(task, item)
+                task.output_shape, constraining, item, _labelled_narrowing(task, item)
             )
             schema = narrowed(schema, allowed, filled)
         per_item.append(schema)
@@ -266,22 +266,16 @@ def _constraining_checks(task: Task) -> tuple[Grounded, ...]:
     return tuple(check for check in task.checks if isinstance(check, Grounded) and check.constrain)
 
 
-Lessons = tuple[frozenset[tuple[str, Any]], frozenset[tuple[str, str]]]
-
-
 def _labelled_narrowing(task: Task, item: BaseModel) -> Lessons:
-    """What the task's labelled examples teach the narrowing of one input.
+    """What the task's labelled examples teach the narrowing of one input (see :func:`learn`).
 
-    The vocabulary values they also write in a string field
-    (:func:`~promptkit.checks.shared_values`) and their string fields' values
-    (:func:`~promptkit.checks.labelled_phrases`). As an input is never among
-    its own examples, an example's label does not narrow its own input (so
-    leave-one-out evaluation stays honest); for every other input the
-    lessons are learned once per task.
+    As an input is never among its own examples, an example's label does not
+    narrow its own input (so leave-one-out evaluation stays honest); for
+    every other input the lessons are learned once per task.
     """
     if item.model_dump_json() not in _labelled_inputs(task):
         return _lessons(task)
-    return _learn(task, [example.output for example in task.candidates if example.input != item])
+    return _learn(task, [example for example in task.candidates if example.input != item])
 
 
 @functools.lru_cache(maxsize=64)
@@ -291,15 +285,12 @@ def _labelled_inputs(task: Task) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=64)
 def _lessons(task: Task) -> Lessons:
-    return _learn(task, [example.output for example in task.candidates])
+    return _learn(task, task.candidates)
 
 
-def _learn(task: Task, outputs: Sequence[BaseModel]) -> Lessons:
-    checks = _constraining_checks(task)
-    return (
-        shared_values(task.output_shape, checks, outputs),
-        labelled_phrases(task.output_shape, checks, outputs),
-    )
+def _learn(task: Task, examples: Sequence[Example]) -> Lessons:
+    pairs = [(example.input, example.output) for example in examples]
+    return learn(task.output_shape, _constraining_checks(task), pairs)
 
 
 @functools.lru_cache(maxsize=256)

@@ -167,6 +167,21 @@ def test_a_labelled_value_of_several_words_is_taken_whole_or_left_out():
     assert "dresses" in unlabelled["properties"]["type"]["enum"]
 
 
+def test_a_phrase_does_not_begin_or_end_with_a_common_word_no_labelled_value_has_there():
+    checks = [grounded("type", constrain=True)]
+    labelled = [
+        Example("socks for kids", {"type": "socks"}),
+        Example("kids hats for winter", {"type": "hats"}),
+        Example("kids gloves for boys", {"type": "gloves"}),
+        Example("tops for women", {"type": "tops"}),
+    ]
+    phrases = compile_prompt(make(labelled, checks), "kids scarves for girls").json_schema
+    # "kids" and "for" are in 3 or more labelled searches and begin or end no labelled type.
+    assert phrases["properties"]["type"]["enum"] == ["scarves", "scarves for girls", "girls", None]
+    rare = compile_prompt(make(labelled[:2], checks), "kids scarves for girls").json_schema
+    assert "kids scarves" in rare["properties"]["type"]["enum"]  # in 2 searches: too few to learn
+
+
 def test_an_examples_label_does_not_narrow_its_own_input():
     checks = [grounded("type", constrain=True)]
     dresses = make([Example("white maxi dress", {"type": "maxi dress"})], checks)

@@ -31,7 +31,7 @@ from promptkit import compile_batch, compile_prompt, load_task
 pytestmark = pytest.mark.integration
 
 TASK = load_task("apparel-search")
-SEARCHES = ["red top", "blue jeans"]
+SEARCHES = ["silk party dress", "cargo pants olive"]
 RESPONSE_FORMATS = ("text", "json_object", "json_schema", "structural_tag")  # vLLM's
 
 
@@ -107,7 +107,7 @@ def promptkit_run(server: Loopback, *options: str) -> list[dict[str, Any]]:
 def test_vllm_recipe_holds_a_batch_to_the_prompts_own_schema(vllm_server: Loopback) -> None:
     records = promptkit_run(vllm_server, "--dialect", "vllm", "--batch-size", "2",
                             "--input", SEARCHES[0], "--input", SEARCHES[1])  # fmt: skip
-    assert [record["output"]["type"] for record in records] == ["red top", "blue jeans"]
+    assert [record["output"]["type"] for record in records] == ["silk party dress", "cargo pants"]
     (seen,) = vllm_server.seen
     assert seen.path == "/v1/chat/completions"
     named = seen.body["response_format"]["json_schema"]
@@ -117,10 +117,10 @@ def test_vllm_recipe_holds_a_batch_to_the_prompts_own_schema(vllm_server: Loopba
 
 def test_vllm_recipe_for_a_base_model_on_completions(vllm_server: Loopback) -> None:
     (record,) = promptkit_run(vllm_server, "--dialect", "vllm", "--layout", "completion",
-                              "--input", "red top")  # fmt: skip
-    assert record["output"]["type"] == "red top"
+                              "--input", SEARCHES[0])  # fmt: skip
+    assert record["output"]["type"] == "silk party dress"
     (seen,) = vllm_server.seen
-    prompt = compile_prompt(TASK, "red top", layout="completion")
+    prompt = compile_prompt(TASK, SEARCHES[0], layout="completion")
     assert (seen.path, seen.body["prompt"]) == ("/v1/completions", prompt.text)
     assert seen.body["response_format"]["json_schema"]["schema"] == prompt.json_schema
 
@@ -130,7 +130,7 @@ def test_ollama_recipe_hands_ollama_the_prompts_own_schema_as_its_format(
 ) -> None:
     records = promptkit_run(ollama_server, "--dialect", "ollama", "--batch-size", "2",
                             "--input", SEARCHES[0], "--input", SEARCHES[1])  # fmt: skip
-    assert [record["output"]["type"] for record in records] == ["red top", "blue jeans"]
+    assert [record["output"]["type"] for record in records] == ["silk party dress", "cargo pants"]
     (seen,) = ollama_server.seen
     assert seen.body["ollama_format"] == compile_batch(TASK, SEARCHES).json_schema
 
