@@ -251,10 +251,13 @@ def supported_values(
     for spec in specs:
         shape = element(spec.shape)
         if shape.kind == "enum":
-            spelled = [
-                [spelling for spelling in spellings(shape, value) if occurs(spelling, haystack)]
-                for value in shape.values
-            ]
+            spelled = _outermost(
+                text,
+                [
+                    [spelling for spelling in spellings(shape, value) if occurs(spelling, haystack)]
+                    for value in shape.values
+                ],
+            )
             claimed += (
                 spelling
                 for value, found in zip(shape.values, spelled, strict=True)
@@ -292,6 +295,26 @@ def supported_values(
         and ((values := allowed[key]) or spec.shape.nullable or spec.shape.kind == "array")
     }
     return Narrowing(kept, frozenset(filled))
+
+
+def _outermost(text: str, spelled: list[list[str]]) -> list[list[str]]:
+    """Each value's spellings found in a text, less those found only inside another's longer one.
+
+    The longest spelling wins, as claims do: "mock turtle neck" spells the
+    mock neck, not the turtleneck its "turtle neck" would.
+    """
+    kept = []
+    for index, found in enumerate(spelled):
+        others = [other for at, group in enumerate(spelled) if at != index for other in group]
+        kept.append(
+            [
+                spelling
+                for spelling in found
+                if not (longer := [o for o in others if len(_matched(o)) > len(_matched(spelling))])
+                or occurs(spelling, words(_without(text, longer)))
+            ]
+        )
+    return kept
 
 
 def shared_values(
@@ -371,7 +394,7 @@ def _learned(labelled: frozenset[tuple[str, str]], common: frozenset[str], key: 
 
 
 def _matched(word: str) -> str:
-    """A written word as phrases are matched: lower-cased, singular, without punctuation."""
+    """A written word (or phrase) as phrases are matched: lower-cased, singular, no punctuation."""
     return "".join(words(word))
 
 

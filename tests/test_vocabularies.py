@@ -120,6 +120,18 @@ def test_narrowing_allows_the_values_an_input_spells_and_the_phrases_it_has():
     assert filled == frozenset()
 
 
+def test_a_value_spelled_only_inside_a_longer_spelling_is_not_the_inputs():
+    class Top(BaseModel):
+        neck: vocabulary({"mock neck": ["mock turtle neck"], "turtleneck": ["turtle neck"]})  # type: ignore[valid-type]
+
+    task = Task(name="tops", instructions="Name the neck.", input_model="search",
+                output_model=Top, checks=[grounded("neck", constrain=True, fill=True)])  # fmt: skip
+    schema = compile_prompt(task, "mock turtle neck pullover").json_schema
+    assert schema["properties"]["neck"]["enum"] == ["mock neck"]  # the longest spelling wins
+    both = compile_prompt(task, "mock turtle neck and turtle neck tops").json_schema
+    assert both["properties"]["neck"]["enum"] == ["mock neck", "turtleneck"]
+
+
 def test_a_narrowed_reply_schema_cannot_put_one_fields_phrase_in_another():
     task = make(checks=[grounded("sleeve", "neck", "type", constrain=True)])
     schema = compile_prompt(task, "v neck long sleeve tee").json_schema
