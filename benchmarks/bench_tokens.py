@@ -66,6 +66,11 @@ def searches() -> list[str]:
     return [json.loads(line)["search"] for line in DEV.open(encoding="utf-8")]
 
 
+def packed(items: Sequence[Any]) -> list[Sequence[Any]]:
+    """The items in whole batches of PACKED (a last, shorter batch is left out)."""
+    return [items[start : start + PACKED] for start in range(0, len(items) - PACKED + 1, PACKED)]
+
+
 def hand_written(task: Any, search: str) -> list[dict[str, str]]:
     """The prompt a careful person writes by hand: blog instructions, examples, the search."""
     lines = [
@@ -190,7 +195,7 @@ def reply_costs(task: Any, count: Counter) -> None:
     answers = gold_answers(task)
     fields = table_fields(task.output_shape)
     keys = [spec.key for spec in fields]
-    batches = [answers[start : start + PACKED] for start in range(0, len(answers) - 7, PACKED)]
+    batches = packed(answers)
     first = SHOTS + 1
 
     def per_item(write: Callable[[list[tuple[int, dict[str, Any]]]], str]) -> float:
@@ -266,7 +271,7 @@ def blog_shaped(task: Any) -> Task:
 def blog_shaped_costs(task: Any, texts: list[str], count: Counter) -> None:
     """Issue #18's prompt targets on a task of the blog's shape (no vocabularies or narrowing)."""
     shaped = blog_shaped(task)
-    batches = [texts[start : start + PACKED] for start in range(0, len(texts) - 7, PACKED)]
+    batches = packed(texts)
     print(f"\nthe blog's shape (the task's {SHOTS} examples, plain text fields, no vocabularies)")
     for reply_format in ("json", "table"):
         per_search = statistics.mean(
@@ -371,7 +376,7 @@ def main() -> None:
     print(
         f"\npacked: {SHOTS} searches per prompt, tokens per search (mean over the dev set in batches of 8)"
     )
-    batches = [texts[start : start + PACKED] for start in range(0, len(texts) - 7, PACKED)]
+    batches = packed(texts)
     for reply_format in ("json", "table"):
         for layout in ("chat", "inline", "completion"):
             per_search = [

@@ -159,9 +159,7 @@ def grounded(
         raise ValueError(f"on_fail must be 'error' or 'null', not {on_fail!r}")
     if (fill or lexicon) and not constrain:
         raise ValueError("fill and lexicon narrow the reply schema: they need constrain=True")
-    known, qualifying = (
-        frozenset("".join(words(w)) for w in group) for group in (lexicon, modifiers)
-    )
+    known, qualifying = (frozenset(map(_matched, group)) for group in (lexicon, modifiers))
     if qualifying and not known:
         raise ValueError("modifiers qualify a lexicon's words: they need a lexicon")
     return Grounded(tuple(fields), on_fail, constrain, fill, known, qualifying - known)
