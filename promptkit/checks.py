@@ -175,6 +175,9 @@ class Narrowing(NamedTuple):
 COMMON_INPUTS = 3
 """The fewest labelled inputs a word must be in before narrowing trusts what values do with it."""
 
+FREQUENT_INPUTS = 10
+"""The fewest labelled inputs a word must be in before narrowing trusts that no value follows it."""
+
 
 class Lessons(NamedTuple):
     """What a task's labelled examples teach narrowing (see :func:`learn`)."""
@@ -184,7 +187,11 @@ class Lessons(NamedTuple):
     values: frozenset[tuple[str, str]] = frozenset()
     """The labelled values of string fields without a lexicon (:func:`labelled_phrases`)."""
     common: frozenset[str] = frozenset()
-    """The words of at least :data:`COMMON_INPUTS` labelled inputs, as phrases match them."""
+    """The words of at least :data:`COMMON_INPUTS` labelled inputs (see :func:`_lesson_word`)."""
+    frequent: frozenset[str] = frozenset()
+    """The words of at least :data:`FREQUENT_INPUTS` labelled inputs (see :func:`_lesson_word`)."""
+    preceding: frozenset[tuple[str, str]] = frozenset()
+    """Each ``(field key, word)`` of a word right before a labelled value in its input."""
 
 
 def learn(
@@ -194,13 +201,45 @@ def learn(
     pairs = list(examples)
     outputs = [labelled for _, labelled in pairs]
     counts = Counter(
-        word for source, _ in pairs for word in {_matched(w) for w in source_text(source).split()}
+        word
+        for source, _ in pairs
+        for word in {_lesson_word(w) for w in source_text(source).split()}
     )
     return Lessons(
         shared_values(output, checks, outputs),
         labelled_phrases(output, checks, outputs),
         frozenset(word for word, count in counts.items() if count >= COMMON_INPUTS and word),
+        frozenset(word for word, count in counts.items() if count >= FREQUENT_INPUTS and word),
+        _preceding(output, checks, pairs),
     )
+
+
+def _preceding(
+    output: Shape, checks: Sequence[Grounded], pairs: Sequence[tuple[BaseModel, BaseModel]]
+) -> frozenset[tuple[str, str]]:
+    """The ``(field key, word)`` of each word right before a labelled value in its own input."""
+    free = {
+        name for check in checks if check.constrain and not check.lexicon for name in check.fields
+    }
+    specs = [spec for spec in output.fields if spec.name in free]
+    found: set[tuple[str, str]] = set()
+    for source, labelled in pairs:
+        lines = [
+            [_lesson_word(word) for word in line.split()]
+            for line in source_text(source).splitlines()
+        ]
+        for spec in specs:
+            values: list[str] = []
+            _strings(getattr(labelled, spec.name, None), values)
+            for value in values:
+                wanted = [_lesson_word(word) for word in value.split()]
+                found.update(
+                    (spec.key, line[start - 1])
+                    for line in lines
+                    for start in range(1, len(line) - len(wanted) + 1)
+                    if wanted and line[start : start + len(wanted)] == wanted
+                )
+    return frozenset(found)
 
 
 NOTHING_LEARNED = Lessons()
@@ -234,7 +273,10 @@ def supported_values(
     dress", not "dress", when examples type "maxi dress"); and it neither
     begins nor ends with a word that labelled inputs use often (see
     :data:`COMMON_INPUTS`) but no labelled value begins or ends with ("kids
-    socks for girls" may not be typed "socks for" or "kids socks"). Null stays allowed
+    socks for girls" may not be typed "socks for" or "kids socks"); nor does
+    it begin right after a word that labelled inputs use very often (see
+    :data:`FREQUENT_INPUTS`) but no labelled value holds or follows ("gifts
+    for dad" may not be typed "dad", when no labelled type follows "for"). Null stays allowed
     where the field allows it. A field left out is not narrowed: a string
     field of an input longer than :data:`MAX_CONSTRAINED_WORDS` words, or a
     field that could take nothing.
@@ -278,7 +320,7 @@ def supported_values(
                 whole = _whole_runs(unclaimed, check)
                 allowed[spec.key] = tuple(phrase for phrase in phrases if phrase.lower() in whole)
                 continue
-            learned = _learned(lessons.values, lessons.common, spec.key)
+            learned = _learned(lessons, spec.key)
             respected = _respecting(unclaimed, learned) if learned.ends else None
             allowed[spec.key] = tuple(
                 phrase
@@ -372,22 +414,27 @@ class _Learned(NamedTuple):
     ends: frozenset[str]  # the last word of each value, lower-cased as written
     wholes: dict[str, tuple[tuple[str, ...], ...]]  # values of several words, by their first
     inner: frozenset[str]  # common input words no value begins or ends with, as matched
+    closing: frozenset[str]  # frequent input words no value holds or follows, as matched
 
 
 @functools.lru_cache(maxsize=64)
-def _learned(labelled: frozenset[tuple[str, str]], common: frozenset[str], key: str) -> _Learned:
-    values = [value.split() for field, value in labelled if field == key]
+def _learned(lessons: Lessons, key: str) -> _Learned:
+    values = [value.split() for field, value in lessons.values if field == key]
     wholes: dict[str, list[tuple[str, ...]]] = {}
     edges: set[str] = set()
+    held: set[str] = set()
     for written in values:
-        matched = tuple(map(_matched, written))
+        matched = tuple(map(_lesson_word, written))
         edges.update((matched[0], matched[-1]))
+        held.update(matched)
         if len(written) > 1:
             wholes.setdefault(matched[0], []).append(matched)
+    followed = {word for field, word in lessons.preceding if field == key}
     return _Learned(
         frozenset(written[-1] for written in values),
         {first: tuple(found) for first, found in wholes.items()},
-        common - edges,
+        lessons.common - edges,
+        lessons.frequent - held - followed,
     )
 
 
@@ -396,18 +443,31 @@ def _matched(word: str) -> str:
     return "".join(words(word))
 
 
+def _lesson_word(word: str) -> str:
+    """A written word as lessons see it: matched (see :func:`_matched`), any number as ``#``.
+
+    Labelled values teach what they do with numbers, not with one number:
+    when no labelled type begins or ends with a number, "13" is no type
+    either, whichever numbers the labelled inputs hold.
+    """
+    matched = _matched(word)
+    return "#" if matched.isdigit() else matched
+
+
 def _respecting(text: str, learned: _Learned) -> frozenset[str]:
     """The lower-cased phrases of a text that keep to what labelled values teach.
 
     A phrase is kept when one of its occurrences is not followed by a word
     labelled values end with, cuts no labelled value of several words the
-    text holds (it holds all of it or none of it), and neither begins nor
-    ends with a common input word no labelled value begins or ends with.
+    text holds (it holds all of it or none of it), neither begins nor ends
+    with a common input word no labelled value begins or ends with, and does
+    not begin right after a frequent input word no labelled value holds or
+    follows.
     """
     found: set[str] = set()
     for line in text.splitlines():
         written = line.split()
-        matched = [_matched(word) for word in written]
+        matched = [_lesson_word(word) for word in written]
         wholes = [
             (start, start + len(value))
             for start, first in enumerate(matched)
@@ -418,6 +478,7 @@ def _respecting(text: str, learned: _Learned) -> frozenset[str]:
             " ".join(written[start:end]).lower()
             for start, end in _spans(len(written))
             if (end == len(written) or written[end].lower() not in learned.ends)
+            and (start == 0 or matched[start - 1] not in learned.closing)
             and matched[start] not in learned.inner
             and matched[end - 1] not in learned.inner
             and all(

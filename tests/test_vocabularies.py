@@ -194,6 +194,35 @@ def test_a_phrase_does_not_begin_or_end_with_a_common_word_no_labelled_value_has
     assert "kids scarves" in rare["properties"]["type"]["enum"]  # in 2 searches: too few to learn
 
 
+def test_a_phrase_does_not_begin_right_after_a_frequent_word_no_labelled_value_follows():
+    def types(labelled: list[Example], search: str) -> list[str | None]:
+        task = make(labelled, [grounded("type", constrain=True)])
+        return list(compile_prompt(task, search).json_schema["properties"]["type"]["enum"])
+
+    garments = ["socks", "hats", "gloves", "tops", "scarves", "vests", "coats", "shirts", "caps"]
+    labelled = [Example(f"{garment} for kids", {"type": garment}) for garment in garments]
+    gifts = Example("gifts for dad", {"type": None})
+    # "for" is in 10 labelled searches, in no labelled type, and no labelled type follows it.
+    assert types([*labelled, gifts], "gifts for teachers") == ["gifts", "gifts for teachers", None]
+    assert "teachers" in types(labelled, "gifts for teachers")  # in 9: too few to learn
+    followed = Example("outfit for dolls", {"type": "dolls"})
+    assert "teachers" in types([*labelled, followed], "gifts for teachers")  # a type follows it
+
+
+def test_lessons_see_every_number_as_one_word():
+    checks = [grounded("type", constrain=True)]
+    labelled = [
+        Example("kids socks size 10", {"type": "socks"}),
+        Example("dress 3t", {"type": "dress"}),
+        Example("boys 8 jeans", {"type": "jeans"}),
+        Example("tops 2 pack", {"type": "tops"}),
+    ]
+    phrases = compile_prompt(make(labelled, checks), "girls 13 leggings").json_schema
+    # Three labelled searches hold a number (10, 8, 2), and no labelled type begins or ends
+    # with one: 13 neither.
+    assert phrases["properties"]["type"]["enum"] == ["girls", "girls 13 leggings", "leggings", None]
+
+
 def test_an_examples_label_does_not_narrow_its_own_input():
     checks = [grounded("type", constrain=True)]
     dresses = make([Example("white maxi dress", {"type": "maxi dress"})], checks)
