@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, TypedDict
 from pydantic import BaseModel
 
 from promptkit._types import Layout, ReplyFormat, SchemaStyle, SelectorName
-from promptkit.checks import Grounded, Lessons, learn, supported_values
+from promptkit.checks import Grounded, Lessons, Narrowing, learn, supported_values
 from promptkit.formats import (
     batch_schema,
     exact_batch_schema,
@@ -181,7 +181,9 @@ def _compile(
     table = fmt_name == "table"
     batch = batch or table
     demos = _demos(task, tuple(examples), batch, fmt_name)
-    header = _header(task, style, batch, fmt_name)
+    narrowings = _narrowings(task, items)
+    listed = _listed(task, narrowings) if table else ()
+    header = _header(task, style, batch, fmt_name, listed)
     first = len(examples) + 1 if batch and examples else 1
     ids = tuple(range(first, first + len(items))) if batch else ()
     query = _render_input(items[0])
@@ -189,7 +191,7 @@ def _compile(
         query = _render_rows(items, first) if table else _render_items(items, first)
     label = f"{task.output_label}:"
     schema, fmt = _contract(task, batch)
-    schema = _reply_schema(task, items, batch, schema, ids)
+    schema = _reply_schema(narrowings, batch, schema, ids)
     grammar = None
     if table:
         keys = [spec.key for spec in table_fields(task.output_shape)]
@@ -231,33 +233,57 @@ def _contract(task: Task, batch: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     return schema, response_format(shape, task.name, batch=batch)
 
 
+def _narrowings(task: Task, items: tuple[BaseModel, ...]) -> tuple[Narrowing, ...]:
+    """What each input's reply may hold, when a ``grounded(..., constrain=True)`` check narrows it.
+
+    The fields of such a check may only take what their own input supports
+    (:func:`~promptkit.checks.supported_values`); a task without one has no
+    narrowings.
+    """
+    constraining = _constraining_checks(task)
+    if not constraining:
+        return ()
+    return tuple(
+        supported_values(task.output_shape, constraining, item, _labelled_narrowing(task, item))
+        for item in items
+    )
+
+
 def _reply_schema(
-    task: Task,
-    items: tuple[BaseModel, ...],
+    narrowings: tuple[Narrowing, ...],
     batch: bool,
     shared: dict[str, Any],
     ids: tuple[int, ...],
 ) -> dict[str, Any]:
-    """The JSON Schema these inputs' reply must match.
+    """The JSON Schema these inputs' reply must match: the task's, narrowed per input.
 
-    A batch reply must hold every item once, in order, with its id; fields of
-    a ``grounded(..., constrain=True)`` check may only take what their own
-    input supports (:func:`~promptkit.checks.supported_values`). Otherwise
-    the task's shared schema.
+    A batch reply must hold every item once, in order, with its id.
     """
-    constraining = _constraining_checks(task)
-    if not batch and not constraining:
-        return shared
-    per_item = []
-    for item in items:
-        schema = shared["items"] if batch else shared
-        if constraining:
-            allowed, filled = supported_values(
-                task.output_shape, constraining, item, _labelled_narrowing(task, item)
-            )
-            schema = narrowed(schema, allowed, filled)
-        per_item.append(schema)
+    if not narrowings:
+        return exact_batch_schema([shared["items"]] * len(ids), ids) if batch else shared
+    item_schema = shared["items"] if batch else shared
+    per_item = [narrowed(item_schema, allowed, filled) for allowed, filled in narrowings]
     return exact_batch_schema(per_item, ids) if batch else per_item[0]
+
+
+def _listed(
+    task: Task, narrowings: tuple[Narrowing, ...]
+) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """The values a table prompt lists for each vocabulary column: those its items may take.
+
+    A column narrowed for every item lists the values any of them may take,
+    in the vocabulary's order (none: the column's line is left out); any
+    other column is not in the result, and lists its whole vocabulary.
+    """
+    listed = []
+    for spec in table_fields(task.output_shape):
+        if spec.shape.kind != "enum" or not narrowings:
+            continue
+        if any(spec.key not in allowed for allowed, _ in narrowings):
+            continue
+        taken = {value for allowed, _ in narrowings for value in allowed[spec.key]}
+        listed.append((spec.key, tuple(v for v in spec.shape.values if v in taken)))
+    return tuple(listed)
 
 
 @functools.lru_cache(maxsize=256)
@@ -294,14 +320,25 @@ def _learn(task: Task, examples: Sequence[Example]) -> Lessons:
 
 
 @functools.lru_cache(maxsize=256)
-def _header(task: Task, style: SchemaStyle, batch: bool, reply_format: ReplyFormat) -> str:
+def _header(
+    task: Task,
+    style: SchemaStyle,
+    batch: bool,
+    reply_format: ReplyFormat,
+    listed: tuple[tuple[str, tuple[Any, ...]], ...],
+) -> str:
     if reply_format == "table":
         fields = table_fields(task.output_shape)
         ask = (
             "Reply with one row per item in these columns, tab-separated, id first; "
             "an empty cell for null:"
         )
-        typed = [_column(spec) for spec in fields if not _plain_text(spec)]
+        values = dict(listed)
+        typed = [
+            _column(spec, values.get(spec.key))
+            for spec in fields
+            if not _plain_text(spec) and values.get(spec.key, True)
+        ]
         return "\n".join([f"{task.instructions.strip()}\n\n{ask}", table_header(fields), *typed])
     shape = render_schema(task.output_shape, style, batch=batch)
     ask = "Reply with a JSON array, one object per numbered item:" if batch else "Reply with JSON:"
@@ -313,16 +350,17 @@ def _plain_text(spec: FieldSpec) -> bool:
     return spec.shape.kind == "string" and not spec.shape.constraints and not field_notes(spec)
 
 
-def _column(spec: FieldSpec) -> str:
+def _column(spec: FieldSpec, values: tuple[Any, ...] | None = None) -> str:
     """A column's line under the header: its values as its cells write them, then its notes.
 
     ``sleeve: long sleeve | short sleeve | sleeveless``: a vocabulary's values
-    bare, as a row writes them (a value with a ``|`` in it quoted); any other
-    type in the compact notation. An empty cell is null, so null is not listed.
+    (or the given ones of them) bare, as a row writes them (a value with a
+    ``|`` in it quoted); any other type in the compact notation. An empty
+    cell is null, so null is not listed.
     """
     shape = dataclasses.replace(spec.shape, nullable=False)
     if shape.kind == "enum":
-        cells = [write_cell(value) for value in shape.values]
+        cells = [write_cell(value) for value in (shape.values if values is None else values)]
         written = " | ".join(
             json.dumps(cell, ensure_ascii=False) if "|" in cell else cell for cell in cells
         )

@@ -253,6 +253,23 @@ def test_a_table_prompt_lists_a_columns_values_as_its_cells_write_them() -> None
     assert "note:" not in lines  # plain text: the header says it all
 
 
+def test_a_table_prompt_lists_only_the_vocabulary_values_its_items_may_take() -> None:
+    def column_lines(texts: list[str]) -> list[str]:
+        header = compile_batch(APPAREL, texts, shots=0, reply_format="table").messages[0]
+        return [
+            line for line in header.content.splitlines() if line.startswith(("sleeve:", "neck:"))
+        ]
+
+    assert column_lines(["v neck tee", "long sleeve top", "3/4 sleeves dress"]) == [
+        "sleeve: long sleeve | 3/4 sleeve",  # in the vocabulary's order
+        "neck: v neck",
+    ]
+    assert column_lines(["red top"]) == []  # nothing to choose from: no line
+    unnarrowed = dataclasses.replace(APPAREL, checks=())
+    header = compile_batch(unnarrowed, ["red top"], shots=0, reply_format="table").messages[0]
+    assert "sleeve: long sleeve | short sleeve | sleeveless | 3/4 sleeve" in header.content
+
+
 @settings(max_examples=60, deadline=None)
 @given(texts=st.lists(st.text(max_size=30), min_size=1, max_size=4))
 def test_no_input_can_add_a_row_or_a_cell_to_a_table_prompt(texts: list[str]) -> None:
