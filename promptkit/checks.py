@@ -25,7 +25,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from promptkit.schema import Shape, element, shape_of
+from promptkit.schema import FieldSpec, Shape, element, shape_of
 from promptkit.vocabularies import spellings
 from promptkit.words import words
 
@@ -218,10 +218,7 @@ def _preceding(
     output: Shape, checks: Sequence[Grounded], pairs: Sequence[tuple[BaseModel, BaseModel]]
 ) -> frozenset[tuple[str, str]]:
     """The ``(field key, word)`` of each word right before a labelled value in its own input."""
-    free = {
-        name for check in checks if check.constrain and not check.lexicon for name in check.fields
-    }
-    specs = [spec for spec in output.fields if spec.name in free]
+    specs = _free_specs(output, checks)
     found: set[tuple[str, str]] = set()
     for source, labelled in pairs:
         lines = [
@@ -395,10 +392,7 @@ def labelled_phrases(
     the field's values end, and which phrases of several words it takes
     whole (see :func:`supported_values`).
     """
-    free = {
-        name for check in checks if check.constrain and not check.lexicon for name in check.fields
-    }
-    specs = [spec for spec in output.fields if spec.name in free]
+    specs = _free_specs(output, checks)
     found: set[tuple[str, str]] = set()
     for labelled in outputs:
         for spec in specs:
@@ -406,6 +400,14 @@ def labelled_phrases(
             _strings(getattr(labelled, spec.name, None), values)
             found.update((spec.key, " ".join(value.lower().split())) for value in values)
     return frozenset(pair for pair in found if pair[1])
+
+
+def _free_specs(output: Shape, checks: Sequence[Grounded]) -> list[FieldSpec]:
+    """The fields constraining checks narrow to the input's phrases, without a lexicon."""
+    free = {
+        name for check in checks if check.constrain and not check.lexicon for name in check.fields
+    }
+    return [spec for spec in output.fields if spec.name in free]
 
 
 class _Learned(NamedTuple):
