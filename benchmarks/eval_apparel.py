@@ -1,6 +1,6 @@
 """apparel-search on the embedded model: the grid that chose its configuration, and its scores.
 
-Two commands, each printing markdown rows as it goes (docs/evaluation.md holds their output):
+Three commands, each printing markdown rows as it goes (docs/evaluation.md holds their output):
 
 - ``python benchmarks/eval_apparel.py grid``: every candidate configuration on the
   validation set (benchmarks/data/apparel_validation.jsonl, written for this project) and,
@@ -13,6 +13,10 @@ Two commands, each printing markdown rows as it goes (docs/evaluation.md holds t
   apparel-search`` does with no flags) and zero-shot on the same model, on the validation
   set and on the QueryNER dev set, which no choice was made on: micro and per-field F1
   with support counts, all fields right, items/s, tokens per item.
+- ``python benchmarks/eval_apparel.py refusals``: no model; the gold values that narrowing
+  does not allow for their own search, on every labelled set (the pool, each search
+  narrowed without its own label; validation; QueryNER dev and train): what a narrowing rule
+  costs, counted before it is kept.
 
 The QueryNER data is read from ../shared at run time, never copied into the project.
 Options: ``--only a,b`` (grid rows by name), ``--limit N`` (the first N items of each set,
@@ -32,7 +36,7 @@ from typing import Any
 
 from pydantic import create_model
 
-from promptkit import Example, Task, load_task
+from promptkit import Example, Task, compile_prompt, load_task
 from promptkit.backends.local import LocalBackend
 from promptkit.evaluation.comparison import (
     Comparison,
@@ -46,6 +50,7 @@ from promptkit.evaluation.comparison import (
 HERE = Path(__file__).resolve().parent
 VALIDATION = HERE / "data" / "apparel_validation.jsonl"
 DEV = HERE.parents[1] / "shared" / "data" / "queryner-apparel" / "dev.jsonl"
+TRAIN = DEV.with_name("train.jsonl")
 POOL_EVERY = 13  # the pool searches scored leave-one-out: about one in 13, by a hash of the search
 
 Change = Callable[[Task], Task]
@@ -192,6 +197,31 @@ def report(task: Task, backend: Any, limit: int | None, out: Path | None) -> Non
             )
 
 
+def refusals(task: Task, limit: int | None) -> None:
+    """Print, per labelled set, the gold values narrowing refuses their own search, and each one."""
+    sets = {"pool": labelled_examples(task)[len(task.examples) :]}
+    sets |= {path.stem: load_labelled(task, path) for path in (VALIDATION, DEV)}
+    sets["queryner train"] = load_labelled(task, TRAIN)
+    fields = tuple(task.output_model.model_fields)
+    print("| set | searches | " + " | ".join(f"{name} refused" for name in fields) + " |")
+    print("|---" * (2 + len(fields)) + "|", flush=True)
+    listed = []
+    for name, items in sets.items():
+        counts = dict.fromkeys(fields, 0)
+        for item in items[:limit]:
+            allowed = compile_prompt(task, item.input, shots=0).json_schema["properties"]
+            for field in fields:
+                gold = getattr(item.expected, field)
+                taken = {
+                    str(v).lower() for v in allowed[field].get("enum", [gold]) if v is not None
+                }
+                if gold is not None and str(gold).lower() not in taken:
+                    counts[field] += 1
+                    listed.append(f"- {name}: {item.input.search!r} {field} {gold!r}")
+        print(f"| {name} | {len(items[:limit])} | " + " | ".join(map(str, counts.values())) + " |")
+    print("", *listed, sep="\n")
+
+
 def _f1(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -208,7 +238,7 @@ def keep(out: Path | None, name: str, *comparisons: Comparison) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("grid", "report"))
+    parser.add_argument("command", choices=("grid", "report", "refusals"))
     parser.add_argument("--only", help="comma-separated grid row names, run in that order")
     parser.add_argument("--limit", type=int, help="the first N items of each set only")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
@@ -222,6 +252,9 @@ def main() -> None:
             parser.error(f"unknown rows {unknown}; known: {sorted(known)}")
         rows = [known[name] for name in args.only.split(",")]
     task = load_task("apparel-search")
+    if args.command == "refusals":
+        refusals(task, args.limit)
+        return
     backend = LocalBackend(n_threads=args.threads)
     backend.load()
     if args.command == "grid":
