@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptkit.errors import ReplyReadError
+from promptkit.output import markup
 from promptkit.output.actions import Action
 from promptkit.output.fit import fits
 from promptkit.output.repair import Repaired, repair_json
@@ -84,7 +85,8 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     The first candidate among equals wins. A reply with no JSON container
     may still be the value of a one-field object (``1214`` for ``{foo: int}``,
     ``The answer is TWO`` for an enum field; a string field takes only a
-    quoted string, not prose).
+    quoted string, not prose). A reply with no JSON object may be XML or
+    TOON (:func:`promptkit.output.markup.read_markup`).
 
     Raises:
         ReplyReadError: no JSON value was found.
@@ -92,6 +94,12 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     candidates = find_values(text) or find_values(text, _TUPLE)
     candidates += _escaped_values(text)
     names = _names(shape)
+    if not any(isinstance(c.value, Mapping) and c.value for c in candidates):
+        # No JSON object with members: the reply may be XML or TOON (its "tags[2]{a,b}:"
+        # reads as JSON too).
+        marked_up = markup.read_markup(text, shape)
+        if marked_up is not None:
+            return marked_up
     if not candidates or not any(_is_object_like(c.value, shape) for c in candidates):
         bare = bare_value(text, shape)
         if bare is not None:
