@@ -13,13 +13,11 @@ array, an ``{"items": [...]}`` wrapper, or one object per line.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from promptkit.errors import ReplyReadError
 from promptkit.output import markup
@@ -40,8 +38,7 @@ _JSON_SCALAR = re.compile(r'-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null|"(?
 _UNWRAP_DEPTH = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Extracted:
+class Extracted(NamedTuple):
     """The JSON value chosen from a reply, with what was done to find and repair it."""
 
     value: Any
@@ -94,7 +91,11 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     candidates = find_values(text) or find_values(text, _TUPLE)
     candidates += _escaped_values(text)
     names = _names(shape)
-    if not any(isinstance(c.value, Mapping) and c.value for c in candidates):
+    if len(candidates) == 1 and candidates[0].value.__class__ is dict and candidates[0].value:
+        # The common case, one JSON object: nothing else to consider.
+        value, unwrapping = _unwrap(candidates[0].value, shape, names, _UNWRAP_DEPTH)
+        return _chosen(text, candidates, candidates[0], value, unwrapping)
+    if not any(isinstance(c.value, dict) and c.value for c in candidates):
         # No JSON object with members: the reply may be XML or TOON (its "tags[2]{a,b}:"
         # reads as JSON too).
         marked_up = markup.read_markup(text, shape)
@@ -121,6 +122,13 @@ def extract_object(text: str, shape: Shape) -> Extracted:
             best = (rank, value, unwrapping, candidate)
     assert best is not None
     _, value, unwrapping, chosen = best
+    return _chosen(text, candidates, chosen, value, unwrapping)
+
+
+def _chosen(
+    text: str, candidates: list[Repaired], chosen: Repaired, value: Any, unwrapping: list[Action]
+) -> Extracted:
+    """The value of the chosen candidate, with what was done to find, repair and unwrap it."""
     actions = _located(text, chosen)
     if len(candidates) > 1:
         actions.append(
@@ -152,7 +160,7 @@ def _escaped_values(text: str) -> list[Repaired]:
     except ReplyReadError:
         return []
     note = Action("extract", (), "read the JSON written as an escaped string", None, None)
-    return [dataclasses.replace(f, actions=(note, *f.actions)) for f in found]
+    return [f._replace(actions=(note, *f.actions)) for f in found]
 
 
 def bare_value(text: str, shape: Shape) -> Extracted | None:
@@ -298,7 +306,7 @@ def _is_object_like(value: Any, shape: Shape) -> bool:
     return isinstance(value, dict) or _fit(value, shape, frozenset())[0] == 1
 
 
-def _is_list_field(shape: Shape) -> bool:
+def is_list_field(shape: Shape) -> bool:
     """Say whether ``shape`` is an object of one field that holds a list (or a tuple)."""
     return len(shape.fields) == 1 and shape.fields[0].shape.kind in ("array", "tuple")
 
@@ -312,7 +320,7 @@ def _fit(value: Any, shape: Shape, names: frozenset[str]) -> tuple[int, int, int
     if shape.kind != "object":
         return (0, 0, 0)
     if not isinstance(value, dict):
-        if len(shape.fields) == 1 and isinstance(value, list) == _is_list_field(shape):
+        if len(shape.fields) == 1 and isinstance(value, list) == is_list_field(shape):
             return (1, int(fits(value, shape.fields[0].shape)), 0)
         return (0, 0, 0)
     known = sum(isinstance(key, str) and (key in names or _key(key) in names) for key in value)
@@ -331,7 +339,7 @@ def _unwrap(
     elif isinstance(value, list):
         # For a one-field list object the list is the field's value: its items
         # are the content, and only a list in it can wrap the list meant.
-        kinds = list if _is_list_field(shape) else dict | list
+        kinds = list if is_list_field(shape) else dict | list
         members = [(i, v) for i, v in enumerate(value) if isinstance(v, kinds)]
     if not members or (isinstance(value, dict) and len(members) > 1):
         return value, []  # a wrapper holds one thing; an object of several is no wrapper

@@ -163,7 +163,7 @@ def _document(text: str) -> _Document | None:
             if name.casefold() in open_names:  # any other close tag is stray: ignored
                 depth = len(open_names) - open_names[::-1].index(name.casefold()) - 1
                 left_open += len(stack) - depth - 1
-                del stack[depth:]
+                _close(stack, depth)
             continue
         if not roots:
             start = match.start()
@@ -175,9 +175,27 @@ def _document(text: str) -> _Document | None:
                 return None
     if stack:
         stack[-1].parts.append(html.unescape(text[position:]))
+        left_open += len(stack)
+        _close(stack, 0)
     if not roots or _JSON_OPEN.search(text, 0, start):
         return None
-    return _Document(roots, text.count("\n", 0, start), left_open + len(stack))
+    return _Document(roots, text.count("\n", 0, start), left_open)
+
+
+def _close(stack: list[_Element], depth: int) -> None:
+    """Close the open elements from ``depth`` on, those above it left open by the reply.
+
+    An element left open after its text (``<name>Ada<age>36</age>``) is a
+    leaf whose close tag is missing: the elements written after its text are
+    its siblings, so they go back to its parent, innermost first.
+    """
+    for index in range(len(stack) - 1, depth, -1):
+        element, parent = stack[index], stack[index - 1]
+        first = next((k for k, part in enumerate(element.parts) if isinstance(part, _Element)), 0)
+        if first and "".join(element.parts[:first]).strip():  # type: ignore[arg-type]  # all text
+            parent.parts.extend(element.parts[first:])
+            del element.parts[first:]
+    del stack[depth:]
 
 
 def _attributes(text: str) -> dict[str, str]:
@@ -323,7 +341,12 @@ def _read_toon(text: str, shape: Shape) -> tuple[int, Extracted] | None:
         return None
     start, lines = found
     reader = _ToonReader(lines)
-    value, _ = reader.block(0, lines[0][0])
+    header = _HEADER.fullmatch(lines[0][1])
+    if header is not None and header.group("key") is None:  # a root array: [2]: a,b
+        items, _ = reader.member(header, "", 0)
+        value: dict[str, Any] = {shape.fields[0].key: items}
+    else:
+        value, _ = reader.block(0, lines[0][0])
     return start, _extracted(text, value, "TOON", reader.notes)
 
 
@@ -338,8 +361,7 @@ def _toon_lines(text: str, shape: Shape) -> tuple[int, list[tuple[int, str]]] | 
         header = _HEADER.fullmatch(content)
         if content.startswith(("{", "[")) and (header is None or header.group("length") is None):
             return None  # a JSON container: not TOON
-        key = header.group("key") if header else None
-        if start is None and key is not None and _spelling(_unquoted(key)) in _fields(shape):
+        if start is None and header is not None and _starts_toon(header, shape):
             start = number
     if start is None:
         return None
@@ -368,8 +390,16 @@ class _ToonReader:
             header = _HEADER.fullmatch(self.lines[at][1])
             if header is None or header.group("key") is None:
                 break  # prose after the value
-            key = _unquoted(header.group("key"))
-            value[key], at = self.member(header, key, at)
+            *parents, key = _path(header.group("key"))
+            into = value
+            for parent in parents:  # a folded key: a.b: 1 is {"a": {"b": 1}}
+                into = into.setdefault(parent, {})
+                if not isinstance(into, dict):
+                    break
+            else:
+                into[key], at = self.member(header, key, at)
+                continue
+            break
         return value, at
 
     def member(self, header: re.Match[str], key: str, at: int) -> tuple[Any, int]:
@@ -433,6 +463,22 @@ class _ToonReader:
                 item, at = self.block(at, item_indent + 2)
                 items.append(item)
         return items, at
+
+
+def _starts_toon(header: re.Match[str], shape: Shape) -> bool:
+    """Say whether a header line names a field (or is the array of a one-field list object)."""
+    key = header.group("key")
+    if key is None:
+        return header.group("length") is not None and extract.is_list_field(shape)
+    return _spelling(_path(key)[0]) in _fields(shape)
+
+
+def _path(key: str) -> list[str]:
+    """The keys a TOON key names: a dotted key of names is folded (``a.b``), a quoted one not."""
+    if key.startswith('"') or "." not in key:
+        return [_unquoted(key)]
+    parts = key.split(".")
+    return parts if all(part.isidentifier() for part in parts) else [key]
 
 
 def _split(text: str, delimiter: str) -> list[str]:

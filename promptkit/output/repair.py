@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from promptkit.errors import ReplyReadError
 from promptkit.output.actions import Action
@@ -51,9 +50,12 @@ _CLOSERS = {"{": "}", "[": "]", "(": ")"}
 _MEMBER = re.compile(r"\"[^\"\n]{0,200}\"\s*(?::|\")")
 
 
-@dataclass(frozen=True, slots=True)
-class Repaired:
-    """A value read from JSON-like text, with the repairs made and where it ended."""
+class Repaired(NamedTuple):
+    """A value read from JSON-like text, with the repairs made and where it ended.
+
+    A named tuple, not a dataclass: one is made for every value a reply holds,
+    and a tuple is made several times faster.
+    """
 
     value: Any
     start: int

@@ -124,6 +124,8 @@ def test_xml_reads_the_text_of_markup_inside_a_string() -> None:
         ("<Person><name>Ada</name><age>36</age>", 1),
         ("<Person><name>Ada</name><age>36</Person>", 1),  # the close tag of age is missing
         ("<Person><name>Ada</name></oops><age>36</age></Person>", 0),  # a stray close tag
+        ("<Person><name>Ada<age>36</age></Person>", 1),  # the close tag of name is missing
+        ("<Person>\n  <name>Ada\n  <age>36", 3),
     ],
 )
 def test_xml_closes_elements_left_open(reply: str, left_open: int) -> None:
@@ -432,3 +434,27 @@ def test_the_notation_that_starts_first_is_read() -> None:
     xml_first = "<Person><name>Ada</name><age>36</age></Person>\nname: Grace"
     assert _parsed(toon_first, Person) == {"name": "Ada <the first>", "age": 36}
     assert _parsed(xml_first, Person) == {"name": "Ada", "age": 36}
+
+
+def test_toon_reads_a_root_array_as_a_one_field_list() -> None:
+    class People(BaseModel):
+        people: list[Person]
+
+    assert _parsed("[3]: one,two,three", Words) == {"value": ["one", "two", "three"]}
+    reply = "Here they are:\n[2]{name,age}:\n  Ada,36\n  Grace,37"
+    assert _parsed(reply, People) == {
+        "people": [{"name": "Ada", "age": 36}, {"name": "Grace", "age": 37}]
+    }
+    assert read_markup("[2]: Ada,36", shape_of(Person)) is None  # not a list: no field to hold it
+
+
+def test_toon_unfolds_dotted_keys_but_not_quoted_ones() -> None:
+    class Book(BaseModel):
+        title: str
+        author: Person
+
+    folded = "title: T\nauthor.name: Ada\nauthor.age: 36"
+    assert _parsed(folded, Book) == {"title": "T", "author": {"name": "Ada", "age": 36}}
+    extracted = read_markup('title: T\n"author.name": Ada', shape_of(Book))
+    assert extracted is not None
+    assert extracted.value == {"title": "T", "author.name": "Ada"}
