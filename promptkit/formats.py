@@ -52,13 +52,14 @@ _PLAIN_KEYWORDS = (
     "minProperties",
     "maxProperties",
 )
-_FORMATS = {"date", "uuid"}
+_FORMATS = {"date", "uuid", "ipv4", "ipv6"}
 # RFC 3339's date-time and time need an offset, which pydantic's naive values have not
 # (and llguidance refuses a signed duration): these are patterns, as pydantic reads them.
 _PATTERNS = {
     "date-time": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$",
     "time": r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$",
     "duration": r"^-?P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$",
+    "uri": r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$",
 }
 _ANY = "JsonValue"
 

@@ -23,6 +23,10 @@ _FORMATS = {
     "time": "a time of day, written HH:MM:SS",
     "duration": "a duration, written the ISO 8601 way (PT1H30M)",
     "uuid": "a UUID",
+    "uri": "a URL",
+    "ipv4": "an IPv4 address",
+    "ipv6": "an IPv6 address",
+    "path": "a file path",
     "decimal": "a decimal number",
 }
 _SCALAR_NAMES = {"integer": "int", "number": "float", "boolean": "bool"}

@@ -19,6 +19,8 @@ import datetime
 import decimal
 import enum
 import functools
+import ipaddress
+import pathlib
 import types
 import typing
 import uuid
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 import annotated_types
-from pydantic import AliasChoices, AliasPath, BaseModel, Discriminator
+from pydantic import AliasChoices, AliasPath, AnyUrl, BaseModel, Discriminator
 from pydantic.fields import FieldInfo
 from typing_extensions import TypeAliasType
 
@@ -51,11 +53,15 @@ _SCALARS: dict[Any, tuple[Kind, str]] = {
     datetime.date: ("string", "date"),
     datetime.time: ("string", "time"),
     datetime.timedelta: ("string", "duration"),
+    ipaddress.IPv4Address: ("string", "ipv4"),
+    ipaddress.IPv6Address: ("string", "ipv6"),
 }
 _SUPPORTED = (
-    "use str, int, float, bool, Decimal, UUID, a date or time type, Literal, Enum, list, set, "
-    "tuple, dict with str keys, a nested model, Union or Any (Optional of any of these)"
+    "use str, int, float, bool, Decimal, UUID, a date or time type, a URL, an IP address, a "
+    "Path, Literal, Enum, list, set, tuple, dict with str keys, a nested model, Union or Any "
+    "(Optional of any of these)"
 )
+_WEB_SCHEMES = frozenset({"http", "https"})
 _META_KEY = "promptkit"
 _BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
 
@@ -320,6 +326,15 @@ class _Reader:
         for python_type, (kind, form) in _SCALARS.items():
             if annotation is python_type:
                 return Shape(kind, format=form)
+        if issubclass(annotation, pathlib.PurePath):
+            return Shape("string", format="path")
+        if issubclass(annotation, AnyUrl):
+            # pydantic keeps a URL type's UrlConstraints here, with no public accessor
+            schemes = getattr(getattr(annotation, "_constraints", None), "allowed_schemes", None)
+            if schemes is not None and not _WEB_SCHEMES & set(schemes):
+                reason = f"a URL type for {', '.join(schemes)} only: use AnyUrl, HttpUrl or str"
+                return self.refuse(path, annotation, reason)
+            return Shape("string", format="uri")
         return self.refuse(path, annotation)
 
     def read_alias(self, annotation: TypeAliasType, path: str) -> Shape:

@@ -137,6 +137,14 @@ def _strings(shape: Shape) -> st.SearchStrategy[str]:
         return spans.map(lambda span: _DURATION.dump_python(span, mode="json"))
     if form == "uuid":
         return st.uuids().map(str)
+    if form in ("ipv4", "ipv6"):
+        return st.ip_addresses(v=4 if form == "ipv4" else 6).map(str)
+    if form == "uri":
+        return st.from_regex(
+            r"https?://[a-z]{1,12}\.(com|org)(/[a-z0-9_-]{1,8}){0,3}", fullmatch=True
+        )
+    if form == "path":
+        return st.from_regex(r"/?[A-Za-z0-9_-]{1,8}(/[A-Za-z0-9_.-]{1,8}){0,3}", fullmatch=True)
     c = shape.constraints
     low, high = c.get("minLength", 0), c.get("maxLength", 24)
     if "pattern" in c:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import ipaddress
+import pathlib
 import uuid
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, AnyUrl, BaseModel, ConfigDict, Field, HttpUrl
 
 from promptkit import field
 
@@ -101,6 +103,15 @@ class Aliased(BaseModel):
     total: int = Field(0, serialization_alias="Total")
 
 
+class Locations(BaseModel):
+    page: HttpUrl
+    source: AnyUrl | None = None
+    host: ipaddress.IPv4Address
+    peer: ipaddress.IPv6Address | None = None
+    file: pathlib.Path
+    mirrors: list[HttpUrl] = []
+
+
 class Anything(BaseModel):
     data: Any = None
     extra: dict[str, Any] = {}
@@ -117,5 +128,6 @@ SHAPES: list[type[BaseModel]] = [
     Unions,
     Comment,
     Aliased,
+    Locations,
     Anything,
 ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import ipaddress
+import pathlib
 import uuid
 from typing import Any, Literal
 
 import pytest
-from pydantic import AliasPath, BaseModel, ConfigDict, Field
+from pydantic import AliasPath, AnyUrl, BaseModel, ConfigDict, Field, FileUrl, HttpUrl
 from shapes import Aliased, Comment, Unions
 
 import promptkit
@@ -39,6 +41,11 @@ def _field(annotation: Any, **extra: Any) -> str:
         (datetime.date, '{\n  "value": string, // a date, written YYYY-MM-DD.\n}'),
         (uuid.UUID, '{\n  "value": string, // a UUID.\n}'),
         (decimal.Decimal, '{\n  "value": float, // a decimal number.\n}'),
+        (HttpUrl, '{\n  "value": string, // a URL.\n}'),
+        (AnyUrl | None, '{\n  "value": string | null, // a URL.\n}'),
+        (ipaddress.IPv4Address, '{\n  "value": string, // an IPv4 address.\n}'),
+        (ipaddress.IPv6Address, '{\n  "value": string, // an IPv6 address.\n}'),
+        (pathlib.Path, '{\n  "value": string, // a file path.\n}'),
         (Any, '{"value": any}'),
     ],
 )
@@ -100,6 +107,29 @@ def test_a_recursive_task_compiles_and_parses_deeper_than_it_is_shown():
     while node.replies:
         node, depth = node.replies[0], depth + 1
     assert depth == 30
+
+
+def test_urls_addresses_and_paths_are_strings_with_a_format_and_parse_to_their_types():
+    class Site(BaseModel):
+        page: HttpUrl
+        host: ipaddress.IPv4Address
+        root: pathlib.Path
+
+    schema = json_schema(shape_of(Site))["properties"]
+    assert schema["host"]["format"] == "ipv4"
+    assert schema["page"]["pattern"] == "^[A-Za-z][A-Za-z0-9+.-]*://\\S+$"
+    parsed = promptkit.parse('{"page": "https://a.org", "host": " 10.0.0.1", "root": "/srv"}', Site)
+    assert parsed == Site(page="https://a.org/", host="10.0.0.1", root="/srv")  # type: ignore[arg-type]
+    with pytest.raises(promptkit.OutputError, match="page"):
+        promptkit.parse('{"page": "a.org", "host": "10.0.0.1", "root": "/srv"}', Site)
+
+
+def test_a_url_type_for_other_schemes_is_refused_with_the_reason():
+    class Local(BaseModel):
+        where: FileUrl
+
+    (problem,) = shape_problems(Local)
+    assert "a URL type for file only: use AnyUrl, HttpUrl or str" in str(problem)
 
 
 def test_a_field_that_refers_back_without_an_end_is_refused():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
@@ -13,11 +14,14 @@ from promptkit.output.enums import is_allowed, unaccented
 from promptkit.schema import Shape
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S")
 _ISO: dict[str, Callable[[str], object]] = {
     "date": datetime.date.fromisoformat,
     "time": datetime.time.fromisoformat,
     "date-time": lambda text: datetime.datetime.fromisoformat(text.replace("Z", "+00:00")),
     "uuid": uuid.UUID,
+    "ipv4": ipaddress.IPv4Address,
+    "ipv6": ipaddress.IPv6Address,
 }
 
 
@@ -78,6 +82,8 @@ def _object_fits(value: dict[str, Any], shape: Shape) -> bool:
 
 
 def _format_fits(text: str, form: str) -> bool:
+    if form == "uri":
+        return _URL.match(text) is not None
     parse = _ISO.get(form)
     if parse is None:
         return form != "duration" or text.startswith(("P", "-P"))

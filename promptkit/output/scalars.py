@@ -157,6 +157,12 @@ def to_str(value: Any) -> Any:
     return value if isinstance(value, str) else NO_MATCH
 
 
+def to_token(value: Any) -> Any:
+    """A string written one way (a UUID, a URL, an address): the spaces around it dropped."""
+    text = to_str(value)
+    return text.strip() if isinstance(text, str) else text
+
+
 # -- dates and times -------------------------------------------------------------------
 
 
@@ -293,7 +299,11 @@ SCALARS = {
     ("number", "decimal"): to_decimal,
     ("boolean", ""): to_bool,
     ("string", ""): to_str,
-    ("string", "uuid"): to_str,
+    ("string", "uuid"): to_token,
+    ("string", "uri"): to_token,
+    ("string", "ipv4"): to_token,
+    ("string", "ipv6"): to_token,
+    ("string", "path"): to_str,
     ("string", "date"): to_date,
     ("string", "date-time"): to_datetime,
     ("string", "time"): to_time,
