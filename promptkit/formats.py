@@ -52,7 +52,7 @@ _PLAIN_KEYWORDS = (
     "minProperties",
     "maxProperties",
 )
-_FORMATS = {"date", "uuid", "ipv4", "ipv6"}
+_FORMATS = {"date", "uuid", "email", "ipv4", "ipv6"}
 # RFC 3339's date-time and time need an offset, which pydantic's naive values have not
 # (and llguidance refuses a signed duration): these are patterns, as pydantic reads them.
 _PATTERNS = {

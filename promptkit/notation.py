@@ -24,6 +24,7 @@ _FORMATS = {
     "duration": "a duration, written the ISO 8601 way (PT1H30M)",
     "uuid": "a UUID",
     "uri": "a URL",
+    "email": "an email address",
     "ipv4": "an IPv4 address",
     "ipv6": "an IPv6 address",
     "path": "a file path",

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 import annotated_types
-from pydantic import AliasChoices, AliasPath, AnyUrl, BaseModel, Discriminator
+from pydantic import AliasChoices, AliasPath, AnyUrl, BaseModel, Discriminator, EmailStr
 from pydantic.fields import FieldInfo
 from typing_extensions import TypeAliasType
 
@@ -55,11 +55,12 @@ _SCALARS: dict[Any, tuple[Kind, str]] = {
     datetime.timedelta: ("string", "duration"),
     ipaddress.IPv4Address: ("string", "ipv4"),
     ipaddress.IPv6Address: ("string", "ipv6"),
+    EmailStr: ("string", "email"),  # validated by pydantic with email-validator installed
 }
 _SUPPORTED = (
-    "use str, int, float, bool, Decimal, UUID, a date or time type, a URL, an IP address, a "
-    "Path, Literal, Enum, list, set, tuple, dict with str keys, a nested model, Union or Any "
-    "(Optional of any of these)"
+    "use str, int, float, bool, Decimal, UUID, a date or time type, a URL, an email, an IP "
+    "address, a Path, Literal, Enum, list, set, tuple, dict with str keys, a nested model, "
+    "Union or Any (Optional of any of these)"
 )
 _WEB_SCHEMES = frozenset({"http", "https"})
 _META_KEY = "promptkit"

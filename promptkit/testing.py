@@ -139,6 +139,10 @@ def _strings(shape: Shape) -> st.SearchStrategy[str]:
         return st.uuids().map(str)
     if form in ("ipv4", "ipv6"):
         return st.ip_addresses(v=4 if form == "ipv4" else 6).map(str)
+    if form == "email":
+        return st.from_regex(
+            r"[a-z]{1,10}(\.[a-z]{1,8})?@[a-z]{2,10}\.(com|org|net)", fullmatch=True
+        )
     if form == "uri":
         return st.from_regex(
             r"https?://[a-z]{1,12}\.(com|org)(/[a-z0-9_-]{1,8}){0,3}", fullmatch=True
@@ -379,4 +383,7 @@ def _write_truncated(
     kept = _write_object(members[:index], plain)[:-1]
     partial = _member(*members[index], plain)
     cut = partial[: max(1, min(len(partial) - 1, int(len(partial) * fraction)))]
+    # A cut right after a closer inside a string reads as a string whose closing quote is
+    # missing ({"key": "value}), which it may well be: a cut reply ends elsewhere.
+    cut = cut[:1] + cut[1:].rstrip("}])")
     return kept + (", " if index else "") + cut

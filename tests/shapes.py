@@ -10,7 +10,7 @@ import uuid
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, AnyUrl, BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AliasChoices, AnyUrl, BaseModel, ConfigDict, EmailStr, Field, HttpUrl
 
 from promptkit import field
 
@@ -110,6 +110,7 @@ class Locations(BaseModel):
     peer: ipaddress.IPv6Address | None = None
     file: pathlib.Path
     mirrors: list[HttpUrl] = []
+    contact: EmailStr | None = None
 
 
 class Anything(BaseModel):

@@ -236,7 +236,7 @@ class StringScanner(Scanner):
             self.s = saved
 
     def _structure_end(self, start: int) -> int | None:
-        """The first closing bracket after ``start`` that only closers and a fence follow."""
+        """The first closer of an open container after ``start``, then only closers or a fence."""
         s = self.s
         open_inside = {"{": 0, "[": 0, "(": 0}
         for i in range(start + 1, self.n):
@@ -247,8 +247,8 @@ class StringScanner(Scanner):
                 opener = _OPENERS[char]
                 if open_inside[opener] > 0:
                     open_inside[opener] -= 1
-                elif _AFTER_STRUCTURE.fullmatch(s, i):
-                    return i
+                elif char in self.closers and _AFTER_STRUCTURE.fullmatch(s, i):
+                    return i  # it closes a container the string is in
         return None
 
     def escape(self, i: int, parts: list[str]) -> int:
