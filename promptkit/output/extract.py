@@ -51,7 +51,8 @@ def find_values(text: str, opening: re.Pattern[str] = _OPEN) -> list[Repaired]:
     """Read every top-level JSON-like value in ``text``, left to right.
 
     At most :data:`MAX_CANDIDATES` starts are tried; a failed read resumes
-    where it gave up, so the work stays linear in the text.
+    where it gave up (after a value that nests too deep, never inside it),
+    so the work stays linear in the text.
 
     Raises:
         ReplyReadError: values start in the text but none could be read (why the first failed).

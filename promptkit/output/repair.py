@@ -13,8 +13,8 @@ what the model meant, so it is missing rather than invented. So is a member
 with no value (``{"key": }``). ``Repaired.truncated`` says so.
 
 The parser is linear in the text, nests at most :data:`MAX_DEPTH` levels
-(deeper input is an error, not a ``RecursionError``) and has no state
-outside one call.
+(a value that nests deeper is refused whole, with an error, not a
+``RecursionError``) and has no state outside one call.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def repair_json(text: str, start: int = 0) -> Repaired:
 
     Raises:
         ReplyReadError: nothing readable starts there, it nests deeper than
-            :data:`MAX_DEPTH`, or the end of the text cut the whole value off.
+            :data:`MAX_DEPTH` (the error's offset is then where the value ends),
+            or the end of the text cut the whole value off.
     """
     reader = Reader(text)
     reader.i = start
@@ -162,7 +163,12 @@ class Reader(StringScanner):
 
     def container(self, opener: str, body: Any) -> Any:
         if self.depth >= MAX_DEPTH:
-            raise ReplyReadError(f"the JSON nests deeper than {MAX_DEPTH} levels", self.i)
+            # Refused whole: the offset is where the outermost value ends, so that a
+            # search for values resumes after it, not at a value inside it.
+            raise ReplyReadError(
+                f"the JSON nests deeper than {MAX_DEPTH} levels in the value that ends here",
+                _value_end(self.s, self.i, self.depth),
+            )
         if opener != "(" and self.i >= self.plain_blocked_before and self.plain_budget > 0:
             plain = self.plain()
             if plain is not NOT_PLAIN:
@@ -218,37 +224,46 @@ class Reader(StringScanner):
         if as_set is not None:
             return as_set
         result: dict[str, Any] = {}
-        self.members(result)
+        left_open = self.members(result)
+        if left_open and not result and self.closers[-2] in "])":
+            # [{]: an item the list closed before anything was written in it,
+            # dropped as the item being written at the end of the text is.
+            self.note("dropped an object left open with nothing in it", "{", None)
+            return MISSING
         return result
 
-    def members(self, result: dict[str, Any]) -> None:
-        """Read members into ``result`` until the object closes (or the text ends)."""
+    def members(self, result: dict[str, Any]) -> bool:
+        """Read members into ``result`` until the object closes (or the text ends).
+
+        Returns True when the closer of a container around the object closed it, left open.
+        """
         s = self.s
         while True:
             self.skip()
             if self.i >= self.n:
                 self.cut(result)
-                return
+                return False
             char = s[self.i]
             if char == "}":
                 self.i += 1
-                return
+                return False
             if char == "`" and self.fence_ends():
-                return
+                return False
             if char == ",":
                 self.note("removed an extra comma", ",", "")
                 self.i += 1
                 continue
             if char in "])":
+                at = self.i
                 if self.wrong_closer(char, result):
-                    return
+                    return self.i == at  # left open: the closer is left to its own container
                 continue
             if char in "{[(":
                 if not self.keyless(result):
-                    return
+                    return False
                 continue
             if not self.member(result):
-                return
+                return False
 
     def member(self, result: dict[str, Any]) -> bool:
         """Read one ``key: value``; return False when the object ended."""
@@ -392,7 +407,7 @@ class Reader(StringScanner):
             if item is CUT:
                 self.cut(result)
                 return
-            if item is MISSING:  # pragma: no cover - value() only misses at , } ] )
+            if item is MISSING:  # an object left open with nothing in it (see object_body)
                 continue
             if item is not ELLIPSIS:
                 if isinstance(item, str) and self.colon_follows():
@@ -499,3 +514,26 @@ class Reader(StringScanner):
 
 
 _NAMES = {"}": "object", "]": "list", ")": "tuple"}
+_DELIMITER = re.compile(r'\\.|["{}\[\]()]', re.S)
+
+
+def _value_end(text: str, at: int, open_count: int) -> int:
+    """Where the containers open at ``at`` close: counted by brackets, outside double quotes.
+
+    Linear, and only an estimate (a repaired reply may not balance): what
+    never closes ends at the end of the text.
+    """
+    in_string = False
+    for match in _DELIMITER.finditer(text, at):
+        char = match.group()
+        if char == '"':
+            in_string = not in_string
+        elif in_string or len(char) > 1:
+            continue  # an escape, or a bracket inside a string
+        elif char in "{[(":
+            open_count += 1
+        else:
+            open_count -= 1
+            if open_count == 0:
+                return match.end()
+    return len(text)

@@ -12,7 +12,9 @@
   close it, it was cut off (truncation) and is dropped, never completed.
 - Smart quotes, single quotes, backticks, doubled quotes (``""key""``),
   triple quotes and fenced blocks delimit strings too; a fenced or
-  triple-quoted block is dedented.
+  triple-quoted block is dedented. A block value ends at the first fence
+  that what can follow a value follows, so it may hold fences of its own
+  (``'''print('''Hi''')'''``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from promptkit.output.scanner import (
     AFTER_COMMA,
+    KEY,
     NEXT_KEY,
     QUOTES,
     SKIPPED,
@@ -59,12 +62,27 @@ _NEXT_MEMBER = "[" + re.escape("".join(sorted(AFTER_COMMA))) + "]"
 _PLAIN_VALUE = re.compile(
     r'"(?!```)' + _PLAIN_STRING[1:] + r"(?=[ \t]*(?:[}\]]|, ?" + _NEXT_MEMBER + "))"
 )
+# A fence that ends a block value: before a delimiter, the end of the text or a
+# quoted key, or before a line that starts with a key.
+_BLOCK_END = {
+    quote: re.compile(
+        re.escape(quote * 3)
+        + rf"(?=\s*(?:[,}}\]]|\Z|{NEXT_KEY.pattern})|[ \t]*\r?\n\s*{KEY.pattern}\s*:)"
+    )
+    for quote in "\"'`"
+}
 
 
 class StringScanner(Scanner):
     """A scanner that reads quoted strings."""
 
-    __slots__ = ()
+    __slots__ = ("block_ends",)
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.block_ends: dict[str, tuple[int, int]] = {}
+        """Per quote, the last search for a fence that ends a block: from where, and where
+        found (-1: none)."""
 
     def string(self, *, key: bool) -> Any:
         s = self.s
@@ -80,7 +98,7 @@ class StringScanner(Scanner):
             self.i = read[1]
             return read[0]  # the common case; "" may open a triple quote, "```" a code block
         if quote in "\"'`" and s.startswith(quote * 3, self.i):
-            return self.block(quote)
+            return self.block(quote, key)
         if not key and s.startswith('"```', self.i):
             fenced = self.fenced_in_quotes()
             if fenced is not None:
@@ -117,14 +135,16 @@ class StringScanner(Scanner):
         self.i = end + 4
         return text
 
-    def block(self, quote: str) -> Any:
-        """A triple-quoted string or a fenced block as a value: its text, dedented."""
+    def block(self, quote: str, key: bool) -> Any:
+        """A triple-quoted string or a fenced block: its text, dedented."""
         s = self.s
         fence = quote * 3
         end = s.find(fence, self.i + 3)
         if end < 0:
             self.i = self.n
             return self.cut()
+        if not key:
+            end = self.block_end(quote, end)
         text = s[self.i + 3 : end]
         if quote == "`":
             first, newline, rest = text.partition("\n")
@@ -138,6 +158,21 @@ class StringScanner(Scanner):
         self.note("read a triple-quoted or fenced string", s[self.i : end + 3], text)
         self.i = end + 3
         return text
+
+    def block_end(self, quote: str, first: int) -> int:
+        """Where a block value ends: at the first fence that what can follow a value follows.
+
+        ``'''print('''Hi''')'''``: the inner fences are followed by text, the
+        last one by the end of the member. When no fence is, the first one
+        (at ``first``) ends the block. A search serves every block that starts
+        before the fence it found, so the work stays linear in the text.
+        """
+        searched, found = self.block_ends.get(quote, (self.n, -1))
+        if first < searched or 0 <= found < first:
+            match = _BLOCK_END[quote].search(self.s, first)
+            searched, found = first, -1 if match is None else match.start()
+            self.block_ends[quote] = searched, found
+        return first if found < 0 else found
 
     def slow_string(self, quote: str, key: bool, *, doubled: bool = False) -> Any:
         """Read a string char by char, repairing quotes, escapes and raw newlines."""

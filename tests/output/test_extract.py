@@ -12,6 +12,7 @@ from promptkit.output.extract import (
     extract_object,
     find_values,
 )
+from promptkit.output.repair import MAX_DEPTH
 from promptkit.schema import shape_of
 
 FENCE = "`" * 3
@@ -131,13 +132,15 @@ def test_find_values_reads_left_to_right_and_skips_what_fails():
 
 def test_find_values_raises_when_every_start_fails():
     with pytest.raises(ReplyReadError, match="nests deeper"):
-        find_values("[" * 10_000)  # every one of the MAX_CANDIDATES starts is too deep
+        find_values("[" * 10_000)  # one value, too deep: no start inside it is tried
 
 
-def test_deep_nesting_is_read_from_where_it_fits_the_limit():
-    found = find_values("[" * 500)
-    assert found
-    assert all(value.truncated for value in found)
+def test_deep_nesting_is_refused_whole_not_read_from_inside():
+    with pytest.raises(ReplyReadError, match="nests deeper"):
+        find_values("[" * 500)
+    deep = '{"k": "]]", "v": ' + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "}"
+    found = find_values(f'{deep} then {{"a": 1}}')
+    assert [value.value for value in found] == [{"a": 1}]
 
 
 def test_find_values_tries_at_most_max_candidates_starts():

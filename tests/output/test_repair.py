@@ -72,6 +72,8 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('{"a": ```python\nprint(1)\n```}', {"a": "print(1)"}, "fenced"),
         ('{"a": text, more text\n}', {"a": "text, more text"}, "unquoted string"),
         ('{"a": "x"```', {"a": "x"}, "code block"),
+        ("[1, {]", [1], "dropped an object left open"),
+        ('{"a": """f("""x""")"""}', {"a": 'f("""x""")'}, "triple-quoted"),
     ],
 )
 def test_each_repair_gives_the_value_and_reports_it(text, value, words):
@@ -120,6 +122,38 @@ def test_truncation_closes_what_is_open_and_never_invents_a_field(text, value, c
     assert "ends inside its JSON" in result.actions[-1].message
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("[{]", []),
+        ('{"a": [{], "b": 1}', {"a": [], "b": 1}),
+        ('[{"a": ]', []),
+        ('[{"a": 1]', [{"a": 1}]),
+        ("{foo: [}", {"foo": []}),
+        ("[{)]", [{}]),
+    ],
+)
+def test_an_object_a_list_closes_before_anything_is_written_in_it_is_dropped(text, value):
+    assert repair_json(text).value == value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"code": """print("""Hi""")"""\n}', {"code": 'print("""Hi""")'}),
+        ("{'code': '''f('''x''')''', 'b': 1}", {"code": "f('''x''')", "b": 1}),
+        ('{"a": """x"""\n b: """y"""}', {"a": "x", "b": "y"}),
+        ('{"a": """x""" "b": """y"""}', {"a": "x", "b": "y"}),
+        ('{"""a""": """b"""}', {"a": "b"}),
+        ('["""a""", """b"""]', ["a", "b"]),
+        ('{"a": """x""" y """z', {"a": "x"}),
+        ('["""a""" x, """b""" y]', ["a", "x", "b", "y"]),
+    ],
+)
+def test_a_block_ends_at_the_first_fence_a_value_end_follows(text, value):
+    assert repair_json(text).value == value
+
+
 def test_truncation_marks_the_containers_left_open():
     result = repair_json('[{"id": 1}, {"id": 2, "a": "x')
     first, second = result.value
@@ -133,6 +167,16 @@ def test_truncation_marks_the_containers_left_open():
 def test_nesting_deeper_than_the_limit_is_a_repair_error(text):
     with pytest.raises(ReplyReadError, match="nests deeper"):
         repair_json(text)
+
+
+def test_nesting_too_deep_is_refused_up_to_where_the_value_ends():
+    deep = '{"a": "]]", "b": ' + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "}"
+    with pytest.raises(ReplyReadError, match="nests deeper") as caught:
+        repair_json(deep + " [1]")
+    assert caught.value.offset == len(deep)
+    with pytest.raises(ReplyReadError) as caught:
+        repair_json("[" * (MAX_DEPTH + 1) + " [1]")
+    assert caught.value.offset == len("[" * (MAX_DEPTH + 1) + " [1]")  # it never closes
 
 
 def test_nesting_up_to_the_limit_is_read():
@@ -252,6 +296,7 @@ def test_repair_is_idempotent(text, indent, ascii_only):
         '{"a": [1, 2, 3',
         '{"a": "unterminated, \\"quoted\\" and nothing to close it',
         '{"a": ',
+        '{"city": "New York)',  # a ) closes no container here: cut, not a missing quote
     ],
 )
 def test_what_the_end_cut_off_is_dropped_not_completed(text):
