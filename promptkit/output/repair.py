@@ -267,6 +267,10 @@ class Reader(StringScanner):
 
     def member(self, result: dict[str, Any]) -> bool:
         """Read one ``key: value``; return False when the object ended."""
+        plain = self.plain_member()
+        if plain is not None:
+            self.put(result, *plain)
+            return self.separator("}", result)
         s = self.s
         key = self.key()
         if key is CUT:
@@ -293,10 +297,13 @@ class Reader(StringScanner):
         if item is MISSING or item is ELLIPSIS:
             self.note(f"dropped key {key!r}, which has no value", key, None)
         else:
-            if key in result:
-                self.note(f"key {key!r} appears twice; kept the last", result[key], item)
-            result[key] = item
+            self.put(result, key, item)
         return self.separator("}", result)
+
+    def put(self, result: dict[str, Any], key: str, item: Any) -> None:
+        if key in result:
+            self.note(f"key {key!r} appears twice; kept the last", result[key], item)
+        result[key] = item
 
     def keyless(self, result: dict[str, Any]) -> bool:
         """A value with no key: a list after a list member extends it; anything else is dropped."""

@@ -71,7 +71,7 @@ NEXT_KEY = re.compile("(?:\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'|\u201c[^\u201d\n]{0
 _CLOSER = re.compile(r"[}\]]")
 _GROUPS = re.compile(r"(?:,\d+)+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[ \t]*[}\]]|,[ \t\n\"])")
+PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[ \t]*[}\]]|,[ \t\n\"])")
 """The common case: a JSON number before a closing bracket or before a comma and no digit."""
 
 
@@ -145,7 +145,7 @@ class Scanner:
 
     def number(self) -> Any:
         s = self.s
-        plain = _PLAIN_NUMBER.match(s, self.i)
+        plain = PLAIN_NUMBER.match(s, self.i)
         if plain is not None:
             self.i = plain.end()
             return self.to_number(plain.group())
