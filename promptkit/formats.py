@@ -93,7 +93,7 @@ def _plain(shape: Shape) -> dict[str, Any]:
         assert shape.item is not None
         value = _plain(shape.item)
         schema = {"type": "object", "additionalProperties": value}
-        if shape.key is not None:  # closed keys: each one an optional property
+        if shape.key is not None and shape.key.kind == "enum":  # closed keys: optional properties
             properties = dict.fromkeys(shape.key.values, value)
             schema = {"type": "object", "properties": properties, "additionalProperties": False}
     elif kind == "union":

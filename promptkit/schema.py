@@ -59,8 +59,8 @@ _SCALARS: dict[Any, tuple[Kind, str]] = {
 }
 _SUPPORTED = (
     "use str, int, float, bool, Decimal, UUID, a date or time type, a URL, an email, an IP "
-    "address, a Path, Literal, Enum, list, set, tuple, dict with str keys, a nested model, "
-    "Union or Any (Optional of any of these)"
+    "address, a Path, Literal, Enum, list, set, tuple, dict with str or int keys, a nested "
+    "model, Union or Any (Optional of any of these)"
 )
 _WEB_SCHEMES = frozenset({"http", "https"})
 _META_KEY = "promptkit"
@@ -396,15 +396,16 @@ class _Reader:
     def read_map(self, key: Any, value: Any, annotation: Any, path: str) -> Shape:
         key_shape = self.read_annotation(key, f"{path}{{key}}", [])
         if (
-            key_shape.kind not in ("string", "enum")
+            key_shape.kind not in ("string", "enum", "integer")
             or key_shape.format
+            or key_shape.constraints
             or any(not isinstance(v, str) for v in key_shape.values)
         ):
-            return self.refuse(
-                path, annotation, "a dict's keys must be str, or a Literal or Enum of str"
-            )
+            reason = "a dict's keys must be str, int, or a Literal or Enum of str"
+            return self.refuse(path, annotation, reason)
         item = self.read_annotation(value, f"{path}{{}}", [])
-        return Shape("map", item=item, key=key_shape if key_shape.kind == "enum" else None)
+        # JSON writes every key as a string: an int key is a string of digits, read back as int.
+        return Shape("map", item=item, key=None if key_shape.kind == "string" else key_shape)
 
 
 def _fill(placeholder: Shape, shape: Shape) -> None:

@@ -72,7 +72,7 @@ def _non_null(shape: Shape) -> st.SearchStrategy[Any]:
         )
         if kind == "array":
             return st.lists(json_values(shape.item), min_size=low, max_size=max(low, min(high, 3)))
-        keys = st.sampled_from(shape.key.values) if shape.key is not None else st.text(max_size=8)
+        keys = _keys(shape.key)
         return st.dictionaries(
             keys, json_values(shape.item), min_size=low, max_size=max(low, min(high, 3))
         )
@@ -93,6 +93,15 @@ def _non_null(shape: Shape) -> st.SearchStrategy[Any]:
     if kind == "null":
         return st.none()
     return _strings(shape)
+
+
+def _keys(key: Shape | None) -> st.SearchStrategy[str]:
+    """A map's keys as JSON writes them: strings, an enum's values, or integers' digits."""
+    if key is None:
+        return st.text(max_size=8)
+    if key.kind == "integer":
+        return st.integers(-999, 999).map(str)
+    return st.sampled_from(key.values)
 
 
 def _integers(c: Any) -> st.SearchStrategy[int]:

@@ -62,6 +62,7 @@ class Maps(BaseModel):
     counts: dict[str, int]
     keyed: dict[Literal["a", "b"], str] = {}
     nested: dict[str, list[float]] | None = None
+    pages: dict[int, str] = {}
 
 
 class Sequences(BaseModel):

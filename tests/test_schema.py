@@ -33,6 +33,7 @@ def _field(annotation: Any, **extra: Any) -> str:
         (int | str, '{"value": int | string}'),
         (dict[str, int], '{"value": {[key: string]: int}}'),
         (dict[Literal["a", "b"], float], '{"value": {[key: "a" | "b"]: float}}'),
+        (dict[int, str], '{"value": {[key: int]: string}}'),
         (tuple[int, str], '{"value": [int, string]}'),
         (tuple[int, ...], '{"value": int[]}'),
         (set[str], '{\n  "value": string[], // no item twice.\n}'),
@@ -146,7 +147,7 @@ def test_every_unsupported_field_is_listed_with_its_path_and_reason():
 
     class Outer(BaseModel):
         inner: Inner
-        pairs: dict[int, str]
+        pairs: dict[float, str]
         where: str = Field(validation_alias=AliasPath("a", 0))
 
     problems = [str(problem) for problem in shape_problems(Outer)]

@@ -351,7 +351,7 @@ class _Coercer:
         result = {}
         for key, member in value.items():
             name = key if isinstance(key, str) else str(key)
-            if shape.key is not None:
+            if shape.key is not None and shape.key.kind == "enum":
                 matched = match_enum(name, shape.key)
                 if not isinstance(matched, NoMatch):
                     if matched != name:

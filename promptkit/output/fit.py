@@ -14,6 +14,7 @@ from promptkit.output.enums import is_allowed, unaccented
 from promptkit.schema import Shape
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
+_INTEGER = re.compile(r"-?\d+")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S")
 _ISO: dict[str, Callable[[str], object]] = {
     "date": datetime.date.fromisoformat,
@@ -46,7 +47,7 @@ def fits(value: Any, shape: Shape) -> bool:
     if kind == "map":
         item = shape.item
         assert item is not None
-        keys_fit = shape.key is None or all(is_allowed(key, shape.key) for key in value)
+        keys_fit = shape.key is None or all(_key_fits(key, shape.key) for key in value)
         return isinstance(value, dict) and keys_fit and all(fits(v, item) for v in value.values())
     if kind == "object":
         return isinstance(value, dict) and _object_fits(value, shape)
@@ -79,6 +80,12 @@ def _object_fits(value: dict[str, Any], shape: Shape) -> bool:
             return False
         seen.add(spec.name)
     return all(spec.name in seen for spec in shape.fields if spec.required)
+
+
+def _key_fits(key: Any, shape: Shape) -> bool:
+    if shape.kind == "integer":
+        return isinstance(key, str) and _INTEGER.fullmatch(key) is not None
+    return is_allowed(key, shape)
 
 
 def _format_fits(text: str, form: str) -> bool:
