@@ -24,7 +24,7 @@ from promptkit.output import markup
 from promptkit.output.actions import Action
 from promptkit.output.fit import fits
 from promptkit.output.repair import Repaired, repair_json
-from promptkit.output.scanner import LITERAL_WORDS
+from promptkit.output.scanner import LITERAL_WORDS, NEXT_KEY
 from promptkit.schema import Shape
 
 MAX_CANDIDATES = 64
@@ -89,7 +89,7 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     Raises:
         ReplyReadError: no JSON value was found.
     """
-    candidates = find_values(text) or find_values(text, _TUPLE)
+    candidates = find_values(text) or _braceless(text) or find_values(text, _TUPLE)
     candidates += _escaped_values(text)
     names = _names(shape)
     if len(candidates) == 1 and candidates[0].value.__class__ is dict and candidates[0].value:
@@ -143,6 +143,21 @@ def _chosen(
     actions.extend(chosen.actions)
     actions.extend(unwrapping)
     return Extracted(value, tuple(actions), chosen.truncated, chosen.cut_ids)
+
+
+def _braceless(text: str) -> list[Repaired]:
+    """``"a": 1}``: the members of an object that lost its opening brace, as that object."""
+    first_key = NEXT_KEY.search(text) if text.rstrip().endswith("}") else None
+    if first_key is None:
+        return []
+    start = first_key.start()
+    try:
+        found = repair_json("{" + text[start:])
+    except ReplyReadError:
+        return []
+    note = Action("repair", (), "added a missing { before the first key", None, "{")
+    end = start + found.end - 1  # where it ends in the reply, without the added brace
+    return [found._replace(start=start, end=end, actions=(note, *found.actions))]
 
 
 def _escaped_values(text: str) -> list[Repaired]:

@@ -344,7 +344,7 @@ class Reader(StringScanner):
         return match.group()
 
     def set_items(self) -> list[Any] | None:
-        """``{"a", "b"}`` or ``{1, 2}`` (a Python set): its items as a list; else ``None``."""
+        """``{"a", "b"}``, ``{1, 2}``, ``{"a"}`` (Python sets): their items as a list, or None."""
         s = self.s
         start, noted = self.i, len(self.actions)
         self.skip()
@@ -354,16 +354,17 @@ class Reader(StringScanner):
             return None
         first = self.value()
         after = skip_quietly(s, self.i)
-        is_set = first is not CUT and first is not MISSING and after < self.n and s[after] == ","
-        if is_set:
-            is_set = not self._key_at(skip_quietly(s, after + 1))
+        follower = s[after] if first is not CUT and first is not MISSING and after < self.n else ""
+        # {"a"}: a set of one (read as it stands), not a key with no value
+        alone = follower == "}" and len(self.actions) == noted
+        is_set = alone or (follower == "," and not self._key_at(skip_quietly(s, after + 1)))
         if not is_set:
             self.i = start
             del self.actions[noted:]
             return None
         self.note("read a set as a list", "{", "[")
         items = [first]
-        self.i = after + 1
+        self.i = after + (follower == ",")
         self.items(items, "}")
         return items
 

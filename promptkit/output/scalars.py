@@ -136,7 +136,7 @@ def to_decimal(value: Any) -> Any:
 def to_bool(value: Any) -> Any:
     if isinstance(value, bool):
         return value
-    if isinstance(value, int) and value in (0, 1):
+    if isinstance(value, int | float) and value in (0, 1):  # 1, 0, 1.0, 0.0
         return bool(value)
     if isinstance(value, str):
         word = value.strip().casefold().rstrip(".!")

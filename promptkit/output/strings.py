@@ -112,6 +112,27 @@ class StringScanner(Scanner):
             return key, self.to_number(number)
         return key, _JSON_LITERALS[literal]
 
+    def quote_run(self, quote: str, key: bool) -> Any:
+        '''Four quotes or more that hold nothing: an empty value, or stray before a key.
+
+        ``{"key": """"}`` is an empty value; in ``{"a": 1, """" "b": 2}`` the run
+        is stray, and the key after it is read. Else ``None`` (a block of text).
+        '''
+        s = self.s
+        end = self.i
+        while end < self.n and s[end] == quote:
+            end += 1
+        after = skip_quietly(s, end)
+        if not key and ends_value(s, after) and not s.startswith(quote, after):
+            self.note("read a run of quotes as an empty string", s[self.i : end], "")
+            self.i = end
+            return ""
+        if NEXT_KEY.match(s, after):
+            self.note("dropped a run of quotes before a key", s[self.i : end], "")
+            self.i = after
+            return self.string(key=key)
+        return None
+
     def string(self, *, key: bool) -> Any:
         s = self.s
         quote = s[self.i]
@@ -125,6 +146,10 @@ class StringScanner(Scanner):
         if read is not None and read[0] and not read[0].startswith("```"):
             self.i = read[1]
             return read[0]  # the common case; "" may open a triple quote, "```" a code block
+        if s.startswith(quote * 4, self.i):
+            run = self.quote_run(quote, key)
+            if run is not None:
+                return run
         if quote in "\"'`" and s.startswith(quote * 3, self.i):
             return self.block(quote, key)
         if not key and s.startswith('"```', self.i):

@@ -57,6 +57,7 @@ def _one(key, value):
         ("ok", "yes", True),
         ("ok", "N", False),
         ("ok", 1, True),
+        ("ok", 0.0, False),
         ("name", 501, "501"),
         ("tags", "red", ["red"]),
         ("tags", ["a", 2], ["a", "2"]),

@@ -110,6 +110,14 @@ def test_repairs_of_the_chosen_value_are_carried():
     assert _kinds(extracted) == ["extract", "repair", "repair", "repair"]
 
 
+def test_members_whose_opening_brace_is_missing_are_read_as_their_object():
+    extracted = extract_object('Here: "colour": "red", "type": "tee"}', SHAPE)
+    assert extracted.value == {"colour": "red", "type": "tee"}
+    assert "added a missing { before the first key" in [a.message for a in extracted.actions]
+    toon = extract_object('"colour": red', SHAPE)  # no closing brace: a TOON line, not JSON
+    assert [a.message for a in toon.actions] == ["read the reply as TOON"]
+
+
 def test_a_cut_off_reply_is_marked_truncated():
     extracted = extract_object('{"colour": "red", "sleeve": "lo', SHAPE)
     assert extracted.truncated

@@ -73,6 +73,9 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('{"a": text, more text\n}', {"a": "text, more text"}, "unquoted string"),
         ('{"a": "x"```', {"a": "x"}, "code block"),
         ("[1, {]", [1], "dropped an object left open"),
+        ('{"tags": {"a"}}', {"tags": ["a"]}, "read a set"),
+        ('{"key": """"}', {"key": ""}, "run of quotes as an empty string"),
+        ('{"a": 1, """" "b": 2}', {"a": 1, "b": 2}, "run of quotes before a key"),
         ('{"a": """f("""x""")"""}', {"a": 'f("""x""")'}, "triple-quoted"),
     ],
 )
