@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 import annotated_types
+import typing_extensions
 from pydantic import AliasChoices, AliasPath, AnyUrl, BaseModel, Discriminator, EmailStr
 from pydantic.fields import FieldInfo
 from typing_extensions import TypeAliasType
@@ -60,7 +61,7 @@ _SCALARS: dict[Any, tuple[Kind, str]] = {
 _SUPPORTED = (
     "use str, int, float, bool, Decimal, UUID, a date or time type, a URL, an email, an IP "
     "address, a Path, Literal, Enum, list, set, tuple, dict with str or int keys, a nested "
-    "model, Union or Any (Optional of any of these)"
+    "model, dataclass, TypedDict or NamedTuple, Union or Any (Optional of any of these)"
 )
 _WEB_SCHEMES = frozenset({"http", "https"})
 _META_KEY = "promptkit"
@@ -201,14 +202,15 @@ class _Reader:
         self.problems.append(UnsupportedType(path, annotation, reason))
         return Shape("any")
 
-    def read_model(self, model: type[BaseModel], prefix: str) -> Shape:
+    def read_model(self, model: type, prefix: str) -> Shape:
+        """A pydantic model, a dataclass or a TypedDict: an object of its fields."""
         if model in self.open:
             return self.open[model]
         placeholder = Shape("any")  # filled in when read
         self.open[model] = placeholder
         specs = tuple(
             self.read_field(name, info, f"{prefix}{name}")
-            for name, info in model.model_fields.items()
+            for name, info in _model_fields(model).items()
         )
         self.fill(placeholder, Shape("object", fields=specs, title=model.__name__))
         del self.open[model]
@@ -322,8 +324,17 @@ class _Reader:
             if not all(_is_value(value) for value in values):
                 return self.refuse(path, annotation, "an Enum's values must be str, int or float")
             return Shape("enum", values=values, title=annotation.__name__)
-        if issubclass(annotation, BaseModel):
+        if (
+            issubclass(annotation, BaseModel)
+            or dataclasses.is_dataclass(annotation)
+            or typing_extensions.is_typeddict(annotation)
+        ):
             return self.read_model(annotation, f"{path}.")
+        if issubclass(annotation, tuple) and hasattr(annotation, "_fields"):  # a NamedTuple
+            hints = typing.get_type_hints(annotation, include_extras=True)
+            return self.read_tuple(
+                tuple(hints[name] for name in annotation._fields), annotation, path
+            )
         for python_type, (kind, form) in _SCALARS.items():
             if annotation is python_type:
                 return Shape(kind, format=form)
@@ -406,6 +417,38 @@ class _Reader:
         item = self.read_annotation(value, f"{path}{{}}", [])
         # JSON writes every key as a string: an int key is a string of digits, read back as int.
         return Shape("map", item=item, key=None if key_shape.kind == "string" else key_shape)
+
+
+def _model_fields(model: type) -> dict[str, FieldInfo]:
+    """The fields of a pydantic model or dataclass, a dataclass or a TypedDict, as pydantic's."""
+    if issubclass(model, BaseModel):
+        return model.model_fields
+    pydantic_fields: dict[str, FieldInfo] | None = getattr(model, "__pydantic_fields__", None)
+    if pydantic_fields is not None:  # a pydantic dataclass
+        return pydantic_fields
+    hints = typing.get_type_hints(model, include_extras=True)
+    if dataclasses.is_dataclass(model):
+        fields = {}
+        for spec in dataclasses.fields(model):
+            default: Any = spec.default
+            if spec.default_factory is not dataclasses.MISSING:
+                default = FieldInfo(default_factory=spec.default_factory)
+            elif default is dataclasses.MISSING:
+                fields[spec.name] = FieldInfo.from_annotation(hints[spec.name])
+                continue
+            fields[spec.name] = FieldInfo.from_annotated_attribute(hints[spec.name], default)
+        return fields
+    required: frozenset[str] = getattr(model, "__required_keys__", frozenset(hints))
+    fields = {}
+    for name, hint in hints.items():  # a TypedDict: a key it may leave out has no default
+        while typing.get_origin(hint) in (
+            typing_extensions.NotRequired,
+            typing_extensions.Required,
+        ):
+            (hint,) = typing.get_args(hint)
+        info = FieldInfo.from_annotation(hint)
+        fields[name] = info if name in required else FieldInfo.merge_field_infos(info, default=None)
+    return fields
 
 
 def _fill(placeholder: Shape, shape: Shape) -> None:

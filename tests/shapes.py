@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import ipaddress
 import pathlib
 import uuid
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple, NotRequired
 
 from pydantic import AliasChoices, AnyUrl, BaseModel, ConfigDict, EmailStr, Field, HttpUrl
+from typing_extensions import TypedDict
 
 from promptkit import field
 
@@ -114,6 +116,30 @@ class Locations(BaseModel):
     contact: EmailStr | None = None
 
 
+class Point(NamedTuple):
+    x: int
+    y: float
+
+
+@dataclasses.dataclass
+class Address:
+    city: str
+    zip: str = ""
+    lines: list[str] = dataclasses.field(default_factory=list)
+
+
+class Tag(TypedDict):
+    name: str
+    weight: NotRequired[int]
+
+
+class Structures(BaseModel):
+    where: Address
+    at: Point
+    tags: list[Tag]
+    route: list[Point] | None = None
+
+
 class Anything(BaseModel):
     data: Any = None
     extra: dict[str, Any] = {}
@@ -131,5 +157,6 @@ SHAPES: list[type[BaseModel]] = [
     Comment,
     Aliased,
     Locations,
+    Structures,
     Anything,
 ]
