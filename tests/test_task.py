@@ -92,7 +92,7 @@ def test_unsupported_field_type_is_a_definition_error() -> None:
     class WithBytes(BaseModel):
         when: datetime.date
         blob: bytes
-        pairs: dict[int, str]
+        pairs: dict[float, str]
 
     with pytest.raises(TaskDefinitionError) as caught:
         make([], output_model=WithBytes)
