@@ -27,6 +27,7 @@ _FORMATS = {
     "email": "an email address",
     "ipv4": "an IPv4 address",
     "ipv6": "an IPv6 address",
+    "ip": "an IP address (v4 or v6)",
     "path": "a file path",
     "decimal": "a decimal number",
 }

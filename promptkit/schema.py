@@ -14,6 +14,7 @@ is unrolled to :data:`RECURSION_DEPTH` levels first (:func:`promptkit.notation.u
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import datetime
 import decimal
@@ -30,7 +31,15 @@ from typing import Any, Literal, Union
 
 import annotated_types
 import typing_extensions
-from pydantic import AliasChoices, AliasPath, AnyUrl, BaseModel, Discriminator, EmailStr
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    AnyUrl,
+    BaseModel,
+    Discriminator,
+    EmailStr,
+    IPvAnyAddress,
+)
 from pydantic.fields import FieldInfo
 from typing_extensions import TypeAliasType
 
@@ -56,6 +65,7 @@ _SCALARS: dict[Any, tuple[Kind, str]] = {
     datetime.timedelta: ("string", "duration"),
     ipaddress.IPv4Address: ("string", "ipv4"),
     ipaddress.IPv6Address: ("string", "ipv6"),
+    IPvAnyAddress: ("string", "ip"),
     EmailStr: ("string", "email"),  # validated by pydantic with email-validator installed
 }
 _SUPPORTED = (
@@ -298,7 +308,7 @@ class _Reader:
             return self.read_union(typing.get_args(annotation), path)
         if origin is Literal:
             return self.read_literal(typing.get_args(annotation), annotation, path)
-        if origin in (list, set, frozenset):
+        if origin in (list, set, frozenset, collections.abc.Sequence):
             (item,) = typing.get_args(annotation) or (Any,)
             return Shape(
                 "array", item=self.read_annotation(item, f"{path}[]", []), unique=origin is not list

@@ -24,7 +24,7 @@ import datetime
 import decimal
 import json
 import re
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter
@@ -146,8 +146,9 @@ def _strings(shape: Shape) -> st.SearchStrategy[str]:
         return spans.map(lambda span: _DURATION.dump_python(span, mode="json"))
     if form == "uuid":
         return st.uuids().map(str)
-    if form in ("ipv4", "ipv6"):
-        return st.ip_addresses(v=4 if form == "ipv4" else 6).map(str)
+    if form in ("ipv4", "ipv6", "ip"):
+        version: Literal[4, 6] | None = 4 if form == "ipv4" else 6 if form == "ipv6" else None
+        return st.ip_addresses(v=version).map(str)
     if form == "email":
         return st.from_regex(
             r"[a-z]{1,10}(\.[a-z]{1,8})?@[a-z]{2,10}\.(com|org|net)", fullmatch=True

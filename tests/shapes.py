@@ -8,10 +8,20 @@ import decimal
 import ipaddress
 import pathlib
 import uuid
+from collections.abc import Sequence
 from enum import Enum
 from typing import Annotated, Any, Literal, NamedTuple, NotRequired
 
-from pydantic import AliasChoices, AnyUrl, BaseModel, ConfigDict, EmailStr, Field, HttpUrl
+from pydantic import (
+    AliasChoices,
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    IPvAnyAddress,
+)
 from typing_extensions import TypedDict
 
 from promptkit import field
@@ -69,6 +79,7 @@ class Maps(BaseModel):
 
 class Sequences(BaseModel):
     point: tuple[int, int]
+    steps: Sequence[str] = ()
     pair: tuple[str, bool] | None = None
     names: tuple[str, ...]
     labels: set[str]
@@ -111,6 +122,7 @@ class Locations(BaseModel):
     source: AnyUrl | None = None
     host: ipaddress.IPv4Address
     peer: ipaddress.IPv6Address | None = None
+    gateway: IPvAnyAddress | None = None
     file: pathlib.Path
     mirrors: list[HttpUrl] = []
     contact: EmailStr | None = None

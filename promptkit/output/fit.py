@@ -23,6 +23,7 @@ _ISO: dict[str, Callable[[str], object]] = {
     "uuid": uuid.UUID,
     "ipv4": ipaddress.IPv4Address,
     "ipv6": ipaddress.IPv6Address,
+    "ip": ipaddress.ip_address,
 }
 
 

@@ -303,6 +303,7 @@ SCALARS = {
     ("string", "uri"): to_token,
     ("string", "ipv4"): to_token,
     ("string", "ipv6"): to_token,
+    ("string", "ip"): to_token,
     ("string", "email"): to_token,
     ("string", "path"): to_str,
     ("string", "date"): to_date,
