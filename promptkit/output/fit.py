@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from promptkit.output.enums import is_allowed, unaccented
-from promptkit.schema import Shape
+from promptkit.schema import FieldSpec, Shape
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _INTEGER = re.compile(r"-?\d+")
@@ -87,6 +87,17 @@ def _key_fits(key: Any, shape: Shape) -> bool:
     if shape.kind == "integer":
         return isinstance(key, str) and _INTEGER.fullmatch(key) is not None
     return is_allowed(key, shape)
+
+
+def loose_spelling(name: str) -> str:
+    """A key as XML and TOON replies are matched to fields: spelled loosely, unaccented."""
+    return unaccented(key_spelling(name))
+
+
+@functools.lru_cache(maxsize=256)
+def fields_by_spelling(shape: Shape) -> dict[str, FieldSpec]:
+    """An object's fields by the loose spelling of each of their names."""
+    return {loose_spelling(name): spec for spec in reversed(shape.fields) for name in spec.names}
 
 
 def _format_fits(text: str, form: str) -> bool:

@@ -1,4 +1,4 @@
-"""markup: read a reply written as XML or TOON into the value the coercion finishes."""
+"""markup, xmlish and toon: a reply written as XML or TOON, read into the value to coerce."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from pydantic import BaseModel, Field
 
 import promptkit
-from promptkit.output.markup import MAX_DEPTH, read_markup
+from promptkit.output.markup import read_markup
+from promptkit.output.repair import MAX_DEPTH
 from promptkit.schema import shape_of
 
 CASES = [case for case in corpus_cases.load(("baml.jsonl",)) if case.cls in ("xml", "toon")]
