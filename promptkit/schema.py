@@ -41,6 +41,7 @@ from pydantic import (
     IPvAnyAddress,
 )
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 from typing_extensions import TypeAliasType
 
 from promptkit.errors import UnsupportedType
@@ -116,7 +117,7 @@ class Shape:
         fields: an object's fields.
         title: the model or enum name.
         options: a union's alternatives, a fixed tuple's items.
-        key: a map's key (a string or an enum shape).
+        key: a map's key: ``None`` for a string, else an enum or integer shape.
         format: ``date-time``, ``date``, ``time``, ``duration``, ``uuid`` or ``decimal``.
         constraints: JSON Schema keywords (``minimum``, ``maxLength``, ``pattern``...).
         unique: an array of distinct items (a set).
@@ -444,8 +445,7 @@ def _model_fields(model: type) -> dict[str, FieldInfo]:
             if spec.default_factory is not dataclasses.MISSING:
                 default = FieldInfo(default_factory=spec.default_factory)
             elif default is dataclasses.MISSING:
-                fields[spec.name] = FieldInfo.from_annotation(hints[spec.name])
-                continue
+                default = PydanticUndefined  # required
             fields[spec.name] = FieldInfo.from_annotated_attribute(hints[spec.name], default)
         return fields
     required: frozenset[str] = getattr(model, "__required_keys__", frozenset(hints))

@@ -27,17 +27,17 @@ def read_markup(text: str, shape: Shape) -> Extracted | None:
     When both could be read, the one that starts on an earlier line wins
     (XML on a tie).
     """
-    xml = xmlish.read_xml(text, shape)
-    written = toon.read_toon(text, shape)
-    if xml is None and written is None:
+    readings = [
+        (reading, notation)
+        for reading, notation in (
+            (xmlish.read_xml(text, shape), "XML"),
+            (toon.read_toon(text, shape), "TOON"),
+        )
+        if reading is not None
+    ]
+    if not readings:
         return None
-    if written is None or (xml is not None and xml[0] <= written[0]):
-        assert xml is not None
-        _, value, notes = xml
-        notation = "XML"
-    else:
-        _, value, notes = written
-        notation = "TOON"
+    (_, value, notes), notation = min(readings, key=lambda found: found[0][0])  # XML on a tie
     message = f"read the reply as {notation}" + "".join(f"; {note}" for note in notes)
     # Through the module: extract imports this one, so Extracted may not exist yet at import.
     return extract.Extracted(value, (Action("extract", (), message, text, value),), False)
