@@ -29,6 +29,7 @@ _FORMATS = {
     "ipv6": "an IPv6 address",
     "ip": "an IP address (v4 or v6)",
     "path": "a file path",
+    "regex": "a regular expression (Python syntax)",
     "decimal": "a decimal number",
 }
 _SCALAR_NAMES = {"integer": "int", "number": "float", "boolean": "bool"}
@@ -134,6 +135,12 @@ def shape_notes(shape: Shape) -> list[str]:
     """Describe in words what a shape's type cannot say: its format and its constraints."""
     notes = [_FORMATS[shape.format]] if shape.format else []
     c = shape.constraints
+    if "when" in c:
+        notes.append(f"in the {c['when']}")
+    if "timezone" in c:
+        notes.append("with its UTC offset (+02:00, Z)" if c["timezone"] else "with no UTC offset")
+    if "uuid_version" in c:
+        notes.append(f"version {c['uuid_version']}")
     bounds = (c.get(k) for k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"))
     notes += _range(*bounds)
     if "multipleOf" in c:

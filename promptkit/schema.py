@@ -22,6 +22,7 @@ import enum
 import functools
 import ipaddress
 import pathlib
+import re
 import types
 import typing
 import uuid
@@ -35,12 +36,21 @@ from pydantic import (
     AliasChoices,
     AliasPath,
     AnyUrl,
+    AwareDatetime,
     BaseModel,
     Discriminator,
     EmailStr,
+    FutureDate,
+    FutureDatetime,
     IPvAnyAddress,
+    Json,
+    NaiveDatetime,
+    PastDate,
+    PastDatetime,
+    RootModel,
 )
 from pydantic.fields import FieldInfo
+from pydantic.types import UuidVersion
 from pydantic_core import PydanticUndefined
 from typing_extensions import TypeAliasType
 
@@ -68,12 +78,27 @@ _SCALARS: dict[Any, tuple[Kind, str]] = {
     ipaddress.IPv6Address: ("string", "ipv6"),
     IPvAnyAddress: ("string", "ip"),
     EmailStr: ("string", "email"),  # validated by pydantic with email-validator installed
+    bytes: ("string", ""),
+    re.Pattern: ("string", "regex"),
+}
+# pydantic's dates and times with a condition: the condition is a note (and a strategy's bound)
+_CONDITIONED: dict[Any, tuple[str, dict[str, Any]]] = {
+    PastDate: ("date", {"when": "past"}),
+    FutureDate: ("date", {"when": "future"}),
+    PastDatetime: ("date-time", {"when": "past"}),
+    FutureDatetime: ("date-time", {"when": "future"}),
+    AwareDatetime: ("date-time", {"timezone": True}),
+    NaiveDatetime: ("date-time", {"timezone": False}),
 }
 _SUPPORTED = (
-    "use str, int, float, bool, Decimal, UUID, a date or time type, a URL, an email, an IP "
-    "address, a Path, Literal, Enum, list, set, tuple, dict with str or int keys, a nested "
-    "model, dataclass, TypedDict or NamedTuple, Union or Any (Optional of any of these)"
+    "use str, int, float, bool, bytes, Decimal, UUID, a date or time type, a URL, an email, "
+    "an IP address, a Path, a Pattern, Literal, Enum, list, set, tuple, dict with str or int "
+    "keys, a nested model, dataclass, TypedDict, NamedTuple or RootModel, Union or Any "
+    "(Optional of any of these)"
 )
+_JSON: type = Json  # the marker class of Json[T] (generic only to type checkers)
+_SEQUENCES = (list, set, frozenset, collections.deque, collections.abc.Sequence)
+_MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
 _WEB_SCHEMES = frozenset({"http", "https"})
 _META_KEY = "promptkit"
 _BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
@@ -184,6 +209,9 @@ def shape_problems(model: type[BaseModel]) -> list[UnsupportedType]:
 
 def _read(model: type[BaseModel]) -> tuple[Shape, list[UnsupportedType]]:
     reader = _Reader()
+    if issubclass(model, RootModel):
+        reason = "a task's input and output are objects: make the RootModel a field of a model"
+        return Shape("any"), [UnsupportedType("root", model, reason)]
     shape = reader.read_model(model, "")
     return shape, reader.problems
 
@@ -299,7 +327,9 @@ class _Reader:
 
     def read_bare(self, annotation: Any, path: str, metadata: list[Any]) -> Shape:
         if isinstance(annotation, TypeAliasType):
-            return self.read_alias(annotation, path)
+            return self.read_named(annotation, annotation.__value__, annotation.__name__, path)
+        if isinstance(annotation, typing.NewType):
+            return self.read_bare(annotation.__supertype__, path, metadata)
         origin = typing.get_origin(annotation)
         if origin is typing.Annotated:
             base, *more = typing.get_args(annotation)
@@ -309,14 +339,15 @@ class _Reader:
             return self.read_union(typing.get_args(annotation), path)
         if origin is Literal:
             return self.read_literal(typing.get_args(annotation), annotation, path)
-        if origin in (list, set, frozenset, collections.abc.Sequence):
+        if origin in _SEQUENCES:
             (item,) = typing.get_args(annotation) or (Any,)
-            return Shape(
-                "array", item=self.read_annotation(item, f"{path}[]", []), unique=origin is not list
-            )
+            unique = origin in (set, frozenset)
+            return Shape("array", item=self.read_annotation(item, f"{path}[]", []), unique=unique)
+        if origin is re.Pattern:  # Pattern[str]
+            return self.read_type(re.Pattern, path)
         if origin is tuple:
             return self.read_tuple(typing.get_args(annotation), annotation, path)
-        if origin is dict:
+        if origin in _MAPPINGS:
             key, value = typing.get_args(annotation) or (str, Any)
             return self.read_map(key, value, annotation, path)
         if annotation is Any:
@@ -330,6 +361,11 @@ class _Reader:
         return self.refuse(path, annotation)
 
     def read_type(self, annotation: type, path: str) -> Shape:
+        if issubclass(annotation, RootModel):
+            root = annotation.model_fields["root"]
+            return self.read_named(
+                annotation, root.annotation, annotation.__name__, path, root.metadata
+            )
         if issubclass(annotation, enum.Enum):
             values = tuple(member.value for member in annotation)
             if not all(_is_value(value) for value in values):
@@ -349,6 +385,9 @@ class _Reader:
         for python_type, (kind, form) in _SCALARS.items():
             if annotation is python_type:
                 return Shape(kind, format=form)
+        if annotation in _CONDITIONED:
+            form, condition = _CONDITIONED[annotation]
+            return Shape("string", format=form, constraints=condition)
         if issubclass(annotation, pathlib.PurePath):
             return Shape("string", format="path")
         if issubclass(annotation, AnyUrl):
@@ -360,14 +399,21 @@ class _Reader:
             return Shape("string", format="uri")
         return self.refuse(path, annotation)
 
-    def read_alias(self, annotation: TypeAliasType, path: str) -> Shape:
-        if annotation in self.open:
-            return self.open[annotation]
+    def read_named(
+        self, named: Any, value: Any, name: str, path: str, metadata: Iterable[Any] = ()
+    ) -> Shape:
+        """A type alias or a RootModel: the type it names, which may refer back to it."""
+        if named in self.open:
+            between = list(self.open)[list(self.open).index(named) + 1 :]
+            if not any(isinstance(key, type) and not issubclass(key, RootModel) for key in between):
+                reason = "it holds itself through no model: a recursive type must pass through one"
+                return self.refuse(path, named, reason)
+            return self.open[named]
         placeholder = Shape("any")  # filled in when read
-        self.open[annotation] = placeholder
-        shape = self.read_annotation(annotation.__value__, path, [])
-        self.fill(placeholder, dataclasses.replace(shape, title=shape.title or annotation.__name__))
-        del self.open[annotation]
+        self.open[named] = placeholder
+        shape = self.read_annotation(value, path, list(metadata))
+        self.fill(placeholder, dataclasses.replace(shape, title=shape.title or name))
+        del self.open[named]
         return placeholder
 
     def read_union(self, members: tuple[Any, ...], path: str) -> Shape:
@@ -490,6 +536,11 @@ def _read_metadata(
             pending.extend(item)
         elif isinstance(item, annotated_types.BaseMetadata):
             _constraint(item, shape, constraints)
+        elif isinstance(item, UuidVersion):
+            constraints["uuid_version"] = item.uuid_version
+        elif isinstance(item, _JSON):
+            reason = "a Json field holds JSON written as a string: use the type inside it"
+            problems.append(UnsupportedType(path, Json, reason))
     return constraints, discriminator
 
 

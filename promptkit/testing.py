@@ -24,6 +24,7 @@ import datetime
 import decimal
 import json
 import re
+import uuid
 from typing import Any, Literal, TypeVar, cast
 
 from hypothesis import strategies as st
@@ -135,17 +136,20 @@ def _decimals(c: Any) -> st.SearchStrategy[str]:
 
 def _strings(shape: Shape) -> st.SearchStrategy[str]:
     form = shape.format
+    c = shape.constraints
     if form == "date":
-        return st.dates().map(datetime.date.isoformat)
+        return _dates(c.get("when")).map(datetime.date.isoformat)
     if form == "date-time":
-        return st.datetimes().map(datetime.datetime.isoformat)
+        return _datetimes(c.get("when"), c.get("timezone")).map(datetime.datetime.isoformat)
     if form == "time":
         return st.times().map(datetime.time.isoformat)
     if form == "duration":
         spans = st.timedeltas(datetime.timedelta(days=-999), datetime.timedelta(days=999))
         return spans.map(lambda span: _DURATION.dump_python(span, mode="json"))
     if form == "uuid":
-        return st.uuids().map(str)
+        return _uuids(c.get("uuid_version")).map(str)
+    if form == "regex":
+        return st.from_regex(r"\^?[a-z]{1,6}(\[0-9\]\+|\\d\{2\}|\.\*)?\$?", fullmatch=True)
     if form in ("ipv4", "ipv6", "ip"):
         version: Literal[4, 6] | None = 4 if form == "ipv4" else 6 if form == "ipv6" else None
         return st.ip_addresses(v=version).map(str)
@@ -159,7 +163,6 @@ def _strings(shape: Shape) -> st.SearchStrategy[str]:
         )
     if form == "path":
         return st.from_regex(r"/?[A-Za-z0-9_-]{1,8}(/[A-Za-z0-9_.-]{1,8}){0,3}", fullmatch=True)
-    c = shape.constraints
     low, high = c.get("minLength", 0), c.get("maxLength", 24)
     if "pattern" in c:
         pattern = st.from_regex(c["pattern"], fullmatch=True)
@@ -172,6 +175,43 @@ def _strings(shape: Shape) -> st.SearchStrategy[str]:
         text.filter(lambda value: value == "" or not is_null_word(value))
         if shape.nullable
         else text
+    )
+
+
+# A past or future value keeps this margin from today, so that it stays so while a test runs.
+_MARGIN = datetime.timedelta(days=2)
+
+
+def _dates(when: str | None) -> st.SearchStrategy[datetime.date]:
+    today = datetime.date.today()
+    if when == "past":
+        return st.dates(max_value=today - _MARGIN)
+    if when == "future":
+        return st.dates(min_value=today + _MARGIN)
+    return st.dates()
+
+
+def _datetimes(when: str | None, timezone: bool | None) -> st.SearchStrategy[datetime.datetime]:
+    now = datetime.datetime.combine(datetime.date.today(), datetime.time())  # fixed all day
+    low, high = datetime.datetime.min, datetime.datetime.max
+    if when == "past":
+        high = now - _MARGIN
+    elif when == "future":
+        low = now + _MARGIN
+    if timezone:  # an offset in whole quarter hours, as real zones have
+        offsets = st.integers(-48, 56).map(lambda q: datetime.timedelta(minutes=15 * q))
+        return st.datetimes(low, high, timezones=offsets.map(datetime.timezone))
+    return st.datetimes(low, high)
+
+
+def _uuids(version: int | None) -> st.SearchStrategy[uuid.UUID]:
+    """UUIDs, of one version when asked (hypothesis draws versions 1 to 5 only)."""
+    if version is None or version <= 5:
+        return st.uuids(version=version)  # type: ignore[arg-type]  # checked by pydantic
+    # RFC 9562: the version in bits 76-79, the variant 0b10 in bits 62-63
+    mask = ~((0xF << 76) | (0x3 << 62)) & (2**128 - 1)
+    return st.integers(0, 2**128 - 1).map(
+        lambda n: uuid.UUID(int=(n & mask) | (version << 76) | (0x2 << 62))
     )
 
 

@@ -8,20 +8,31 @@ import decimal
 import ipaddress
 import pathlib
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Mapping, Sequence
 from enum import Enum
-from typing import Annotated, Any, Literal, NamedTuple, NotRequired
+from re import Pattern
+from typing import Annotated, Any, Literal, NamedTuple, NewType, NotRequired
 
 from pydantic import (
+    UUID4,
     AliasChoices,
     AnyUrl,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
     Field,
+    FutureDate,
+    FutureDatetime,
     HttpUrl,
     IPvAnyAddress,
+    NaiveDatetime,
+    PastDate,
+    PastDatetime,
+    RootModel,
 )
+from pydantic.types import UuidVersion
 from typing_extensions import TypedDict
 
 from promptkit import field
@@ -52,10 +63,21 @@ class Dates(BaseModel):
     due: datetime.date | None = None
 
 
+class Conditioned(BaseModel):
+    born: PastDate
+    due: FutureDate | None = None
+    sent: PastDatetime
+    expires: FutureDatetime | None = None
+    stamped: AwareDatetime
+    local: NaiveDatetime | None = None
+
+
 class Numbers(BaseModel):
     id: uuid.UUID
     amount: decimal.Decimal = Field(max_digits=8, decimal_places=2)
     level: Literal[1, 2, 3]
+    request: UUID4 | None = None
+    trace: Annotated[uuid.UUID, UuidVersion(7)] | None = None
 
 
 class Colour(Enum):
@@ -152,6 +174,35 @@ class Structures(BaseModel):
     route: list[Point] | None = None
 
 
+UserId = NewType("UserId", int)
+
+
+class Scores(RootModel[dict[str, float]]):
+    pass
+
+
+class Post(BaseModel):
+    text: str
+    thread: Thread | None = None
+
+
+class Thread(RootModel[list[Post]]):
+    pass
+
+
+Post.model_rebuild()  # its field refers to Thread, defined after it
+
+
+class Wrapped(BaseModel):
+    user: UserId
+    scores: Scores
+    thread: Thread | None = None
+    queue: deque[str] = deque()
+    lookup: Mapping[str, int] = {}
+    rule: Pattern[str] | None = None
+    blob: bytes = b""
+
+
 class Anything(BaseModel):
     data: Any = None
     extra: dict[str, Any] = {}
@@ -170,5 +221,7 @@ SHAPES: list[type[BaseModel]] = [
     Aliased,
     Locations,
     Structures,
+    Conditioned,
+    Wrapped,
     Anything,
 ]

@@ -10,7 +10,17 @@ import uuid
 from typing import Any, Literal
 
 import pytest
-from pydantic import AliasPath, AnyUrl, BaseModel, ConfigDict, Field, FileUrl, HttpUrl
+from pydantic import (
+    AliasPath,
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FileUrl,
+    HttpUrl,
+    Json,
+    RootModel,
+)
 from shapes import Aliased, Comment, Unions
 
 import promptkit
@@ -141,9 +151,38 @@ def test_a_field_that_refers_back_without_an_end_is_refused():
         shape_of(Loop)
 
 
+def test_a_root_model_is_a_field_and_never_the_whole_output():
+    class Scores(RootModel[dict[str, float]]):
+        pass
+
+    class Report(BaseModel):
+        scores: Scores
+
+    assert _field(Scores) == '{"value": {[key: string]: float}}'
+    assert promptkit.parse('{"scores": {"a": "1.5"}}', Report) == Report(scores=Scores({"a": 1.5}))
+    with pytest.raises(TaskDefinitionError, match="make the RootModel a field of a model"):
+        Task(name="t", instructions="x", input_model="q", output_model=Scores)
+
+
+def test_a_type_that_holds_itself_through_no_model_is_refused():
+    class Nest(RootModel[list["Nest"]]):
+        pass
+
+    (problem,) = shape_problems(type("One", (BaseModel,), {"__annotations__": {"n": Nest}}))
+    assert "holds itself through no model" in str(problem)
+
+
+def test_a_json_string_field_is_refused_with_the_reason():
+    class Encoded(BaseModel):
+        payload: Json[list[int]]
+
+    (problem,) = shape_problems(Encoded)
+    assert "a Json field holds JSON written as a string: use the type inside it" in str(problem)
+
+
 def test_every_unsupported_field_is_listed_with_its_path_and_reason():
     class Inner(BaseModel):
-        blob: bytes
+        blob: complex
 
     class Outer(BaseModel):
         inner: Inner
@@ -151,7 +190,7 @@ def test_every_unsupported_field_is_listed_with_its_path_and_reason():
         where: str = Field(validation_alias=AliasPath("a", 0))
 
     problems = [str(problem) for problem in shape_problems(Outer)]
-    assert problems[0].startswith("field 'inner.blob' has unsupported type bytes; use str, int")
+    assert problems[0].startswith("field 'inner.blob' has unsupported type complex; use str, int")
     assert "dict's keys must be str" in problems[1]
     assert "validation alias path cannot be described" in problems[2]
     with pytest.raises(TaskDefinitionError) as caught:

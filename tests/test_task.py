@@ -89,26 +89,26 @@ def test_example_output_that_is_not_a_mapping() -> None:
 
 
 def test_unsupported_field_type_is_a_definition_error() -> None:
-    class WithBytes(BaseModel):
+    class WithComplex(BaseModel):
         when: datetime.date
-        blob: bytes
+        blob: complex
         pairs: dict[float, str]
 
     with pytest.raises(TaskDefinitionError) as caught:
-        make([], output_model=WithBytes)
+        make([], output_model=WithComplex)
     assert [problem.split(";")[0] for problem in caught.value.problems] == [
-        "output field 'blob' has unsupported type bytes",
+        "output field 'blob' has unsupported type complex",
         "output field 'pairs' has unsupported type dict",
     ]
 
 
 def test_every_unsupported_field_is_listed_not_only_the_first() -> None:
     class Inner(BaseModel):
-        when: bytes
+        when: complex
         ok: str = ""
 
     class Many(BaseModel):
-        at: bytes
+        at: complex
         name: str
         inner: Inner
         items: list[Inner] = []

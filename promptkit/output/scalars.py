@@ -306,6 +306,7 @@ SCALARS = {
     ("string", "ip"): to_token,
     ("string", "email"): to_token,
     ("string", "path"): to_str,
+    ("string", "regex"): to_str,
     ("string", "date"): to_date,
     ("string", "date-time"): to_datetime,
     ("string", "time"): to_time,

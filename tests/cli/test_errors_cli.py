@@ -127,7 +127,7 @@ def test_check_lists_every_unsupported_field(tmp_path: Path) -> None:
     path = tmp_path / "fields.py"
     path.write_text(
         "import datetime\nfrom pydantic import BaseModel\nfrom promptkit import Task\n"
-        "class Out(BaseModel):\n    a: bytes\n    b: str\n    c: set[bytes]\n"
+        "class Out(BaseModel):\n    a: complex\n    b: str\n    c: set[complex]\n"
         "    d: dict[float, str]\n"
         "t = Task(name='fields', instructions='x', input_model='q', output_model=Out)\n",
         encoding="utf-8",
