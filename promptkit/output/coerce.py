@@ -18,6 +18,8 @@ Driven by the :class:`~promptkit.schema.Shape` of the output model:
   separators ignored); unknown keys dropped; a bare value where a one-field
   object is expected; null in an optional field that cannot be null reads
   as its default;
+- an object written with no quotes (code, a type: ``{title: string}``) in a
+  string field is the text it was written as;
 - null-words (``"N/A"``, ``"none"``, ``"Not Applicable"``, ``"-"``...) become
   null in nullable fields only; ``""`` does so only where no string fits.
 
@@ -27,6 +29,7 @@ What cannot be coerced is left as it is for validation to report.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +39,7 @@ from promptkit.output.actions import Action
 from promptkit.output.enums import NO_MATCH, NoMatch, is_allowed, match_enum, unaccented
 from promptkit.output.extract import find_values
 from promptkit.output.fit import fits, key_spelling, known_keys
+from promptkit.output.repair import Spans, written_as
 from promptkit.output.scalars import SCALARS
 from promptkit.schema import FieldSpec, Shape
 
@@ -62,20 +66,25 @@ NULL_WORDS = frozenset(
 """Words (compared case-insensitively, without a final period) read as null in nullable fields."""
 
 _SCALAR_KINDS = frozenset({"string", "integer", "number", "boolean", "enum"})
+_QUOTED = re.compile(r"[\"'`\u201c\u201d\u2018\u2019]")
 
 Path = tuple[str | int, ...]
 
 
-def coerce(value: Any, shape: Shape, *, drop_unknown: bool = True) -> tuple[Any, list[Action]]:
+def coerce(
+    value: Any, shape: Shape, *, drop_unknown: bool = True, spans: Spans | None = None
+) -> tuple[Any, list[Action]]:
     """Return ``value`` bent toward ``shape`` and an action for every change made.
 
     Args:
         value: a parsed JSON value.
         shape: the output shape (from :func:`promptkit.schema.shape_of`).
         drop_unknown: drop keys no field answers to (models with ``extra="allow"`` keep them).
+        spans: where the reading's objects were written: an object in a string field is
+            the text it was written as (``{title: string, onClick: () => void}``).
     """
     actions: list[Action] = []
-    return _Coercer(actions, drop_unknown).value(value, shape, ()), actions
+    return _Coercer(actions, drop_unknown, spans).value(value, shape, ()), actions
 
 
 def is_null_word(value: Any) -> bool:
@@ -177,9 +186,10 @@ def _holds_null_word(value: Any, shape: Shape) -> bool:
 class _Coercer:
     """One coercion of one value; the actions list is the report."""
 
-    def __init__(self, actions: list[Action], drop: bool) -> None:
+    def __init__(self, actions: list[Action], drop: bool, spans: Spans | None) -> None:
         self.actions = actions
         self.drop = drop
+        self.spans = spans
 
     def note(self, path: Path, message: str, before: Any = None, after: Any = None) -> None:
         self.actions.append(Action("coerce", path, message, before, after))
@@ -205,6 +215,13 @@ class _Coercer:
         if isinstance(value, list):
             # ["TWO"] for one value; a list is no string, though: that is left to validation
             return value if kind == "string" else self.scalar_from_list(value, shape, path)
+        if kind == "string" and value.__class__ is dict and value and not shape.format:
+            # Written with no quote at all, it is code or a type ({title: string}), not JSON:
+            # its text is the string. An object written as JSON is refused, to be asked again.
+            text = written_as(self.spans, value)
+            if text is not None and not _QUOTED.search(text):
+                self.note(path, "kept an object written with no quotes as its text")
+                return text
         if kind == "enum":
             result = match_enum(value, shape)
             if not isinstance(result, NoMatch) and result != value:
@@ -231,7 +248,7 @@ class _Coercer:
 
     def trial(self, value: Any, shape: Shape, path: Path) -> tuple[Any, bool, list[Action]]:
         """Coerce on the side: the result, whether it fits, and what it took."""
-        scratch = _Coercer([], self.drop)
+        scratch = _Coercer([], self.drop, self.spans)
         result = scratch.value(value, shape, path)
         return result, fits(result, shape), scratch.actions
 

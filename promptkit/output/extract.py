@@ -23,8 +23,8 @@ from promptkit.errors import ReplyReadError
 from promptkit.output import markup
 from promptkit.output.actions import Action
 from promptkit.output.fit import fits
-from promptkit.output.repair import Repaired, repair_json
-from promptkit.output.scanner import LITERAL_WORDS, NEXT_KEY
+from promptkit.output.repair import Repaired, Spans, repair_json
+from promptkit.output.scanner import LITERAL_WORDS, NEXT_KEY, QUOTES
 from promptkit.schema import Shape
 
 MAX_CANDIDATES = 64
@@ -34,8 +34,11 @@ _OPEN = re.compile(r"[{\[]")
 _TUPLE = re.compile(r"\(")
 _ESCAPED = re.compile(r"[{\[]\s*\\\"")
 _FENCED = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
-_JSON_SCALAR = re.compile(r'-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null|"(?:[^"\\]|\\.)*"')
+_JSON_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")
 _UNWRAP_DEPTH = 3
+_STRING_START = frozenset(QUOTES + "\\")
+_WRAPPED = re.compile(r"(?:[A-Za-z_$][\w$.]*)?\s*\((.*)\)\s*;?", re.S)
+_ESCAPE = re.compile(r'\\(["\\])')
 
 
 class Extracted(NamedTuple):
@@ -45,6 +48,7 @@ class Extracted(NamedTuple):
     actions: tuple[Action, ...]
     truncated: bool
     cut_ids: frozenset[int] = frozenset()
+    spans: Spans | None = None
 
 
 def find_values(text: str, opening: re.Pattern[str] = _OPEN) -> list[Repaired]:
@@ -92,6 +96,12 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     candidates = find_values(text) or _braceless(text) or find_values(text, _TUPLE)
     candidates += _escaped_values(text)
     names = _names(shape)
+    if text.lstrip()[:1] in _STRING_START and not any(
+        isinstance(c.value, dict) and _fit(c.value, shape, names)[1] for c in candidates
+    ):
+        bare = bare_value(text, shape)  # one quoted string: what looks like JSON is inside it
+        if bare is not None:
+            return bare
     if len(candidates) == 1 and candidates[0].value.__class__ is dict and candidates[0].value:
         # The common case, one JSON object: nothing else to consider.
         value, unwrapping = _unwrap(candidates[0].value, shape, names, _UNWRAP_DEPTH)
@@ -142,7 +152,7 @@ def _chosen(
         )
     actions.extend(chosen.actions)
     actions.extend(unwrapping)
-    return Extracted(value, tuple(actions), chosen.truncated, chosen.cut_ids)
+    return Extracted(value, tuple(actions), chosen.truncated, chosen.cut_ids, chosen.spans)
 
 
 def _braceless(text: str) -> list[Repaired]:
@@ -179,6 +189,18 @@ def _escaped_values(text: str) -> list[Repaired]:
     return [f._replace(actions=(note, *f.actions)) for f in found]
 
 
+def whole_string(text: str) -> str | None:
+    """The string ``text`` is, written in any quotes (or escaped: ``\\"hello\\"``), or None."""
+    if text.startswith('\\"'):
+        text = _ESCAPE.sub(r"\1", text)
+    try:
+        found = repair_json(text)
+    except ReplyReadError:
+        return None
+    whole = found.end == len(text) and not found.truncated
+    return found.value if whole and isinstance(found.value, str) else None
+
+
 def bare_value(text: str, shape: Shape) -> Extracted | None:
     """The whole reply (or its fenced block) as the value of a one-field object, if it can be."""
     if shape.kind != "object" or len(shape.fields) != 1:
@@ -186,16 +208,22 @@ def bare_value(text: str, shape: Shape) -> Extracted | None:
     spec = shape.fields[0]
     fenced = _FENCED.search(text)
     content = (fenced.group(1) if fenced else text).strip()
+    wrapped = _WRAPPED.fullmatch(content)
+    if wrapped is not None:  # callback_123(2); ("foo"): JSONP, a call or parentheses around it
+        content = wrapped.group(1).strip()
     if not content:
         return None
     plain_string = spec.shape.kind == "string" and not spec.shape.format
-    if content in LITERAL_WORDS and not _JSON_SCALAR.fullmatch(content):
+    quoted = whole_string(content) if content[0] in _STRING_START else None
+    if quoted is not None:
+        value = quoted
+    elif content in LITERAL_WORDS and not _JSON_SCALAR.fullmatch(content):
         value = LITERAL_WORDS[content]  # True, None, Null...
         if plain_string and value is not None:
             return None
     elif _JSON_SCALAR.fullmatch(content):
         value = json.loads(content)
-        if plain_string and value is not None and not isinstance(value, str):
+        if plain_string and value is not None:
             return None
     elif plain_string or spec.shape.kind in ("object", "array", "map", "tuple"):
         return None  # prose is no string value: any reply would be one
@@ -217,12 +245,20 @@ def _collected(text: str, candidates: list[Repaired], shape: Shape) -> Extracted
     objects = [c for c in candidates if _fit(c.value, item, item_names)[1] > 0]
     if len(objects) < 2:
         return None
-    actions = [Action("extract", (), f"collected {len(objects)} JSON objects as {spec.key!r}")]
-    for candidate in objects:
-        actions.extend(candidate.actions)
-    truncated = any(c.truncated for c in objects)
-    cut = frozenset().union(*(c.cut_ids for c in objects))
-    return Extracted({spec.key: [c.value for c in objects]}, tuple(actions), truncated, cut)
+    note = Action("extract", (), f"collected {len(objects)} JSON objects as {spec.key!r}")
+    return _joined({spec.key: [c.value for c in objects]}, note, objects)
+
+
+def _joined(value: Any, note: Action, parts: list[Repaired]) -> Extracted:
+    """A value made of several candidates' values, with what was done to each."""
+    actions = [note]
+    spans: Spans = {}
+    for part in parts:
+        actions.extend(part.actions)
+        spans.update(part.spans or {})
+    truncated = any(part.truncated for part in parts)
+    cut = frozenset().union(*(part.cut_ids for part in parts))
+    return Extracted(value, tuple(actions), truncated, cut, spans)
 
 
 def extract_items(text: str, shape: Shape) -> Extracted:
@@ -247,24 +283,18 @@ def extract_items(text: str, shape: Shape) -> Extracted:
             best = (rank, items, candidate)
     loose = [c for c in candidates if isinstance(c.value, Mapping) and "id" in c.value]
     if len(loose) > 1 and (best is None or len(loose) > best[0][0]):
-        actions = [
-            Action("extract", (), f"collected {len(loose)} separate JSON objects as the items")
-        ]
-        for candidate in loose:
-            actions.extend(candidate.actions)
-        cut = frozenset().union(*(c.cut_ids for c in loose))
-        truncated = any(c.truncated for c in loose)
-        return Extracted([c.value for c in loose], tuple(actions), truncated, cut)
+        note = Action("extract", (), f"collected {len(loose)} separate JSON objects as the items")
+        return _joined([c.value for c in loose], note, loose)
     if best is None:
         single = extract_object(text, shape)
         note = Action("warning", (), "the reply is one object, not an array of items")
-        return Extracted([single.value], (*single.actions, note), single.truncated, single.cut_ids)
+        return single._replace(value=[single.value], actions=(*single.actions, note))
     _, items, chosen = best
     actions = _located(text, chosen)
     if not isinstance(chosen.value, list):
         actions.append(Action("extract", (), "took the items out of the object around them"))
     actions.extend(chosen.actions)
-    return Extracted(items, tuple(actions), chosen.truncated, chosen.cut_ids)
+    return Extracted(items, tuple(actions), chosen.truncated, chosen.cut_ids, chosen.spans)
 
 
 def _as_items(value: Any) -> list[Any] | None:

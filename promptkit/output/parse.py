@@ -39,6 +39,7 @@ from promptkit.output.coerce import (
     rewrites_valid_values,
 )
 from promptkit.output.extract import Extracted, bare_value, extract_items, extract_object
+from promptkit.output.repair import Spans
 from promptkit.output.table import read_table
 from promptkit.schema import FieldSpec, Shape, shape_of
 from promptkit.task import Task
@@ -198,7 +199,16 @@ def _parse(raw: str, target: _Target, source: BaseModel | None, exact: BaseModel
     refused = not extracted.actions and raw.lstrip()[:1] == "{"
     try:
         actions = list(extracted.actions)
-        return _finish(extracted.value, target, source, actions, extracted.truncated, raw, refused)
+        return _finish(
+            extracted.value,
+            target,
+            source,
+            actions,
+            extracted.truncated,
+            raw,
+            refused,
+            extracted.spans,
+        )
     except OutputError:
         # A one-field object may be the whole reply (prose naming an enum value)
         # though braces in it looked like JSON: that reading, if it is valid.
@@ -277,7 +287,10 @@ def parse_batch(
             item = {key: value for key, value in found[0].items() if key != "id"}
             try:
                 item_target = dataclasses.replace(target, label=label)
-                results.append(_finish(item, item_target, source, list(shared), False, raw))
+                finished = _finish(
+                    item, item_target, source, list(shared), False, raw, spans=extracted.spans
+                )
+                results.append(finished)
             except OutputError as error:
                 results.append(error)
     return results
@@ -386,11 +399,14 @@ def _finish(
     truncated: bool,
     raw: str,
     refused: bool = False,
+    spans: Spans | None = None,
 ) -> Parsed:
     instance = _already_valid(value, target) if target.valid_is_final and not refused else None
     if instance is None:
         if target.shape is not None:
-            value, coerced = coerce(value, target.shape, drop_unknown=target.drop_unknown)
+            value, coerced = coerce(
+                value, target.shape, drop_unknown=target.drop_unknown, spans=spans
+            )
             actions.extend(coerced)
         instance = _validate(value, target, truncated, raw)
     if truncated:

@@ -47,6 +47,7 @@ _FAILED_READING = 64
 each counted _FAILED_READING characters longer than it is (raising costs too)."""
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abAB]")
 _CLOSERS = {"{": "}", "[": "]", "(": ")"}
+_JOINING = frozenset("+ \t\r\n/")
 _MEMBER = re.compile(r"\"[^\"\n]{0,200}\"\s*(?::|\")")
 
 
@@ -64,6 +65,20 @@ class Repaired(NamedTuple):
     truncated: bool
     cut_ids: frozenset[int] = frozenset()
     """``id()`` of each array or object the end of the text left open (still alive in value)."""
+    spans: Spans | None = None
+
+
+Spans = dict[int, tuple[Any, str, int, int]]
+"""Where each object of a reading was written: its ``id()`` to the object, the text, start, end.
+
+The object is kept with its id, so that the id can never be another's.
+"""
+
+
+def written_as(spans: Spans | None, value: Any) -> str | None:
+    """The text ``value`` (an object of a reading) was written as, if it is known."""
+    found = spans.get(id(value)) if spans else None
+    return found[1][found[2] : found[3]] if found is not None else None
 
 
 class _NotPlainJson(ValueError):
@@ -107,6 +122,8 @@ def repair_json(text: str, start: int = 0) -> Repaired:
     value = reader.plain() if text.startswith(("{", "["), start) else NOT_PLAIN
     if value is NOT_PLAIN:
         value = reader.value()
+    elif value.__class__ is dict:
+        reader.spans[id(value)] = (value, text, start, reader.i)
     if value is CUT:
         raise ReplyReadError("the reply ends before its JSON value does", reader.i)
     if value is MISSING or value is ELLIPSIS:
@@ -124,18 +141,18 @@ def repair_json(text: str, start: int = 0) -> Repaired:
                 None,
             )
         )
-    return Repaired(
-        value, start, reader.i, tuple(reader.actions), reader.truncated, frozenset(reader.cut_ids)
-    )
+    actions, cut_ids = tuple(reader.actions), frozenset(reader.cut_ids)
+    return Repaired(value, start, reader.i, actions, reader.truncated, cut_ids, reader.spans)
 
 
 class Reader(StringScanner):
     """A recursive-descent reader of values, objects and arrays; one instance per call."""
 
-    __slots__ = ("depth", "plain_blocked_before", "plain_budget")
+    __slots__ = ("depth", "plain_blocked_before", "plain_budget", "spans")
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
+        self.spans: Spans = {}
         self.depth = 0
         self.plain_budget = _PLAIN_READINGS * (self.n + _FAILED_READING)
         """How many characters the C scanner may still read in readings that fail."""
@@ -154,12 +171,31 @@ class Reader(StringScanner):
                 self.note("read a tuple as a list", "(", "[")
             return self.container(char, self.array_body)
         if char in QUOTES:
-            return self.string(key=False)
+            text = self.string(key=False)
+            following = self.s[self.i] if self.i < self.n else ""
+            if following in _JOINING and isinstance(text, str):
+                return self.joined(text)  # "a" + "b", perhaps: most strings end at a delimiter
+            return text
         if char in "-+.0123456789":
             return self.number()
         if char in ",}])":
             return MISSING
         return self.word()
+
+    def joined(self, text: str) -> Any:
+        """``"hello" + " world"``: strings joined with ``+`` (in code), as one."""
+        s = self.s
+        while True:
+            plus = skip_quietly(s, self.i)
+            start = skip_quietly(s, plus + 1) if plus < self.n and s[plus] == "+" else self.n
+            if start >= self.n or s[start] not in QUOTES:
+                return text
+            self.i = start
+            more = self.string(key=False)
+            if not isinstance(more, str):
+                return more  # cut off: the whole value is
+            self.note("joined strings written with +", s[plus:start], None)
+            text += more
 
     def container(self, opener: str, body: Any) -> Any:
         if self.depth >= MAX_DEPTH:
@@ -169,18 +205,22 @@ class Reader(StringScanner):
                 f"the JSON nests deeper than {MAX_DEPTH} levels in the value that ends here",
                 _value_end(self.s, self.i, self.depth),
             )
-        if opener != "(" and self.i >= self.plain_blocked_before and self.plain_budget > 0:
-            plain = self.plain()
-            if plain is not NOT_PLAIN:
-                return plain
-        self.depth += 1
-        self.closers.append(_CLOSERS[opener])
-        self.i += 1
-        try:
-            return body()
-        finally:
-            self.closers.pop()
-            self.depth -= 1
+        start = self.i
+        value: Any = NOT_PLAIN
+        if opener != "(" and start >= self.plain_blocked_before and self.plain_budget > 0:
+            value = self.plain()
+        if value is NOT_PLAIN:
+            self.depth += 1
+            self.closers.append(_CLOSERS[opener])
+            self.i += 1
+            try:
+                value = body()
+            finally:
+                self.closers.pop()
+                self.depth -= 1
+        if value.__class__ is dict and id(value) not in self.cut_ids:
+            self.spans[id(value)] = (value, self.s, start, self.i)
+        return value
 
     def plain(self) -> Any:
         """Read the container here with the C scanner if it is valid JSON, else return NOT_PLAIN.
@@ -258,6 +298,10 @@ class Reader(StringScanner):
                 if self.wrong_closer(char, result):
                     return self.i == at  # left open: the closer is left to its own container
                 continue
+            if char == "{" and result and len(self.closers) > 1 and self.closers[-2] in "])":
+                # [{"i": 1 {"i": 2}]: the next item starts where this one's } is missing
+                self.note("closed an object left open before the next one", "", "}")
+                return True
             if char in "{[(":
                 if not self.keyless(result):
                     return False
@@ -340,6 +384,13 @@ class Reader(StringScanner):
         self.i = match.end()
         if self.i >= self.n:
             return self.cut()
+        if (
+            s[self.i] == '"'
+            and s[skip_quietly(s, self.i + 1) : skip_quietly(s, self.i + 1) + 1] == ":"
+        ):
+            self.note("added a missing opening quote to a key", match.group(), f'"{match.group()}')
+            self.i += 1
+            return match.group()
         self.note("quoted a key", match.group(), f'"{match.group()}"')
         return match.group()
 

@@ -13,6 +13,7 @@ quoted key; ``abcdef",`` is a string whose opening quote is missing.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -61,10 +62,16 @@ _VALUE_END = frozenset(QUOTES + ",}])\n")
 AFTER_COMMA = frozenset(QUOTES + "{[}],\n")
 """What may follow the comma after a finished string (the next member or item)."""
 _JSON_LITERALS = frozenset({"true", "false", "null"})
-WS = re.compile(r"[ \t\r\n\f\v\ufeff\u00a0]*")
-SKIPPED = frozenset(" \t\r\n\f\v\ufeff\u00a0/#")
+_SPACES = " \t\r\n\f\v\ufeff\u00a0\u1680\u202f\u205f\u3000" + "".join(
+    map(chr, range(0x2000, 0x200B))
+)
+"""Whitespace between tokens: ASCII's, a BOM, Unicode's spaces (no-break, narrow, ideographic)."""
+WS = re.compile(f"[{_SPACES}]*")
+SKIPPED = frozenset(_SPACES + "/#")
 NUMBER = re.compile(r"[-+]?(?:\d+(?:_\d+)*\.?(?:\d+(?:_\d+)*)?|\.\d+)(?:[eE](?:[-+]?\d+)?)?")
 WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+CALL = re.compile(r'[A-Za-z_$][\w$.]*\(\s*("[^"\n]*"|-?\d+(?:\.\d+)?)\s*\)')
+"""A call around one string or number: ``ObjectId("123")``, ``NumberLong(2)``."""
 _KEY_CHAR = r"[^:\s{}\[\](),\"'`/\u201c\u201d\u2018\u2019]"
 KEY = re.compile(f"{_KEY_CHAR}+(?:[ \\t]+{_KEY_CHAR}+)*")
 NEXT_KEY = re.compile("(?:\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'|\u201c[^\u201d\n]{0,200}\u201d)\\s*:")
@@ -224,6 +231,15 @@ class Scanner:
                 if token not in _JSON_LITERALS:
                     self.note(f"read {token} as {_literal_name(LITERAL_WORDS[token])}", token, None)
                 return LITERAL_WORDS[token]
+            call = CALL.match(s, self.i) if s.startswith("(", end) else None
+            if call is not None:  # ObjectId("123"), NumberLong(2): the value they wrap
+                self.note(f"read the value inside {token}(...)", call.group(), None)
+                self.i = call.end()
+                inner = call.group(1)
+                try:
+                    return json.loads(inner)
+                except ValueError:  # an invalid escape, a leading zero: the text as written
+                    return inner.strip('"')
         if s.startswith(("...", "\u2026"), self.i):
             end = self.i + (3 if s[self.i] == "." else 1)
             if ends_value(s, skip_quietly(s, end)):

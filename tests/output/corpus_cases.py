@@ -28,7 +28,7 @@ import pydantic
 import promptkit
 
 CORPUS = Path(__file__).parent / "corpus"
-FILES = ("replies.jsonl", "json_repair.jsonl", "baml.jsonl")
+FILES = ("replies.jsonl", "json_repair.jsonl", "baml.jsonl", "jsonrepair_js.jsonl")
 
 
 @dataclass(frozen=True)

@@ -180,3 +180,30 @@ def test_a_cut_off_batch_marks_the_open_item():
     extracted = extract_items('[{"id": 1, "colour": "red"}, {"id": 2, "colour": "bl', SHAPE)
     assert extracted.truncated
     assert [id(item) in extracted.cut_ids for item in extracted.value] == [False, True]
+
+
+class Answer(BaseModel):
+    value: str
+
+
+@pytest.mark.parametrize(
+    ("reply", "value"),
+    [
+        ("'Rounded \u201c quote'", "Rounded \u201c quote"),
+        ("\u201cfoo\u201d", "foo"),
+        ('"hello\nworld"', "hello\nworld"),
+        ('"The TV has a 24" screen"', 'The TV has a 24" screen'),
+        ('"{a:b}"', "{a:b}"),  # braces inside the string are its text, not an object
+        ('\\"hello world\\"', "hello world"),
+        ('callback_123("foo");', "foo"),
+        ('"a" + "b"', "ab"),
+    ],
+)
+def test_a_reply_that_is_one_string_is_a_one_string_field(reply, value):
+    assert extract_object(reply, shape_of(Answer)).value == {"value": value}
+
+
+@pytest.mark.parametrize("reply", ["0789", "1214", "hello there"])
+def test_a_number_or_prose_is_no_value_for_a_string_field(reply):
+    with pytest.raises(ReplyReadError):
+        extract_object(reply, shape_of(Answer))

@@ -16,14 +16,14 @@ CASES = corpus_cases.load()
 APPAREL = promptkit.load_task("apparel-search")
 
 
-def test_the_corpus_has_every_class_and_both_peers():
+def test_the_corpus_has_every_class_and_every_peer():
     classes = defaultdict(int)
     for case in CASES:
         classes[case.cls] += 1
     assert len(CASES) >= 500
     assert len(classes) >= 35
     sources = {case.source.split()[0] for case in CASES}
-    assert sources == {"promptkit", "json_repair", "baml"}
+    assert sources == {"promptkit", "json_repair", "baml", "jsonrepair-js"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
@@ -171,3 +171,39 @@ def test_a_cut_off_reply_names_the_fields_it_lost_by_name_whatever_the_keys():
     result = parse_with_report('{"Name": "tee", "Size": 3', Aliased)
     assert result.report.truncated
     assert result.report.actions[-1].after == ["size"]
+
+
+class Component(BaseModel):
+    name: str
+    props: str
+
+
+@pytest.mark.parametrize(
+    ("reply", "props"),
+    [
+        (
+            "{name: Card, props: {title: string, onClick: () => void}}",
+            "{title: string, onClick: () => void}",
+        ),
+        ('{"name": "Card", "props": {title: string}, }', "{title: string}"),
+    ],
+)
+def test_an_object_written_with_no_quotes_in_a_string_field_is_its_text(reply, props):
+    parsed = parse_with_report(reply, Component)
+    assert parsed.value.props == props
+    assert "kept an object written with no quotes as its text" in [
+        action.message for action in parsed.report.actions
+    ]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"name": "Card", "props": {"title": "string"}}',  # JSON: structure, asked again
+        "{name: Card, props: {'title': string}}",
+        "{name: Card, props: {title: string",  # cut off: the text is not all there
+    ],
+)
+def test_an_object_written_as_json_or_cut_off_in_a_string_field_is_refused(reply):
+    with pytest.raises(OutputError, match="props"):
+        parse(reply, Component)

@@ -77,6 +77,11 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('{"key": """"}', {"key": ""}, "run of quotes as an empty string"),
         ('{"a": 1, """" "b": 2}', {"a": 1, "b": 2}, "run of quotes before a key"),
         ('{"a": """f("""x""")"""}', {"a": 'f("""x""")'}, "triple-quoted"),
+        ('{a":"foo", "b": 1}', {"a": "foo", "b": 1}, "missing opening quote to a key"),
+        ('{"_id": ObjectId("5f1"), "n": NumberLong(2)}', {"_id": "5f1", "n": 2}, "inside ObjectId"),
+        ('{"a": "hello" + " world"}', {"a": "hello world"}, "joined strings written with +"),
+        ("{'a': 'x' +\n /* more */ 'y'}", {"a": "xy"}, "joined strings written with +"),
+        ('[{"i": 1, {"i": 2}]', [{"i": 1}, {"i": 2}], "closed an object left open"),
     ],
 )
 def test_each_repair_gives_the_value_and_reports_it(text, value, words):
@@ -155,6 +160,14 @@ def test_an_object_a_list_closes_before_anything_is_written_in_it_is_dropped(tex
 )
 def test_a_block_ends_at_the_first_fence_a_value_end_follows(text, value):
     assert repair_json(text).value == value
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u2003", "\u202f", "\u3000"])
+def test_unicode_spaces_between_tokens_are_whitespace(space):
+    assert _repaired(f'{{"a":{space}"x",{space}"b":{space}[1,{space}2]}}') == (
+        {"a": "x", "b": [1, 2]},
+        [],
+    )
 
 
 def test_truncation_marks_the_containers_left_open():
