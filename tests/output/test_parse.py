@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
+from typing import Literal
 
 import corpus_cases
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 import promptkit
@@ -207,3 +210,49 @@ def test_an_object_written_with_no_quotes_in_a_string_field_is_its_text(reply, p
 def test_an_object_written_as_json_or_cut_off_in_a_string_field_is_refused(reply):
     with pytest.raises(OutputError, match="props"):
         parse(reply, Component)
+
+
+# -- any text: a value or an OutputError, never another exception ------------------------------
+
+_PIECES = st.sampled_from(
+    ['"', "'", "`", "\u201c", "\u201d", "\\", "\\u26", "{", "}", "[", "]", "(", ")", ":", ",",
+     " ", "\n", "\t", "\x00", "+", "-", ".", "0", "07", "1e", "12,5", "true", "None", "NaN",
+     "...", "//", "/*", "*/", "#", "```", "<a>", "</a>", "a", "value", "id", "colour", "red",
+     "ONE", "x(", "ObjectId(", "\u3000", "\ud7ff", "é"]
+)  # fmt: skip
+_TEXTS = st.lists(_PIECES | st.text(max_size=3), max_size=30).map("".join)
+
+
+class _Listed(BaseModel):
+    value: list[int]
+
+
+class _Chosen(BaseModel):
+    answer: Literal["ONE", "TWO"]
+    note: str | None = None
+
+
+class _Nested(BaseModel):
+    id: int
+    parts: list[Component] = []
+    when: datetime.date | None = None
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXTS, st.sampled_from([Component, _Listed, _Chosen, _Nested, APPAREL]))
+def test_any_text_parses_to_the_output_or_an_output_error(text, into):
+    try:
+        value: object = parse(text, into)
+    except OutputError as error:
+        value = error
+    model = into.output_model if isinstance(into, Task) else into
+    assert value.raw == text if isinstance(value, OutputError) else isinstance(value, model)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_TEXTS)
+def test_any_text_as_a_batch_reply_gives_one_result_per_input(text):
+    sources = [APPAREL.make_input("red top"), APPAREL.make_input("blue jeans")]
+    results = parse_batch(text, APPAREL, sources)
+    assert len(results) == 2
+    assert all(isinstance(result, promptkit.Parsed | OutputError) for result in results)
