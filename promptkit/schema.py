@@ -30,7 +30,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-import annotated_types
 import typing_extensions
 from pydantic import (
     AliasChoices,
@@ -43,18 +42,16 @@ from pydantic import (
     FutureDate,
     FutureDatetime,
     IPvAnyAddress,
-    Json,
     NaiveDatetime,
     PastDate,
     PastDatetime,
     RootModel,
 )
 from pydantic.fields import FieldInfo
-from pydantic.types import UuidVersion
-from pydantic_core import PydanticUndefined
 from typing_extensions import TypeAliasType
 
 from promptkit.errors import UnsupportedType
+from promptkit.fieldinfo import model_fields, read_metadata
 
 ScalarKind = Literal["string", "integer", "number", "boolean", "enum", "any", "null"]
 ContainerKind = Literal["array", "tuple", "object", "map", "union"]
@@ -96,12 +93,10 @@ _SUPPORTED = (
     "keys, a nested model, dataclass, TypedDict, NamedTuple or RootModel, Union or Any "
     "(Optional of any of these)"
 )
-_JSON: type = Json  # the marker class of Json[T] (generic only to type checkers)
 _SEQUENCES = (list, set, frozenset, collections.deque, collections.abc.Sequence)
 _MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
 _WEB_SCHEMES = frozenset({"http", "https"})
 _META_KEY = "promptkit"
-_BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +244,7 @@ class _Reader:
         self.open[model] = placeholder
         specs = tuple(
             self.read_field(name, info, f"{prefix}{name}")
-            for name, info in _model_fields(model).items()
+            for name, info in model_fields(model).items()
         )
         self.fill(placeholder, Shape("object", fields=specs, title=model.__name__))
         del self.open[model]
@@ -315,7 +310,7 @@ class _Reader:
 
     def read_annotation(self, annotation: Any, path: str, metadata: list[Any]) -> Shape:
         shape = self.read_bare(annotation, path, metadata)
-        constraints, discriminator = _read_metadata(metadata, shape, path, self.problems)
+        constraints, discriminator = read_metadata(metadata, shape.kind, path, self.problems)
         for spelled in metadata:
             if isinstance(spelled, Spellings) and spelled.pairs:
                 shape = self.with_aliases(shape, dict(spelled.pairs), path, annotation)
@@ -476,37 +471,6 @@ class _Reader:
         return Shape("map", item=item, key=None if key_shape.kind == "string" else key_shape)
 
 
-def _model_fields(model: type) -> dict[str, FieldInfo]:
-    """The fields of a pydantic model or dataclass, a dataclass or a TypedDict, as pydantic's."""
-    if issubclass(model, BaseModel):
-        return model.model_fields
-    pydantic_fields: dict[str, FieldInfo] | None = getattr(model, "__pydantic_fields__", None)
-    if pydantic_fields is not None:  # a pydantic dataclass
-        return pydantic_fields
-    hints = typing.get_type_hints(model, include_extras=True)
-    if dataclasses.is_dataclass(model):
-        fields = {}
-        for spec in dataclasses.fields(model):
-            default: Any = spec.default
-            if spec.default_factory is not dataclasses.MISSING:
-                default = FieldInfo(default_factory=spec.default_factory)
-            elif default is dataclasses.MISSING:
-                default = PydanticUndefined  # required
-            fields[spec.name] = FieldInfo.from_annotated_attribute(hints[spec.name], default)
-        return fields
-    required: frozenset[str] = getattr(model, "__required_keys__", frozenset(hints))
-    fields = {}
-    for name, hint in hints.items():  # a TypedDict: a key it may leave out has no default
-        while typing.get_origin(hint) in (
-            typing_extensions.NotRequired,
-            typing_extensions.Required,
-        ):
-            (hint,) = typing.get_args(hint)
-        info = FieldInfo.from_annotation(hint)
-        fields[name] = info if name in required else FieldInfo.merge_field_infos(info, default=None)
-    return fields
-
-
 def _fill(placeholder: Shape, shape: Shape) -> None:
     for slot in Shape.__slots__:
         object.__setattr__(placeholder, slot, getattr(shape, slot))
@@ -514,55 +478,3 @@ def _fill(placeholder: Shape, shape: Shape) -> None:
 
 def _is_value(value: Any) -> bool:
     return isinstance(value, str | int | float) and not isinstance(value, bool)
-
-
-def _read_metadata(
-    metadata: list[Any], shape: Shape, path: str, problems: list[UnsupportedType]
-) -> tuple[dict[str, Any], str]:
-    """Turn ``Annotated``/``Field`` metadata into JSON Schema keywords and a discriminator."""
-    constraints: dict[str, Any] = {}
-    discriminator = ""
-    pending = list(metadata)
-    while pending:
-        item = pending.pop(0)
-        if isinstance(item, FieldInfo):
-            pending.extend(item.metadata)
-            if isinstance(item.discriminator, str):
-                discriminator = item.discriminator
-        elif isinstance(item, Discriminator):
-            if isinstance(item.discriminator, str):
-                discriminator = item.discriminator
-        elif isinstance(item, annotated_types.GroupedMetadata):
-            pending.extend(item)
-        elif isinstance(item, annotated_types.BaseMetadata):
-            _constraint(item, shape, constraints)
-        elif isinstance(item, UuidVersion):
-            constraints["uuid_version"] = item.uuid_version
-        elif isinstance(item, _JSON):
-            reason = "a Json field holds JSON written as a string: use the type inside it"
-            problems.append(UnsupportedType(path, Json, reason))
-    return constraints, discriminator
-
-
-def _constraint(item: Any, shape: Shape, into: dict[str, Any]) -> None:
-    sized = {"string": ("minLength", "maxLength"), "map": ("minProperties", "maxProperties")}
-    low, high = sized.get(shape.kind, ("minItems", "maxItems"))
-    for attribute, keyword in _BOUNDS.items():
-        bound = getattr(item, attribute, None)
-        if bound is not None:
-            into[keyword] = bound
-    if isinstance(item, annotated_types.MultipleOf):
-        into["multipleOf"] = item.multiple_of
-    elif isinstance(item, annotated_types.MinLen):
-        into[low] = item.min_length
-    elif isinstance(item, annotated_types.MaxLen):
-        into[high] = item.max_length
-    pattern = getattr(item, "pattern", None)
-    if isinstance(pattern, str):
-        into["pattern"] = pattern
-    elif pattern is not None:
-        into["pattern"] = pattern.pattern
-    for attribute in ("max_digits", "decimal_places"):
-        limit = getattr(item, attribute, None)
-        if limit is not None:
-            into[attribute] = limit
