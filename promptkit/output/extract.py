@@ -211,6 +211,7 @@ def bare_value(text: str, shape: Shape) -> Extracted | None:
     wrapped = _WRAPPED.fullmatch(content)
     if wrapped is not None:  # callback_123(2); ("foo"): JSONP, a call or parentheses around it
         content = wrapped.group(1).strip()
+    content = content.rstrip(",;").rstrip()  # 4, -- a separator after the one value
     if not content:
         return None
     plain_string = spec.shape.kind == "string" and not spec.shape.format

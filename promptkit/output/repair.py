@@ -284,8 +284,8 @@ class Reader(Salvage):
                 if self.wrong_closer(char, result):
                     return self.i == at  # left open: the closer is left to its own container
                 continue
-            if char == "{" and result and len(self.closers) > 1 and self.closers[-2] in "])":
-                # [{"i": 1 {"i": 2}]: the next item starts where this one's } is missing
+            if result and self.next_item_at(self.i):
+                # [{"i": 1, {"i": 2}]: the next item starts where this one's } is missing
                 self.note("closed an object left open before the next one", "", "}")
                 return True
             if char in "{[(":

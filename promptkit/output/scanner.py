@@ -173,7 +173,7 @@ class Scanner:
             and s[follower] == '"'
             and ends_value(s, skip_quietly(s, follower + 1))
         )
-        if not stray_quote and not ends_value(s, follower):
+        if not stray_quote and not ends_value(s, follower) and not self.next_item_at(follower):
             return self.word()  # "3/4 sleeve", "10yrs": an unquoted string, not a number
         token = match.group()
         digits = token.lstrip("+-")
@@ -183,6 +183,16 @@ class Scanner:
         if stray_quote:
             self.note("dropped a quote after a number", s[end : follower + 1], "")
         return self.to_number(token)
+
+    def next_item_at(self, k: int) -> bool:
+        """``[{"i": 1 {"i": 2}]``: the next object of a list starts here, this one unclosed."""
+        closers = self.closers
+        return (
+            k < self.n
+            and self.s[k] == "{"
+            and len(closers) > 1
+            and closers[-2:] in (["]", "}"], [")", "}"])
+        )
 
     def to_number(self, token: str) -> int | float:
         clean = token.replace("_", "")

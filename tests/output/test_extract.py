@@ -197,6 +197,7 @@ class Answer(BaseModel):
         ('\\"hello world\\"', "hello world"),
         ('callback_123("foo");', "foo"),
         ('"a" + "b"', "ab"),
+        ('"done",', "done"),
     ],
 )
 def test_a_reply_that_is_one_string_is_a_one_string_field(reply, value):

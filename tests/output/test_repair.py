@@ -82,6 +82,8 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('{"a": "hello" + " world"}', {"a": "hello world"}, "joined strings written with +"),
         ("{'a': 'x' +\n /* more */ 'y'}", {"a": "xy"}, "joined strings written with +"),
         ('[{"i": 1, {"i": 2}]', [{"i": 1}, {"i": 2}], "closed an object left open"),
+        ('[{"i": 1{"i": 2}]', [{"i": 1}, {"i": 2}], "closed an object left open"),
+        ("{`a\u00b4: `b\u00b4}", {"a": "b"}, "replaced ` quotes"),
     ],
 )
 def test_each_repair_gives_the_value_and_reports_it(text, value, words):
