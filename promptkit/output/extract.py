@@ -37,6 +37,7 @@ _FENCED = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
 _JSON_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")
 _UNWRAP_DEPTH = 3
 _STRING_START = frozenset(QUOTES + "\\")
+_CLOSING_QUOTE = {"\u201c": "\u201d", "\u2018": "\u2019"}
 _WRAPPED = re.compile(r"(?:[A-Za-z_$][\w$.]*)?\s*\((.*)\)\s*;?", re.S)
 _ESCAPE = re.compile(r'\\(["\\])')
 
@@ -226,12 +227,25 @@ def bare_value(text: str, shape: Shape) -> Extracted | None:
         value = json.loads(content)
         if plain_string and value is not None:
             return None
-    elif plain_string or spec.shape.kind in ("object", "array", "map", "tuple"):
-        return None  # prose is no string value: any reply would be one
+    elif plain_string or _holds_containers(spec.shape) or _opens_a_string(content):
+        return None  # prose is no string value (any reply would be one), nor a cut-off string
     else:
         value = content
     note = Action("extract", (), f"read the whole reply as the value of {spec.key!r}", text, value)
     return Extracted({spec.key: value}, (note,), False)
+
+
+def _holds_containers(shape: Shape) -> bool:
+    """An object, array, map or tuple, or a union with one among its alternatives."""
+    if shape.kind == "union":
+        return any(_holds_containers(option) for option in shape.options)
+    return shape.kind in ("object", "array", "map", "tuple")
+
+
+def _opens_a_string(content: str) -> bool:
+    """``"pay`` at the end of a reply: a quote no quote closes, a string cut off."""
+    closing = _CLOSING_QUOTE.get(content[0], content[0])
+    return content[0] in QUOTES and content.find(closing, 1) < 0
 
 
 def _collected(text: str, candidates: list[Repaired], shape: Shape) -> Extracted | None:

@@ -41,7 +41,7 @@ from promptkit.output.scanner import (
 _CLOSING = {
     '"': '"',
     "'": "'",
-    "`": "`\u00b4",  # `foo´: an acute accent for the closing backtick
+    "`": "`\u00b4",  # an acute accent (U+00B4) may close a backtick string
     "\u201c": '\u201d\u201c"',
     "\u201d": '\u201d"',
     "\u2018": "\u2019'",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 from pydantic import BaseModel
 
@@ -208,3 +210,27 @@ def test_a_reply_that_is_one_string_is_a_one_string_field(reply, value):
 def test_a_number_or_prose_is_no_value_for_a_string_field(reply):
     with pytest.raises(ReplyReadError):
         extract_object(reply, shape_of(Answer))
+
+
+class Choice(BaseModel):
+    value: Literal["pay", "pay_later"]
+
+
+class Failure(BaseModel):
+    message: str
+
+
+class Either(BaseModel):
+    value: Colour | Failure
+
+
+@pytest.mark.parametrize(
+    ("reply", "model"),
+    [
+        ('\n  "pay\n  ', Choice),  # cut off: perhaps "pay_later"
+        ("Sorry, I cannot tell.", Either),  # prose is no object's string field either
+    ],
+)
+def test_a_cut_off_string_or_prose_is_no_bare_value(reply, model):
+    with pytest.raises(ReplyReadError):
+        extract_object(reply, shape_of(model))
