@@ -14,8 +14,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "promptkit"
 
 CORE = (
-    "_types", "errors", "words", "prompt", "schema", "notation", "formats", "checks", "task",
-    "registry", "selection", "vocabularies", "pools", "rows",
+    "_types", "errors", "words", "prompt", "schema", "fieldinfo", "notation", "formats", "checks",
+    "task", "registry", "selection", "vocabularies", "pools", "rows",
 )  # fmt: skip
 FORBIDDEN = {
     # A backend sees a Prompt and GenerationParams, never a task, a parse or a job.
