@@ -5,9 +5,10 @@ by the tolerant parser of :mod:`promptkit.output.repair`; so code fences with an
 language tag (or none, or nested), prose before and after, and XML-like tags
 need no special case. Among several candidates the one that fits the output
 shape best is chosen (most expected keys, fewest unknown keys, not cut off,
-fewest repairs, the last on a tie: models put their corrected answer last).
-A wrapper object around the expected one (``{"result": {...}}``) or a list
-holding it is unwrapped. For batch replies, the items are collected: from an
+fewest repairs, the first on a tie). A wrapper object around the expected
+one (``{"result": {...}}``) or a list holding it is unwrapped; several values
+that are items of the one list a one-field object holds (one per line, as
+NDJSON) are that list. For batch replies, the items are collected: from an
 array, an ``{"items": [...]}`` wrapper, or one object per line.
 """
 
@@ -95,7 +96,12 @@ def extract_object(text: str, shape: Shape) -> Extracted:
         ReplyReadError: no JSON value was found.
     """
     candidates = find_values(text) or _braceless(text) or find_values(text, _TUPLE)
-    candidates += _escaped_values(text)
+    escaped = _escaped_values(text)
+    # A reply that opens as escaped JSON ([\"a\"]) is read unescaped first.
+    if escaped and _ESCAPED.match(text.lstrip()) is not None:
+        candidates = [*escaped, *candidates]
+    else:
+        candidates += escaped
     names = _names(shape)
     if text.lstrip()[:1] in _STRING_START and not any(
         isinstance(c.value, dict) and _fit(c.value, shape, names)[1] for c in candidates
@@ -217,6 +223,7 @@ def bare_value(text: str, shape: Shape) -> Extracted | None:
         return None
     plain_string = spec.shape.kind == "string" and not spec.shape.format
     quoted = whole_string(content) if content[0] in _STRING_START else None
+    value: Any
     if quoted is not None:
         value = quoted
     elif content in LITERAL_WORDS and not _JSON_SCALAR.fullmatch(content):
@@ -227,12 +234,23 @@ def bare_value(text: str, shape: Shape) -> Extracted | None:
         value = json.loads(content)
         if plain_string and value is not None:
             return None
+    elif spec.shape.kind == "array" and (lines := _scalar_lines(content)) is not None:
+        value = lines  # one value per line, for a list
     elif plain_string or _holds_containers(spec.shape) or _opens_a_string(content):
         return None  # prose is no string value (any reply would be one), nor a cut-off string
     else:
         value = content
     note = Action("extract", (), f"read the whole reply as the value of {spec.key!r}", text, value)
     return Extracted({spec.key: value}, (note,), False)
+
+
+def _scalar_lines(content: str) -> list[Any] | None:
+    """``1\\n2\\n3``: the JSON scalars written one per line (a comma after each or not), or None."""
+    lines = [line.strip().removesuffix(",").rstrip() for line in content.splitlines()]
+    lines = [line for line in lines if line]
+    if len(lines) < 2 or not all(_JSON_SCALAR.fullmatch(line) for line in lines):
+        return None
+    return [json.loads(line) for line in lines]
 
 
 def _holds_containers(shape: Shape) -> bool:
@@ -249,19 +267,30 @@ def _opens_a_string(content: str) -> bool:
 
 
 def _collected(text: str, candidates: list[Repaired], shape: Shape) -> Extracted | None:
-    """Several objects where a one-field object holds a list of them: the list."""
+    """Several values where a one-field object holds a list of them (``{...}\\n{...}``): the list.
+
+    The values that fit the list's item are gathered (for an item that is an
+    object, those naming one of its fields), provided none is the object
+    itself (its key, or a list that fits its field).
+    """
     if shape.kind != "object" or len(shape.fields) != 1 or len(candidates) < 2:
         return None
     spec = shape.fields[0]
     item = spec.shape.item
-    if spec.shape.kind != "array" or item is None or item.kind != "object":
+    if spec.shape.kind != "array" or item is None:
         return None
-    item_names = _names(item)
-    objects = [c for c in candidates if _fit(c.value, item, item_names)[1] > 0]
-    if len(objects) < 2:
+    names = _names(shape)
+    if any(_fit(c.value, shape, names)[1] for c in candidates):
         return None
-    note = Action("extract", (), f"collected {len(objects)} JSON objects as {spec.key!r}")
-    return _joined({spec.key: [c.value for c in objects]}, note, objects)
+    if item.kind == "object":
+        item_names = _names(item)
+        gathered = [c for c in candidates if _fit(c.value, item, item_names)[1] > 0]
+    else:
+        gathered = [c for c in candidates if fits(c.value, item)]
+    if len(gathered) < 2:
+        return None
+    note = Action("extract", (), f"collected {len(gathered)} JSON values as {spec.key!r}")
+    return _joined({spec.key: [c.value for c in gathered]}, note, gathered)
 
 
 def _joined(value: Any, note: Action, parts: list[Repaired]) -> Extracted:

@@ -41,7 +41,7 @@ from promptkit.output.scanner import (
 _CLOSING = {
     '"': '"',
     "'": "'",
-    "`": "`\u00b4",  # an acute accent (U+00B4) may close a backtick string
+    "`": "`\u00b4'",  # an acute accent (U+00B4) or an apostrophe may close a backtick string
     "\u201c": '\u201d\u201c"',
     "\u201d": '\u201d"',
     "\u2018": "\u2019'",
@@ -278,12 +278,17 @@ class StringScanner(Scanner):
         """Where a string ends whose closing quote is missing before the next member, if so.
 
         ``"New York, "gender": "male"``: the quote at ``at`` opens the next key,
-        so the string ended at the comma (or line break) before it.
+        so the string ended at the comma (or line break) before it. In a list,
+        a quote after a comma and a line break opens the next item
+        (``["abc,\n"def"]``).
         """
         before = self.s[start + 1 : at].rstrip(" \t")
-        if not before.endswith((",", "\n")) or NEXT_KEY.match(self.s, at) is None:
+        if not before.endswith((",", "\n")):
             return None
         kept = before.rstrip(" \t\r\n")
+        next_item = before.endswith("\n") and kept.endswith(",") and self.closers[-1:] == ["]"]
+        if not next_item and NEXT_KEY.match(self.s, at) is None:
+            return None
         if kept.endswith(","):
             return start + len(kept)  # the comma, read next as the separator
         return start + 1 + len(kept)

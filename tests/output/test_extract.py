@@ -184,6 +184,40 @@ def test_a_cut_off_batch_marks_the_open_item():
     assert [id(item) in extracted.cut_ids for item in extracted.value] == [False, True]
 
 
+class Colours(BaseModel):
+    colours: list[Colour]
+
+
+class Found(BaseModel):
+    value: list[dict[str, int]]
+
+
+class Counts(BaseModel):
+    value: list[int]
+
+
+@pytest.mark.parametrize(
+    ("reply", "model", "value"),
+    [
+        (
+            '{"colour": "red"}\n{"colour": "blue"}',
+            Colours,
+            {"colours": [{"colour": "red"}, {"colour": "blue"}]},
+        ),
+        ('/* 1 */\n{"a": 1},\n/* 2 */\n{"b": 2},\n', Found, {"value": [{"a": 1}, {"b": 2}]}),
+        ("1\n2\n3", Counts, {"value": [1, 2, 3]}),
+        ("1,\n2,\n", Counts, {"value": [1, 2]}),
+    ],
+)
+def test_values_one_per_line_are_the_list_a_one_field_object_holds(reply, model, value):
+    assert extract_object(reply, shape_of(model)).value == value
+
+
+def test_values_are_not_collected_where_one_is_the_object_itself():
+    reply = '{"value": [{"a": 1}]}\n{"b": 2}'
+    assert extract_object(reply, shape_of(Found)).value == {"value": [{"a": 1}]}
+
+
 class Answer(BaseModel):
     value: str
 
@@ -204,6 +238,16 @@ class Answer(BaseModel):
 )
 def test_a_reply_that_is_one_string_is_a_one_string_field(reply, value):
     assert extract_object(reply, shape_of(Answer)).value == {"value": value}
+
+
+class Words(BaseModel):
+    value: list[str]
+
+
+def test_a_reply_that_opens_as_escaped_json_is_read_unescaped():
+    reply = r'[\"hello \\"world\\"\"]'
+    # The list itself, which parse reads as the value of the one list field.
+    assert extract_object(reply, shape_of(Words)).value == ['hello "world"']
 
 
 @pytest.mark.parametrize("reply", ["0789", "1214", "hello there"])
