@@ -103,8 +103,13 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     else:
         candidates += escaped
     names = _names(shape)
-    if text.lstrip()[:1] in _STRING_START and not any(
-        isinstance(c.value, dict) and _fit(c.value, shape, names)[1] for c in candidates
+    opening = text.lstrip()
+    if (
+        opening[:1] in _STRING_START
+        and not any(
+            isinstance(c.value, dict) and _fit(c.value, shape, names)[1] for c in candidates
+        )
+        and whole_string(opening.rstrip()) is not None
     ):
         bare = bare_value(text, shape)  # one quoted string: what looks like JSON is inside it
         if bare is not None:
@@ -216,8 +221,8 @@ def bare_value(text: str, shape: Shape) -> Extracted | None:
     fenced = _FENCED.search(text)
     content = (fenced.group(1) if fenced else text).strip()
     wrapped = _WRAPPED.fullmatch(content)
-    if wrapped is not None:  # callback_123(2); ("foo"): JSONP, a call or parentheses around it
-        content = wrapped.group(1).strip()
+    if wrapped is not None and _is_one_value(wrapped.group(1).strip()):
+        content = wrapped.group(1).strip()  # callback_123(2); ("foo"): JSONP, a call, parentheses
     content = content.rstrip(",;").rstrip()  # 4, -- a separator after the one value
     if not content:
         return None
@@ -242,6 +247,15 @@ def bare_value(text: str, shape: Shape) -> Extracted | None:
         value = content
     note = Action("extract", (), f"read the whole reply as the value of {spec.key!r}", text, value)
     return Extracted({spec.key: value}, (note,), False)
+
+
+def _is_one_value(content: str) -> bool:
+    """Say whether ``content`` is one scalar (a number, a literal word, a string in quotes)."""
+    if not content:
+        return False
+    if content in LITERAL_WORDS or _JSON_SCALAR.fullmatch(content):
+        return True
+    return content[0] in _STRING_START and whole_string(content) is not None
 
 
 def _scalar_lines(content: str) -> list[Any] | None:

@@ -242,7 +242,8 @@ class Scanner:
                     self.note(f"read {token} as {_literal_name(LITERAL_WORDS[token])}", token, None)
                 return LITERAL_WORDS[token]
             call = CALL.match(s, self.i) if s.startswith("(", end) else None
-            if call is not None:  # ObjectId("123"), NumberLong(2): the value they wrap
+            if call is not None and ends_value(s, skip_quietly(s, call.end())):
+                # ObjectId("123"), NumberLong(2): the value they wrap (not sqrt(4) = 2)
                 self.note(f"read the value inside {token}(...)", call.group(), None)
                 self.i = call.end()
                 inner = call.group(1)

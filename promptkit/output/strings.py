@@ -404,9 +404,8 @@ class StringScanner(Scanner):
             if k >= self.n or s[k] in AFTER_COMMA or looks_like_member(s, k):
                 return True
             return self._even(at)  # ["", AA]: closes; "he said "no", then": an inner quote
-        if char == "+":
-            k = skip_quietly(s, j + 1)
-            return k < self.n and s[k] in QUOTES  # "hello" + " world": joined by the reader
+        if char == "+" and (k := skip_quietly(s, j + 1)) < self.n and s[k] in QUOTES:
+            return True  # "hello" + " world": joined by the reader
         if s.startswith("```", j):
             return True  # the code fence around the JSON closes
         if char in QUOTES:

@@ -240,6 +240,24 @@ def test_a_reply_that_is_one_string_is_a_one_string_field(reply, value):
     assert extract_object(reply, shape_of(Answer)).value == {"value": value}
 
 
+class Sentiment(BaseModel):
+    value: Literal["Positive", "Negative"]
+
+
+class Count(BaseModel):
+    count: int
+
+
+def test_prose_in_brackets_after_a_value_is_no_call_around_it():
+    extracted = extract_object("Positive (high confidence)", shape_of(Sentiment))
+    assert extracted.value == {"value": "Positive (high confidence)"}  # for the enum matcher
+
+
+def test_a_quoted_word_before_the_json_is_no_whole_string_reply():
+    reply = '"Here:" {"result": {"count": 3}}'
+    assert extract_object(reply, shape_of(Count)).value == {"count": 3}
+
+
 class Words(BaseModel):
     value: list[str]
 

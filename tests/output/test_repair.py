@@ -30,6 +30,8 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ("{colour name: 1}", {"colour name": 1}, "quoted a key"),
         ('{"a": long sleeve}', {"a": "long sleeve"}, "unquoted string"),
         ('{"a": 3/4 sleeve}', {"a": "3/4 sleeve"}, "unquoted string"),
+        ('{"a": sqrt(4) = 2}', {"a": "sqrt(4) = 2"}, "unquoted string"),  # no call: text after it
+        ('{"a": "x" + b, "n": 1}', {"a": "x", "n": 1}, "no value"),  # + and no string to join
         ('{"a": 1 // one\n}', {"a": 1}, "// comment"),
         ('{/* note */ "a": 1}', {"a": 1}, "/* */ comment"),
         ('{"a": 1 # one\n}', {"a": 1}, "# comment"),
