@@ -97,13 +97,13 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     """
     candidates = find_values(text) or _braceless(text) or find_values(text, _TUPLE)
     escaped = _escaped_values(text)
+    opening = text.lstrip()
     # A reply that opens as escaped JSON ([\"a\"]) is read unescaped first.
-    if escaped and _ESCAPED.match(text.lstrip()) is not None:
+    if escaped and _ESCAPED.match(opening) is not None:
         candidates = [*escaped, *candidates]
     else:
         candidates += escaped
     names = _names(shape)
-    opening = text.lstrip()
     if (
         opening[:1] in _STRING_START
         and not any(
@@ -221,8 +221,9 @@ def bare_value(text: str, shape: Shape) -> Extracted | None:
     fenced = _FENCED.search(text)
     content = (fenced.group(1) if fenced else text).strip()
     wrapped = _WRAPPED.fullmatch(content)
-    if wrapped is not None and _is_one_value(wrapped.group(1).strip()):
-        content = wrapped.group(1).strip()  # callback_123(2); ("foo"): JSONP, a call, parentheses
+    inside = wrapped.group(1).strip() if wrapped is not None else ""
+    if _is_one_value(inside):
+        content = inside  # callback_123(2); ("foo"): JSONP, a call, parentheses
     content = content.rstrip(",;").rstrip()  # 4, -- a separator after the one value
     if not content:
         return None
