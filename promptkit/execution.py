@@ -31,9 +31,9 @@ from pydantic import BaseModel
 from promptkit.backends.base import Backend, Completion, GenerationParams, Usage
 from promptkit.compiler import CompileOptions, check_options, compile_batch, compile_prompt
 from promptkit.errors import BackendError, OutputError
-from promptkit.output.actions import Action
+from promptkit.output.actions import Action, Report
 from promptkit.output.echo import copied_example
-from promptkit.output.parse import Parsed, Report, parse_batch, parse_with_report
+from promptkit.output.parse import Parsed, parse_batch, parse_with_report
 from promptkit.output.reask import batch_correction, reask_messages, reask_prompt
 from promptkit.prompt import Prompt
 from promptkit.result import Attempt, Reason, Result

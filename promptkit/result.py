@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from promptkit.backends.base import Completion, GenerationParams, Usage
 from promptkit.errors import BackendError, OutputError
-from promptkit.output.parse import Report
+from promptkit.output.actions import Report
 from promptkit.prompt import Prompt
 from promptkit.task import shown_input
 

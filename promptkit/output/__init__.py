@@ -6,8 +6,8 @@
         --validate (pydantic)--> output --checks--> Parsed(value, report) | OutputError(raw, errors)
 """
 
-from promptkit.output.actions import Action
-from promptkit.output.parse import Parsed, Report, parse, parse_batch, parse_with_report
+from promptkit.output.actions import Action, Report
+from promptkit.output.parse import Parsed, parse, parse_batch, parse_with_report
 from promptkit.output.reask import reask_messages
 
 __all__ = [

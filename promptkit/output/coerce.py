@@ -41,6 +41,7 @@ from promptkit.output.extract import find_values
 from promptkit.output.fit import fits, key_spelling, known_keys
 from promptkit.output.repair import Spans, written_as
 from promptkit.output.scalars import SCALARS
+from promptkit.output.scanner import QUOTES
 from promptkit.schema import FieldSpec, Shape
 
 NULL_WORDS = frozenset(
@@ -66,7 +67,7 @@ NULL_WORDS = frozenset(
 """Words (compared case-insensitively, without a final period) read as null in nullable fields."""
 
 _SCALAR_KINDS = frozenset({"string", "integer", "number", "boolean", "enum"})
-_QUOTED = re.compile(r"[\"'`\u201c\u201d\u2018\u2019]")
+_QUOTED = re.compile(f"[{QUOTES}]")
 
 Path = tuple[str | int, ...]
 

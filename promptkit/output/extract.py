@@ -25,7 +25,7 @@ from promptkit.output import markup
 from promptkit.output.actions import Action
 from promptkit.output.fit import fits
 from promptkit.output.repair import Repaired, Spans, repair_json
-from promptkit.output.scanner import LITERAL_WORDS, NEXT_KEY, QUOTES
+from promptkit.output.scanner import CLOSING_QUOTES, LITERAL_WORDS, NEXT_KEY, QUOTES
 from promptkit.schema import Shape
 
 MAX_CANDIDATES = 64
@@ -38,7 +38,6 @@ _FENCED = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
 _JSON_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")
 _UNWRAP_DEPTH = 3
 _STRING_START = frozenset(QUOTES + "\\")
-_CLOSING_QUOTE = {"\u201c": "\u201d", "\u2018": "\u2019"}
 _WRAPPED = re.compile(r"(?:[A-Za-z_$][\w$.]*)?\s*\((.*)\)\s*;?", re.S)
 _ESCAPE = re.compile(r'\\(["\\])')
 
@@ -232,12 +231,8 @@ def bare_value(text: str, shape: Shape) -> Extracted | None:
     value: Any
     if quoted is not None:
         value = quoted
-    elif content in LITERAL_WORDS and not _JSON_SCALAR.fullmatch(content):
-        value = LITERAL_WORDS[content]  # True, None, Null...
-        if plain_string and value is not None:
-            return None
-    elif _JSON_SCALAR.fullmatch(content):
-        value = json.loads(content)
+    elif _is_scalar(content):
+        value = LITERAL_WORDS[content] if content in LITERAL_WORDS else json.loads(content)
         if plain_string and value is not None:
             return None
     elif spec.shape.kind == "array" and (lines := _scalar_lines(content)) is not None:
@@ -254,9 +249,14 @@ def _is_one_value(content: str) -> bool:
     """Say whether ``content`` is one scalar (a number, a literal word, a string in quotes)."""
     if not content:
         return False
-    if content in LITERAL_WORDS or _JSON_SCALAR.fullmatch(content):
-        return True
-    return content[0] in _STRING_START and whole_string(content) is not None
+    return _is_scalar(content) or (
+        content[0] in _STRING_START and whole_string(content) is not None
+    )
+
+
+def _is_scalar(content: str) -> bool:
+    """A JSON number or literal, or a literal word of Python or JavaScript (``True``, ``None``)."""
+    return content in LITERAL_WORDS or _JSON_SCALAR.fullmatch(content) is not None
 
 
 def _scalar_lines(content: str) -> list[Any] | None:
@@ -277,8 +277,8 @@ def _holds_containers(shape: Shape) -> bool:
 
 def _opens_a_string(content: str) -> bool:
     """``"pay`` at the end of a reply: a quote no quote closes, a string cut off."""
-    closing = _CLOSING_QUOTE.get(content[0], content[0])
-    return content[0] in QUOTES and content.find(closing, 1) < 0
+    closing = CLOSING_QUOTES.get(content[0])
+    return closing is not None and not any(quote in content[1:] for quote in closing)
 
 
 def _collected(text: str, candidates: list[Repaired], shape: Shape) -> Extracted | None:

@@ -30,7 +30,7 @@ from typing_extensions import TypeVar
 from promptkit._types import ReplyFormat
 from promptkit.checks import Check
 from promptkit.errors import ErrorDetail, OutputError, ReplyReadError, UnsupportedType
-from promptkit.output.actions import Action
+from promptkit.output.actions import Action, Report
 from promptkit.output.coerce import (
     NULL_WORDS,
     coerce,
@@ -50,37 +50,6 @@ MAX_REPLY_CHARS = 1_000_000
 """Longer replies are refused with an OutputError before any parsing (no model writes that much)."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """What was done to a reply on its way to an output, in order.
-
-    Attributes:
-        actions: each extraction, repair, coercion, check and warning.
-        truncated: the reply ended inside its JSON; what it lost is missing, never invented.
-    """
-
-    actions: tuple[Action, ...] = ()
-    truncated: bool = False
-
-    def of_kind(self, kind: str) -> tuple[Action, ...]:
-        """Return the actions of one kind (``extract``, ``repair``, ``coerce``, ``check``...)."""
-        return tuple(action for action in self.actions if action.kind == kind)
-
-    @property
-    def changes(self) -> tuple[Action, ...]:
-        """The actions that changed the reply: all but warnings (which only inform)."""
-        return tuple(action for action in self.actions if action.kind != "warning")
-
-    def __str__(self) -> str:
-        if not self.actions:
-            return "no changes: the reply was valid JSON for the output"
-        lines = []
-        for action in self.actions:
-            where = ".".join(str(part) for part in action.path)
-            lines.append(f"{action.kind}: {where + ': ' if where else ''}{action.message}")
-        return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)

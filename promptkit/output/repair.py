@@ -281,7 +281,7 @@ class Reader(Salvage):
                 continue
             if char in "])":
                 at = self.i
-                if self.wrong_closer(char, result):
+                if self.wrong_closer(char):
                     return self.i == at  # left open: the closer is left to its own container
                 continue
             if result and self.next_item_at(self.i):
@@ -389,7 +389,7 @@ class Reader(Salvage):
                 self.i += 1
                 continue
             if char in "}])":
-                if self.wrong_closer(char, result):
+                if self.wrong_closer(char):
                     return
                 continue
             item = self.value()
@@ -425,8 +425,8 @@ class Reader(Salvage):
             return True
         if char == "`" and self.fence_ends():
             return False
-        if char in "}])":
-            return True  # the body reads its own closer, or a wrong one
+        if char in "}])" or self.next_item_at(self.i):
+            return True  # the body reads its own closer, a wrong one, or the next item
         self.note("added a missing comma", "", ",")
         return True
 

@@ -146,7 +146,7 @@ class Salvage(StringScanner):
         self.note(f"closed a {_NAMES[self.closers[-1]]} at the end of its code block", "", None)
         return True
 
-    def wrong_closer(self, char: str, container: object) -> bool:
+    def wrong_closer(self, char: str) -> bool:
         """A closer of the wrong kind: close this container, or skip it; True when closed.
 
         A ``}`` ends a list when the next member of the object around it

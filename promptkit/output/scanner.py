@@ -55,7 +55,17 @@ LITERAL_WORDS: dict[str, Any] = {
 }
 """Bare words the repairer reads as values (Python's and JavaScript's literals among them)."""
 
-QUOTES = "\"'`\u201c\u201d\u2018\u2019"
+CLOSING_QUOTES = {
+    '"': '"',
+    "'": "'",
+    "`": "`\u00b4'",  # an acute accent (U+00B4) or an apostrophe may close a backtick string
+    "\u201c": '\u201d\u201c"',
+    "\u201d": '\u201d"',
+    "\u2018": "\u2019'",
+    "\u2019": "\u2019'",
+}
+"""Each quote a string may open with, and the quotes that may close it."""
+QUOTES = "".join(CLOSING_QUOTES)
 _QUOTE_OR_CLOSE = frozenset(QUOTES + "}")
 _MEMBER_START = frozenset(QUOTES + "}],")
 _VALUE_END = frozenset(QUOTES + ",}])\n")

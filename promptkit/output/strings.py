@@ -26,6 +26,7 @@ from typing import Any
 
 from promptkit.output.scanner import (
     AFTER_COMMA,
+    CLOSING_QUOTES,
     KEY,
     NEXT_KEY,
     PLAIN_NUMBER,
@@ -38,15 +39,6 @@ from promptkit.output.scanner import (
     skip_quietly,
 )
 
-_CLOSING = {
-    '"': '"',
-    "'": "'",
-    "`": "`\u00b4'",  # an acute accent (U+00B4) or an apostrophe may close a backtick string
-    "\u201c": '\u201d\u201c"',
-    "\u201d": '\u201d"',
-    "\u2018": "\u2019'",
-    "\u2019": "\u2019'",
-}
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _AFTER_STRUCTURE = re.compile(r"[\s}\]),]*(?:`{3,}[\s\S]*)?")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -231,7 +223,7 @@ class StringScanner(Scanner):
         """Read a string char by char, repairing quotes, escapes and raw newlines."""
         s = self.s
         start = self.i
-        closing = _CLOSING.get(quote, quote)
+        closing = CLOSING_QUOTES[quote]
         i = self.i + 1
         parts: list[str] = []
         plain = re.compile("[^\\\\" + re.escape(closing) + r"\n\r\t\x00-\x1f]*")

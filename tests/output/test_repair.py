@@ -108,6 +108,16 @@ def test_valid_json_reads_as_json_with_no_actions(text):
     assert result.end == len(text)
 
 
+@pytest.mark.parametrize("text", ['[{"i": 1{"i": 2}]', '[{"i": 1 {"i": 2}]'])
+def test_an_object_left_open_before_the_next_item_reports_one_comma(text):
+    value, messages = _repaired(text)
+    assert value == [{"i": 1}, {"i": 2}]
+    assert [message.split(" at ")[0] for message in messages] == [
+        "closed an object left open before the next one",
+        "added a missing comma",
+    ]
+
+
 def test_value_ends_where_its_json_ends_and_may_start_anywhere():
     text = 'see {"a": 1} and more'
     result = repair_json(text, 4)
