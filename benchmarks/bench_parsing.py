@@ -2,8 +2,8 @@
 
 Run on demand: ``python benchmarks/bench_parsing.py``. For every reply of the
 corpus (tests/output/corpus/*.jsonl: promptkit's own cases and the cases
-ported from json_repair's, BAML's and jsonrepair's (JavaScript) test suites,
-each with the model it is parsed into) it measures, in one run:
+ported from json_repair's, BAML's, jsonrepair's (JavaScript) and LangChain's
+test suites, each with the model it is parsed into) it measures, in one run:
 
 - recovery per class and per source: the share of replies each contender
   gives the expected outcome for (the expected output, or a refusal where

@@ -38,6 +38,7 @@ from promptkit.output.scanner import (
     QUOTES,
     nesting_depth,
     skip_quietly,
+    value_end,
 )
 
 MAX_DEPTH = 100
@@ -189,7 +190,7 @@ class Reader(Salvage):
             # search for values resumes after it, not at a value inside it.
             raise ReplyReadError(
                 f"the JSON nests deeper than {MAX_DEPTH} levels in the value that ends here",
-                _value_end(self.s, self.i, self.depth),
+                value_end(self.s, self.i, self.depth),
             )
         start = self.i
         value: Any = NOT_PLAIN
@@ -429,28 +430,3 @@ class Reader(Salvage):
             return True  # the body reads its own closer, a wrong one, or the next item
         self.note("added a missing comma", "", ",")
         return True
-
-
-_DELIMITER = re.compile(r'\\.|["{}\[\]()]', re.S)
-
-
-def _value_end(text: str, at: int, open_count: int) -> int:
-    """Where the containers open at ``at`` close: counted by brackets, outside double quotes.
-
-    Linear, and only an estimate (a repaired reply may not balance): what
-    never closes ends at the end of the text.
-    """
-    in_string = False
-    for match in _DELIMITER.finditer(text, at):
-        char = match.group()
-        if char == '"':
-            in_string = not in_string
-        elif in_string or len(char) > 1:
-            continue  # an escape, or a bracket inside a string
-        elif char in "{[(":
-            open_count += 1
-        else:
-            open_count -= 1
-            if open_count == 0:
-                return match.end()
-    return len(text)

@@ -398,3 +398,28 @@ def nesting_depth(value: Any) -> int:
                 (member, level + 1) for member in members if isinstance(member, dict | list)
             )
     return deepest
+
+
+_DELIMITER = re.compile(r'\\.|["{}\[\]()]', re.S)
+
+
+def value_end(text: str, at: int, open_count: int) -> int:
+    """Where the containers open at ``at`` close: counted by brackets, outside double quotes.
+
+    Linear, and only an estimate (a repaired reply may not balance): what
+    never closes ends at the end of the text.
+    """
+    in_string = False
+    for match in _DELIMITER.finditer(text, at):
+        char = match.group()
+        if char == '"':
+            in_string = not in_string
+        elif in_string or len(char) > 1:
+            continue  # an escape, or a bracket inside a string
+        elif char in "{[(":
+            open_count += 1
+        else:
+            open_count -= 1
+            if open_count == 0:
+                return match.end()
+    return len(text)

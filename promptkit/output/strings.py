@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import textwrap
 from json.decoder import scanstring  # type: ignore[attr-defined]
@@ -37,6 +38,7 @@ from promptkit.output.scanner import (
     ends_value,
     looks_like_member,
     skip_quietly,
+    value_end,
 )
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -138,6 +140,10 @@ class StringScanner(Scanner):
         if read is not None and read[0] and not read[0].startswith("```"):
             self.i = read[1]
             return read[0]  # the common case; "" may open a triple quote, "```" a code block
+        if not key and s.startswith(("{", "["), self.i + 1):
+            embedded = self.embedded_json(quote)
+            if embedded is not None:
+                return embedded
         if s.startswith(quote * 4, self.i):
             run = self.quote_run(quote, key)
             if run is not None:
@@ -169,13 +175,38 @@ class StringScanner(Scanner):
             return text, end
         return None
 
+    def embedded_json(self, quote: str) -> str | None:
+        """``"{"foo": "bar"}"``: a string holding JSON whose quotes were not escaped.
+
+        It ends at the quote right after the brackets it opens with close,
+        if that quote closes a string; its text is as written.
+        """
+        s = self.s
+        end = value_end(s, self.i + 1, 0)
+        if not s.startswith(quote, end) or not self.closes(end, quote, False):
+            return None
+        text = s[self.i + 1 : end]
+        self.note(
+            "read a string holding JSON with unescaped quotes whole", s[self.i : end + 1], text
+        )
+        self.i = end + 1
+        return text
+
     def fenced_in_quotes(self) -> str | None:
-        """``"```json {"a": 1}```"``: a quoted code block, read to its closing fence and quote."""
+        """``"```json {"a": 1}```"``: a quoted code block, read to its closing fence and quote.
+
+        Its escapes are read when they are JSON's all through (``\\"`` for each
+        quote in it, raw line breaks allowed); else it is taken as written.
+        """
         s = self.s
         end = s.find("```", self.i + 4)
         if end < 0 or not s.startswith('"', end + 3):
             return None
         text = s[self.i + 1 : end + 3]
+        with contextlib.suppress(ValueError):
+            unescaped, stop = scanstring(s, self.i + 1, False)
+            if stop == end + 4:
+                text = unescaped
         self.note("read a quoted code block whole", s[self.i : end + 4], text)
         self.i = end + 4
         return text
@@ -388,7 +419,10 @@ class StringScanner(Scanner):
             return colon < 0 or quote not in window[:colon]
         if char in ",}]):" or (char == "/" and s.startswith(("//", "/*"), j)):
             if char != ",":
-                return char != ")" or (bool(self.closers) and self.closers[-1] == ")")
+                if char not in "}])" or (self.closers and self.closers[-1] == char):
+                    return True  # "value"] in a list, "value" // a comment
+                # a closer of no container open here: by the quotes, an inner one ("[a "b"] c")
+                return char != ")" and self._even(at)
             k = j + 2 if s.startswith(", ", j) else j + 1
             if k < self.n and s[k] in AFTER_COMMA:
                 return True  # the common case: "value", "next"

@@ -28,7 +28,13 @@ import pydantic
 import promptkit
 
 CORPUS = Path(__file__).parent / "corpus"
-FILES = ("replies.jsonl", "json_repair.jsonl", "baml.jsonl", "jsonrepair_js.jsonl")
+FILES = (
+    "replies.jsonl",
+    "json_repair.jsonl",
+    "baml.jsonl",
+    "jsonrepair_js.jsonl",
+    "langchain.jsonl",
+)
 
 
 @dataclass(frozen=True)

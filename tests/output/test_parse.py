@@ -26,7 +26,7 @@ def test_the_corpus_has_every_class_and_every_peer():
     assert len(CASES) >= 500
     assert len(classes) >= 35
     sources = {case.source.split()[0] for case in CASES}
-    assert sources == {"promptkit", "json_repair", "baml", "jsonrepair-js"}
+    assert sources == {"promptkit", "json_repair", "baml", "jsonrepair-js", "langchain"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])

@@ -27,6 +27,13 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('["x" "y"]', ["x", "y"], "missing comma"),
         ("{'a': 'b'}", {"a": "b"}, "replaced ' quotes"),
         ("{a: 1}", {"a": 1}, "quoted a key"),
+        # a string holding JSON whose quotes were not escaped ends where its brackets close
+        ('{"a": "{"b": "c", "d": 1}"\n}', {"a": '{"b": "c", "d": 1}'}, "unescaped quotes"),
+        ('["[1, "x"]", 2]', ['[1, "x"]', 2], "unescaped quotes"),
+        # a ] closing no container open here is an inner quote's, counted by the quotes
+        ('{"a": "[see "b"] more", "n": 1}', {"a": '[see "b"] more', "n": 1}, "inner quotes"),
+        # a quoted code block with JSON's escapes and raw line breaks: the escapes are read
+        ('{"a": "```html\n<b id=\\"1\\">\n```"}', {"a": '```html\n<b id="1">\n```'}, "code block"),
         ("{colour name: 1}", {"colour name": 1}, "quoted a key"),
         ('{"a": long sleeve}', {"a": "long sleeve"}, "unquoted string"),
         ('{"a": 3/4 sleeve}', {"a": "3/4 sleeve"}, "unquoted string"),
