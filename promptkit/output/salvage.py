@@ -61,7 +61,8 @@ class Salvage(StringScanner):
             text += more
 
     def keyless(self, result: dict[str, Any]) -> bool:
-        """A value with no key: a list after a list member extends it; anything else is dropped."""
+        """A value with no key: a list after a list member extends it, an object's members join
+        the object around it (where no key is taken); anything else is dropped."""
         dropped = self.value()  # read it (depth-checked) to skip it whole
         if dropped is CUT:
             self.cut(result)
@@ -70,6 +71,9 @@ class Salvage(StringScanner):
         if isinstance(dropped, list) and isinstance(last, list):
             self.note("added a list with no key to the list before it", dropped, None)
             last.extend(dropped)
+        elif isinstance(dropped, dict) and dropped and not dropped.keys() & result.keys():
+            self.note("added the members of an object with no key to the one around it", dropped)
+            result.update(dropped)
         else:
             self.note("dropped a value that has no key", dropped, None)
         return self.separator("}", result)

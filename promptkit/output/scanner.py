@@ -183,7 +183,8 @@ class Scanner:
             and s[follower] == '"'
             and ends_value(s, skip_quietly(s, follower + 1))
         )
-        if not stray_quote and not ends_value(s, follower) and not self.next_item_at(follower):
+        ended = ends_value(s, follower) or self.next_item_at(follower) or object_opens(s, follower)
+        if not stray_quote and not ended:
             return self.word()  # "3/4 sleeve", "10yrs": an unquoted string, not a number
         token = match.group()
         digits = token.lstrip("+-")
@@ -359,6 +360,11 @@ def skip_quietly(s: str, j: int) -> int:
             j = len(s) if end < 0 else end + 2
         else:
             return j
+
+
+def object_opens(s: str, k: int) -> bool:
+    """``{"b": 2}`` at ``k``: an object with a quoted key opens, after a value with no comma."""
+    return s.startswith("{", k) and NEXT_KEY.match(s, skip_quietly(s, k + 1)) is not None
 
 
 def ends_value(s: str, j: int) -> bool:

@@ -37,6 +37,7 @@ from promptkit.output.scanner import (
     Scanner,
     ends_value,
     looks_like_member,
+    object_opens,
     skip_quietly,
     value_end,
 )
@@ -434,6 +435,8 @@ class StringScanner(Scanner):
             return True  # "hello" + " world": joined by the reader
         if s.startswith("```", j):
             return True  # the code fence around the JSON closes
+        if object_opens(s, j):
+            return self._even(at)  # "x" {"b": 2}: an object follows; "a "x" {"b": 1}": inner
         if char in QUOTES:
             # "bye"" then a delimiter: this quote is inner, the next one closes
             return j > at + 1 or not ends_value(s, skip_quietly(s, j + 1))

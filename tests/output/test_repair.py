@@ -32,6 +32,10 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('["[1, "x"]", 2]', ['[1, "x"]', 2], "unescaped quotes"),
         # a ] closing no container open here is an inner quote's, counted by the quotes
         ('{"a": "[see "b"] more", "n": 1}', {"a": '[see "b"] more', "n": 1}, "inner quotes"),
+        # an object with no key: its members join the object around it
+        ('{"a": 1, {"b": 2}}', {"a": 1, "b": 2}, "object with no key"),
+        ('{"a": "x" {"b": 2}}', {"a": "x", "b": 2}, "object with no key"),
+        ('{"a": 1 {"b": 2}}', {"a": 1, "b": 2}, "object with no key"),
         # a quoted code block with JSON's escapes and raw line breaks: the escapes are read
         ('{"a": "```html\n<b id=\\"1\\">\n```"}', {"a": '```html\n<b id="1">\n```'}, "code block"),
         ("{colour name: 1}", {"colour name": 1}, "quoted a key"),
@@ -78,6 +82,7 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('{"a": [1, 2}, "b": 3}', {"a": [1, 2], "b": 3}, "replaced }"),
         ('["a": 1}]', [{"a": 1}], "missing {"),
         ('{"a": [1], [2, 3]}', {"a": [1, 2, 3]}, "list with no key"),
+        ('{"a": 1, {"a": 2}}', {"a": 1}, "dropped a value that has no key"),
         ('{"a": {"b": 1 // note }, "c": 2}', {"a": {"b": 1}, "c": 2}, "// comment"),
         ('{"a": """\n    x = 1\n    """}', {"a": "x = 1"}, "triple-quoted"),
         ('{"a": ```python\nprint(1)\n```}', {"a": "print(1)"}, "fenced"),
