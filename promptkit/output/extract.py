@@ -94,7 +94,10 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     Raises:
         ReplyReadError: no JSON value was found.
     """
-    candidates = find_values(text) or _braceless(text) or find_values(text, _TUPLE)
+    candidates = find_values(text)
+    if not any(c.value.__class__ is dict and c.value for c in candidates):
+        # "a": 1}: an object that lost its opening brace, before any stray {"} inside it
+        candidates = [*_braceless(text), *candidates] or find_values(text, _TUPLE)
     escaped = _escaped_values(text)
     opening = text.lstrip()
     # A reply that opens as escaped JSON ([\"a\"]) is read unescaped first.

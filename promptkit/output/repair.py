@@ -168,10 +168,10 @@ class Reader(Salvage):
         char = self.s[self.i]
         if char == "{":
             return self.container("{", self.object_body)
-        if char in "[(":
-            if char == "(":
-                self.note("read a tuple as a list", "(", "[")
+        if char == "[":
             return self.container(char, self.array_body)
+        if char == "(":
+            return self.parenthesised()
         if char in QUOTES:
             text = self.string(key=False)
             following = self.s[self.i] if self.i < self.n else ""
@@ -183,6 +183,21 @@ class Reader(Salvage):
         if char in ",}])":
             return MISSING
         return self.word()
+
+    def parenthesised(self) -> Any:
+        """``(1, 2)``: a Python tuple, read as a list; in a container ``("x")`` (no comma): "x".
+
+        A reply that is one value in brackets is read by extraction, which
+        tells a call around a value from prose in brackets.
+        """
+        start = self.i
+        value = self.container("(", self.array_body)
+        one = isinstance(value, list) and len(value) == 1 and bool(self.closers)
+        if one and not self.s[start + 1 : self.i - 1].rstrip().endswith(","):
+            self.note("read the one value in brackets", self.s[start : self.i], value[0])
+            return value[0]
+        self.note("read a tuple as a list", "(", "[")
+        return value
 
     def container(self, opener: str, body: Any) -> Any:
         if self.depth >= MAX_DEPTH:

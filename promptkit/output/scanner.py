@@ -84,7 +84,9 @@ CALL = re.compile(r'[A-Za-z_$][\w$.]*\(\s*("[^"\n]*"|-?\d+(?:\.\d+)?)\s*\)')
 """A call around one string or number: ``ObjectId("123")``, ``NumberLong(2)``."""
 _KEY_CHAR = r"[^:\s{}\[\](),\"'`/\u201c\u201d\u2018\u2019]"
 KEY = re.compile(f"{_KEY_CHAR}+(?:[ \\t]+{_KEY_CHAR}+)*")
-NEXT_KEY = re.compile("(?:\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'|\u201c[^\u201d\n]{0,200}\u201d)\\s*:")
+NEXT_KEY = re.compile(
+    "(?:\"(?:[^\"\\\\\n]|\\\\.){0,200}\"|'[^'\n]{0,200}'|\u201c[^\u201d\n]{0,200}\u201d)\\s*:"
+)
 _CLOSER = re.compile(r"[}\]]")
 _GROUPS = re.compile(r"(?:,\d+)+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")

@@ -39,7 +39,6 @@ from promptkit.output.scanner import (
     looks_like_member,
     object_opens,
     skip_quietly,
-    value_end,
 )
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -47,6 +46,8 @@ _AFTER_STRUCTURE = re.compile(r"[\s}\]),]*(?:`{3,}[\s\S]*)?")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _LOOKAHEAD = 200
 _BARE_END = frozenset(QUOTES + ",]}\n")
+_BRACKET = re.compile(r"[{\[]")
+_EMBEDDED = re.compile('\\{\\s*(?:"[^"\\n]{0,200}"|\'[^\'\\n]{0,200}\')\\s*:|\\[\\s*["\\d{\\[-]')
 _OPENERS = {"}": "{", "]": "[", ")": "("}
 # The common case, read by one regex: a double-quoted string with no escape, no control
 # character and no surrogate, which its quote closes as closes() would decide: a key
@@ -141,10 +142,6 @@ class StringScanner(Scanner):
         if read is not None and read[0] and not read[0].startswith("```"):
             self.i = read[1]
             return read[0]  # the common case; "" may open a triple quote, "```" a code block
-        if not key and s.startswith(("{", "["), self.i + 1):
-            embedded = self.embedded_json(quote)
-            if embedded is not None:
-                return embedded
         if s.startswith(quote * 4, self.i):
             run = self.quote_run(quote, key)
             if run is not None:
@@ -175,23 +172,6 @@ class StringScanner(Scanner):
         if self.closes(end - 1, '"', key) and (text.isascii() or not _SURROGATE.search(text)):
             return text, end
         return None
-
-    def embedded_json(self, quote: str) -> str | None:
-        """``"{"foo": "bar"}"``: a string holding JSON whose quotes were not escaped.
-
-        It ends at the quote right after the brackets it opens with close,
-        if that quote closes a string; its text is as written.
-        """
-        s = self.s
-        end = value_end(s, self.i + 1, 0)
-        if not s.startswith(quote, end) or not self.closes(end, quote, False):
-            return None
-        text = s[self.i + 1 : end]
-        self.note(
-            "read a string holding JSON with unescaped quotes whole", s[self.i : end + 1], text
-        )
-        self.i = end + 1
-        return text
 
     def fenced_in_quotes(self) -> str | None:
         """``"```json {"a": 1}```"``: a quoted code block, read to its closing fence and quote.
@@ -307,7 +287,7 @@ class StringScanner(Scanner):
         (``["abc,\n"def"]``).
         """
         before = self.s[start + 1 : at].rstrip(" \t")
-        if not before.endswith((",", "\n")):
+        if not before.endswith((",", "\n")) or self.in_embedded_json(at):
             return None
         kept = before.rstrip(" \t\r\n")
         next_item = before.endswith("\n") and kept.endswith(",") and self.closers[-1:] == ["]"]
@@ -404,6 +384,8 @@ class StringScanner(Scanner):
     def closes(self, at: int, quote: str, key: bool) -> bool:
         """Say whether the quote at ``at`` ends the string, or is an unescaped inner quote."""
         s = self.s
+        if not key and self.in_embedded_json(at):
+            return False
         j = at + 1
         if j < self.n and s[j] in SKIPPED:
             j = WS.match(s, j).end()  # type: ignore[union-attr]
@@ -443,6 +425,20 @@ class StringScanner(Scanner):
         if "\n" in s[at + 1 : j]:
             return True
         return j > at + 1 and self._before_bare(j, at)
+
+    def in_embedded_json(self, at: int) -> bool:
+        """``"see {"a": 1} ok"``: the quote at ``at`` is inside JSON the string holds, unescaped.
+
+        The string's first ``{`` (a quoted key after it) or ``[`` (a value
+        after it) opens that JSON, until as many closers follow it as openers.
+        """
+        s = self.s
+        for bracket in _BRACKET.finditer(s, self.opened_at + 1, at):
+            if _EMBEDDED.match(s, bracket.start()):
+                opener, start = bracket.group(), bracket.start()
+                closer = "}" if opener == "{" else "]"
+                return s.count(opener, start, at) > s.count(closer, start, at)
+        return False
 
     def _before_bare(self, j: int, at: int) -> bool:
         """After ``"x" ``: does bare text follow a finished string, or more of this one?

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from promptkit.errors import ReplyReadError
 from promptkit.output.extract import (
@@ -118,6 +118,13 @@ def test_members_whose_opening_brace_is_missing_are_read_as_their_object():
     assert "added a missing { before the first key" in [a.message for a in extracted.actions]
     toon = extract_object('"colour": red', SHAPE)  # no closing brace: a TOON line, not JSON
     assert [a.message for a in toon.actions] == ["read the reply as TOON"]
+    # an escaped quote in the key, and braces in the value that read as an empty object
+    escaped = extract_object('"colour\\"s": "red } and {"}', shape_of(Quoted))
+    assert escaped.value == {'colour"s': "red } and {"}
+
+
+class Quoted(BaseModel):
+    colours: str = Field(alias='colour"s')
 
 
 def test_a_cut_off_reply_is_marked_truncated():

@@ -27,9 +27,16 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('["x" "y"]', ["x", "y"], "missing comma"),
         ("{'a': 'b'}", {"a": "b"}, "replaced ' quotes"),
         ("{a: 1}", {"a": 1}, "quoted a key"),
-        # a string holding JSON whose quotes were not escaped ends where its brackets close
-        ('{"a": "{"b": "c", "d": 1}"\n}', {"a": '{"b": "c", "d": 1}'}, "unescaped quotes"),
-        ('["[1, "x"]", 2]', ['[1, "x"]', 2], "unescaped quotes"),
+        # a string holding JSON whose quotes were not escaped: its quotes are inner ones
+        ('{"a": "{"b": "c", "d": 1}"\n}', {"a": '{"b": "c", "d": 1}'}, "inner quotes"),
+        ('["[1, "x"]", 2]', ['[1, "x"]', 2], "inner quotes"),
+        ('{"x": "a, {"k": 1}, "y": 2}', {"x": 'a, {"k": 1}', "y": 2}, "closing quote is missing"),
+        (
+            '{"x": "see {"a": 1, "b": 2} ok", "n": 1}',
+            {"x": 'see {"a": 1, "b": 2} ok', "n": 1},
+            "inner",
+        ),
+        ('{\'a\': "use { to open", "b": 1}', {"a": "use { to open", "b": 1}, "' quotes"),
         # a ] closing no container open here is an inner quote's, counted by the quotes
         ('{"a": "[see "b"] more", "n": 1}', {"a": '[see "b"] more', "n": 1}, "inner quotes"),
         # an object with no key: its members join the object around it
@@ -82,6 +89,8 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('{"a": [1, 2}, "b": 3}', {"a": [1, 2], "b": 3}, "replaced }"),
         ('["a": 1}]', [{"a": 1}], "missing {"),
         ('{"a": [1], [2, 3]}', {"a": [1, 2, 3]}, "list with no key"),
+        ('{"a": ("x")}', {"a": "x"}, "one value in brackets"),
+        ('{"a": ("x",), "b": (1, 2)}', {"a": ["x"], "b": [1, 2]}, "tuple as a list"),
         ('{"a": 1, {"a": 2}}', {"a": 1}, "dropped a value that has no key"),
         ('{"a": {"b": 1 // note }, "c": 2}', {"a": {"b": 1}, "c": 2}, "// comment"),
         ('{"a": """\n    x = 1\n    """}', {"a": "x = 1"}, "triple-quoted"),
