@@ -4,8 +4,11 @@ Every converter returns the converted value or :data:`NO_MATCH`; none
 guesses. A number is read whole or not at all: ``"12,111"`` is 12111,
 ``"-2,000.00"`` is -2000.0, ``"12.111,123"`` (a decimal comma) is 12111.123,
 ``"82_461_110"`` is 82461110, ``"1/5"`` is 0.2; ``"12.5"`` is no int and
-``"10-20"`` no number. A date written ``03/05/2024`` is refused (March or
-May?) unless one part is over 12.
+``"10-20"`` no number. Prose that names one number, or one of ``true`` and
+``false``, names that value (``"1 cup butter"`` is 1, ``"Answer: **True**"``
+is true); prose that names two (``"3 to 5"``, ``"true or false"``), or a
+number run into a word (``"30s"``), names none. A date written
+``03/05/2024`` is refused (March or May?) unless one part is over 12.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ _THOUSANDS = re.compile(_SIGN + r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _DOT_THOUSANDS = re.compile(_SIGN + r"\d{1,3}(?:\.\d{3})+,\d+")
 _DECIMAL_COMMA = re.compile(_SIGN + r"\d+,\d+")
 _FRACTION = re.compile(_SIGN + r"(\d+)\s*/\s*(\d+)")
+_NUMBER_IN_TEXT = re.compile(r"(?<![\w.])[-+\u2212]?\d[\d,._]*\w*")
+_BOOL_IN_TEXT = re.compile(r"\b(?:true|false)\b", re.I)
 _CURRENCY = re.compile(r"^[$\u20ac\u00a3\u00a5]\s*|\s*[$\u20ac\u00a3\u00a5]$")
 _MONTHS = {
     name: number
@@ -92,6 +97,17 @@ def read_number(text: str) -> decimal.Decimal | None:
     return number if number.is_finite() else None
 
 
+def number_in(text: str) -> decimal.Decimal | None:
+    """The number ``text`` is (:func:`read_number`), or the one number it names (see the module)."""
+    number = read_number(text)
+    if number is not None:
+        return number
+    tokens = _NUMBER_IN_TEXT.findall(text)
+    if len(tokens) != 1 or any(char.isalpha() for char in tokens[0]):
+        return None
+    return read_number(tokens[0].rstrip(".,_"))
+
+
 def to_int(value: Any) -> Any:
     if isinstance(value, bool):
         return NO_MATCH
@@ -100,7 +116,7 @@ def to_int(value: Any) -> Any:
     if isinstance(value, float):
         return int(value) if math.isfinite(value) and value.is_integer() else NO_MATCH
     if isinstance(value, str):
-        number = read_number(value)
+        number = number_in(value)
         if number is not None and number == number.to_integral_value():
             return int(number)
     return NO_MATCH
@@ -112,7 +128,7 @@ def to_float(value: Any) -> Any:
     if isinstance(value, int | float):
         return value
     if isinstance(value, str):
-        number = read_number(value)
+        number = number_in(value)
         if number is not None:
             result = float(number)
             return result if math.isfinite(result) else NO_MATCH
@@ -128,7 +144,7 @@ def to_decimal(value: Any) -> Any:
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else NO_MATCH
     if isinstance(value, str):
-        number = read_number(value)
+        number = number_in(value)
         return NO_MATCH if number is None else str(number)
     return NO_MATCH
 
@@ -144,6 +160,9 @@ def to_bool(value: Any) -> Any:
             return True
         if word in _FALSE:
             return False
+        named = {found.casefold() for found in _BOOL_IN_TEXT.findall(value)}
+        if len(named) == 1:
+            return named == {"true"}
     return NO_MATCH
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from promptkit.output.enums import NO_MATCH
 from promptkit.output.scalars import (
+    number_in,
     read_number,
     to_bool,
     to_date,
@@ -50,6 +51,27 @@ def test_a_written_number_is_read_whole(text, number):
 @pytest.mark.parametrize("text", ["10-20", "1.1.1", "12abc", "1,2,3", "", "1/0", "nan"])
 def test_what_is_not_one_number_is_not_read(text):
     assert read_number(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("1 cup unsalted butter, room temperature", "1"),
+        ("12.11.", "12.11"),
+        ("about $5 each", "5"),
+        ("12,5 kg", "12.5"),
+        ("1,234 items", "1234"),
+        ("-5 degrees", "-5"),
+        ("42", "42"),
+    ],
+)
+def test_prose_that_names_one_number_names_it(text, number):
+    assert number_in(text) == decimal.Decimal(number)
+
+
+@pytest.mark.parametrize("text", ["3 to 5", "10-20", "in the 30s", "v2", "version 1.2.3", "many"])
+def test_prose_that_names_two_numbers_or_a_number_in_a_word_names_none(text):
+    assert number_in(text) is None
 
 
 def test_fractions_read_as_their_value():
@@ -93,10 +115,23 @@ def test_decimals_keep_their_digits():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("yes", True), ("No.", False), ("TRUE", True), (0, False), ("off", False)],
+    [
+        ("yes", True),
+        ("No.", False),
+        ("TRUE", True),
+        (0, False),
+        ("off", False),
+        ("Answer: **True**", True),
+        ("False.\n\nThe statement is wrong", False),
+    ],
 )
 def test_bools(value, expected):
     assert to_bool(value) is expected
+
+
+@pytest.mark.parametrize("value", ["true or false", "False, though it may hold true", "unknown"])
+def test_prose_that_names_both_or_neither_is_no_bool(value):
+    assert to_bool(value) is NO_MATCH
 
 
 def test_strings_from_numbers_and_booleans():
