@@ -215,7 +215,9 @@ def _alternative(element: _Element, shape: Shape) -> Shape:
 
     def rank(option: Shape) -> tuple[int, bool, bool]:
         kind = option.kind
-        return _known(element, option), kind in ("array", "tuple", "map"), kind == "object"
+        inner = _object_element(element, option) if kind == "object" else None
+        known = _known(inner or element, option)  # <featured><Cat>...</Cat></featured>: a Cat
+        return known, kind in ("array", "tuple", "map"), kind == "object"
 
     best = max(shape.options, key=rank)
     return best if any(rank(best)[1:]) else shape
@@ -250,12 +252,28 @@ def _items(element: _Element, shape: Shape) -> list[Any]:
     item = shape.item or _ANY
     if _known(element, item):  # the element is the one item itself
         return [_object(element, item)]
+    if len(children) == 1 and _wraps_items(children[0], item):
+        children = children[0].children  # <addresses><AddressList><Address>...: a list's tag
     return [_read(child, item) for child in children]
+
+
+def _wraps_items(element: _Element, item: Shape) -> bool:
+    """Say whether ``element``, an array's one child, wraps its items rather than being one."""
+    if not element.children or item.kind in ("array", "tuple", "any"):
+        return False
+    return item.kind in _SCALAR_KINDS or not _known(element, item)
 
 
 def _entries(element: _Element, item: Shape) -> dict[str, Any]:
     """A map: ``<entry><key>k</key><value>v</value></entry>`` children, or tags as keys."""
     entries: dict[str, Any] = {}
+    children = element.children
+    if (
+        len(children) == 1
+        and children[0].children
+        and all(loose_spelling(entry.name) == "entry" for entry in children[0].children)
+    ):
+        element = children[0]  # <featured><map><entry>...: the map's own tag
     for child in element.children:
         parts = {loose_spelling(part.name): part for part in child.children}
         if loose_spelling(child.name) != "entry" or "key" not in parts or "value" not in parts:

@@ -156,6 +156,19 @@ def test_xml_reads_a_map_written_as_entries() -> None:
     assert _parsed(reply, Team)["scores"] == {"speed": 1.5, "rank": 2.0}
 
 
+def test_xml_reads_wrapper_tags_around_a_list_a_map_and_a_union_member() -> None:
+    listed = (
+        "<Team><title>T</title><members><People><Person><name>Ada</name><age>36</age></Person>"
+        "<Person><name>Bo</name><age>7</age></Person></People></members>"
+        "<scores><map><entry><key>speed</key><value>1.5</value></entry></map></scores></Team>"
+    )
+    parsed = _parsed(listed, Team)
+    assert parsed["members"] == [{"name": "Ada", "age": 36}, {"name": "Bo", "age": 7}]
+    assert parsed["scores"] == {"speed": 1.5}
+    one = "<Answer><result><Person><name>Ada</name><age>36</age></Person></result></Answer>"
+    assert _parsed(one, Answer) == {"result": {"name": "Ada", "age": 36}}
+
+
 def test_xml_reads_a_map_whose_tags_are_its_keys() -> None:
     reply = (
         "<Team><title>T</title><members/><scores><speed>1.5</speed><rank>2</rank></scores></Team>"
