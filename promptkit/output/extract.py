@@ -37,6 +37,7 @@ _ESCAPED = re.compile(r"[{\[]\s*\\\"")
 _FENCED = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
 _JSON_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")
 _UNWRAP_DEPTH = 3
+_NAMED_KINDS = frozenset({"boolean", "integer", "number", "enum"})
 _STRING_START = frozenset(QUOTES + "\\")
 _WRAPPED = re.compile(r"(?:[A-Za-z_$][\w$.]*)?\s*\((.*)\)\s*;?", re.S)
 _ESCAPE = re.compile(r'\\(["\\])')
@@ -240,8 +241,10 @@ def bare_value(text: str, shape: Shape) -> Extracted | None:
             return None
     elif spec.shape.kind == "array" and (lines := _scalar_lines(content)) is not None:
         value = lines  # one value per line, for a list
-    elif plain_string or _holds_containers(spec.shape) or _opens_a_string(content):
-        return None  # prose is no string value (any reply would be one), nor a cut-off string
+    elif plain_string or (_holds_containers(spec.shape) and not _of_named_values(spec.shape)):
+        return None  # prose is no string value (any reply would be one), nor an object
+    elif _opens_a_string(content):
+        return None  # nor a cut-off string
     else:
         value = content
     note = Action("extract", (), f"read the whole reply as the value of {spec.key!r}", text, value)
@@ -276,6 +279,12 @@ def _holds_containers(shape: Shape) -> bool:
     if shape.kind == "union":
         return any(_holds_containers(option) for option in shape.options)
     return shape.kind in ("object", "array", "map", "tuple")
+
+
+def _of_named_values(shape: Shape) -> bool:
+    """A list of booleans, numbers or enum values: prose may name its one item."""
+    item = shape.item
+    return shape.kind == "array" and item is not None and item.kind in _NAMED_KINDS
 
 
 def _opens_a_string(content: str) -> bool:

@@ -47,7 +47,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _LOOKAHEAD = 200
 _BARE_END = frozenset(QUOTES + ",]}\n")
 _BRACKET = re.compile(r"[{\[]")
-_EMBEDDED = re.compile('\\{\\s*(?:"[^"\\n]{0,200}"|\'[^\'\\n]{0,200}\')\\s*:|\\[\\s*["\\d{\\[-]')
+_EMBEDDED = re.compile(
+    r"""\{\s*(?:"[^"\n]{0,200}"|'[^'\n]{0,200}')\s*:"""  # an object's first key
+    r"""|\[\s*(?:"[^"\n]{0,200}"|-?\d+(?:\.\d+)?)\s*[,\]]"""  # a list's first item
+)
 _OPENERS = {"}": "{", "]": "[", ")": "("}
 # The common case, read by one regex: a double-quoted string with no escape, no control
 # character and no surrogate, which its quote closes as closes() would decide: a key

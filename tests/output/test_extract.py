@@ -255,6 +255,22 @@ class Count(BaseModel):
     count: int
 
 
+class Flags(BaseModel):
+    value: list[bool]
+
+
+class Names(BaseModel):
+    value: list[str]
+
+
+def test_prose_is_the_value_of_a_list_of_named_values_not_of_strings():
+    assert extract_object("The answer is true", shape_of(Flags)).value == {
+        "value": "The answer is true"  # for the coercion to read, and wrap in a list
+    }
+    with pytest.raises(ReplyReadError):
+        extract_object("The answer is true", shape_of(Names))
+
+
 def test_prose_in_brackets_after_a_value_is_no_call_around_it():
     extracted = extract_object("Positive (high confidence)", shape_of(Sentiment))
     assert extracted.value == {"value": "Positive (high confidence)"}  # for the enum matcher
