@@ -443,5 +443,13 @@ class Reader(Salvage):
             return False
         if char in "}])" or self.next_item_at(self.i):
             return True  # the body reads its own closer, a wrong one, or the next item
+        if (
+            char in QUOTES
+            and (k := skip_quietly(self.s, self.i + 1)) < self.n
+            and self.s[k] in ",}]"
+        ):
+            self.note("dropped a stray quote", char, "")  # "a": "hi"\n",
+            self.i = k
+            return self.separator(closer, container)
         self.note("added a missing comma", "", ",")
         return True

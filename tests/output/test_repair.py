@@ -90,6 +90,8 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('["a": 1}]', [{"a": 1}], "missing {"),
         ('{"a": [1], [2, 3]}', {"a": [1, 2, 3]}, "list with no key"),
         ('{"a": ("x")}', {"a": "x"}, "one value in brackets"),
+        ('{"a": "hi"\n",\n"b": "x"}', {"a": "hi", "b": "x"}, "stray quote"),
+        ('["a" ", "b"]', ["a", "b"], "stray quote"),
         ('{"a": ("x",), "b": (1, 2)}', {"a": ["x"], "b": [1, 2]}, "tuple as a list"),
         ('{"a": 1, {"a": 2}}', {"a": 1}, "dropped a value that has no key"),
         ('{"a": {"b": 1 // note }, "c": 2}', {"a": {"b": 1}, "c": 2}, "// comment"),
