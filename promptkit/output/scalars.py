@@ -6,8 +6,8 @@ guesses. A number is read whole or not at all: ``"12,111"`` is 12111,
 ``"82_461_110"`` is 82461110, ``"1/5"`` is 0.2; ``"12.5"`` is no int and
 ``"10-20"`` no number. Prose that names one number, or one of ``true`` and
 ``false``, names that value (``"1 cup butter"`` is 1, ``"Answer: **True**"``
-is true); prose that names two (``"3 to 5"``, ``"true or false"``), or a
-number run into a word (``"30s"``), names none. A date written
+is true); prose that names two (``"3 to 5"``, ``"true or false"``), a number
+run into a word (``"30s"``) or a negated boolean (``"not true"``) names none. A date written
 ``03/05/2024`` is refused (March or May?) unless one part is over 12.
 """
 
@@ -34,6 +34,7 @@ _DECIMAL_COMMA = re.compile(_SIGN + r"\d+,\d+")
 _FRACTION = re.compile(_SIGN + r"(\d+)\s*/\s*(\d+)")
 _NUMBER_IN_TEXT = re.compile(r"(?<![\w.])[-+\u2212]?\d[\d,._]*\w*")
 _BOOL_IN_TEXT = re.compile(r"\b(?:true|false)\b", re.I)
+_NEGATED_BOOL = re.compile(r"(?:\bnot|\bnever|n't)\W+(?:\w+\W+)?(?:true|false)\b", re.I)
 _CURRENCY = re.compile(r"^[$\u20ac\u00a3\u00a5]\s*|\s*[$\u20ac\u00a3\u00a5]$")
 _MONTHS = {
     name: number
@@ -161,7 +162,7 @@ def to_bool(value: Any) -> Any:
         if word in _FALSE:
             return False
         named = {found.casefold() for found in _BOOL_IN_TEXT.findall(value)}
-        if len(named) == 1:
+        if len(named) == 1 and not _NEGATED_BOOL.search(value):
             return named == {"true"}
     return NO_MATCH
 

@@ -129,7 +129,16 @@ def test_bools(value, expected):
     assert to_bool(value) is expected
 
 
-@pytest.mark.parametrize("value", ["true or false", "False, though it may hold true", "unknown"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "true or false",
+        "False, though it may hold true",
+        "unknown",
+        "Not true",
+        "it isn't really true",
+    ],
+)
 def test_prose_that_names_both_or_neither_is_no_bool(value):
     assert to_bool(value) is NO_MATCH
 
