@@ -37,7 +37,7 @@ _ESCAPED = re.compile(r"[{\[]\s*\\\"")
 _FENCED = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
 _JSON_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")
 _UNWRAP_DEPTH = 3
-_NAMED_KINDS = frozenset({"boolean", "integer", "number", "enum"})
+_NAMED_KINDS = frozenset({"boolean", "enum"})
 _STRING_START = frozenset(QUOTES + "\\")
 _WRAPPED = re.compile(r"(?:[A-Za-z_$][\w$.]*)?\s*\((.*)\)\s*;?", re.S)
 _ESCAPE = re.compile(r'\\(["\\])')
@@ -99,8 +99,10 @@ def extract_object(text: str, shape: Shape) -> Extracted:
     if not any(c.value.__class__ is dict and c.value for c in candidates):
         # "a": 1}: an object that lost its opening brace, before any stray {"} inside it
         candidates = [*_braceless(text), *candidates] or find_values(text, _TUPLE)
-    escaped = _escaped_values(text)
     opening = text.lstrip()
+    # JSON valid as written is no escaped JSON, though its strings hold some ("{\"k\": 1}").
+    as_written = any(c.value.__class__ is dict and c.value and not c.actions for c in candidates)
+    escaped = [] if as_written and not _ESCAPED.match(opening) else _escaped_values(text)
     # A reply that opens as escaped JSON ([\"a\"]) is read unescaped first.
     if escaped and _ESCAPED.match(opening) is not None:
         candidates = [*escaped, *candidates]
@@ -282,7 +284,7 @@ def _holds_containers(shape: Shape) -> bool:
 
 
 def _of_named_values(shape: Shape) -> bool:
-    """A list of booleans, numbers or enum values: prose may name its one item."""
+    """A list of booleans or enum values: prose may name its one item."""
     item = shape.item
     return shape.kind == "array" and item is not None and item.kind in _NAMED_KINDS
 

@@ -62,7 +62,7 @@ class Salvage(StringScanner):
 
     def keyless(self, result: dict[str, Any]) -> bool:
         """A value with no key: a list after a list member extends it, an object's members join
-        the object around it (where no key is taken); anything else is dropped."""
+        the object around it (those whose key is taken are dropped); anything else is dropped."""
         dropped = self.value()  # read it (depth-checked) to skip it whole
         if dropped is CUT:
             self.cut(result)
@@ -71,9 +71,11 @@ class Salvage(StringScanner):
         if isinstance(dropped, list) and isinstance(last, list):
             self.note("added a list with no key to the list before it", dropped, None)
             last.extend(dropped)
-        elif isinstance(dropped, dict) and dropped and not dropped.keys() & result.keys():
+        elif isinstance(dropped, dict) and dropped.keys() - result.keys():
             self.note("added the members of an object with no key to the one around it", dropped)
-            result.update(dropped)
+            for key in dropped.keys() & result.keys():
+                self.note(f"dropped {key!r} of the object with no key, a key already taken", key)
+            result.update({k: v for k, v in dropped.items() if k not in result})
         else:
             self.note("dropped a value that has no key", dropped, None)
         return self.separator("}", result)

@@ -4,10 +4,12 @@ Every converter returns the converted value or :data:`NO_MATCH`; none
 guesses. A number is read whole or not at all: ``"12,111"`` is 12111,
 ``"-2,000.00"`` is -2000.0, ``"12.111,123"`` (a decimal comma) is 12111.123,
 ``"82_461_110"`` is 82461110, ``"1/5"`` is 0.2; ``"12.5"`` is no int and
-``"10-20"`` no number. Prose that names one number, or one of ``true`` and
-``false``, names that value (``"1 cup butter"`` is 1, ``"Answer: **True**"``
-is true); prose that names two (``"3 to 5"``, ``"true or false"``), a number
-run into a word (``"30s"``) or a negated boolean (``"not true"``) names none. A date written
+``"10-20"`` no number; a full stop after a number is the sentence's
+(``"12.11."`` is 12.11). A number in prose is none (``"1 cup butter"``, ``"5
+million"``, ``"Room 101"``). A boolean is read from prose only where it stands
+alone at its start or end (``"False. The statement..."``, ``"Answer:
+**True**"``, ``"The answer is true"``), and never when the prose names both
+or negates it (``"true or false"``, ``"not true"``). A date written
 ``03/05/2024`` is refused (March or May?) unless one part is over 12.
 """
 
@@ -32,9 +34,16 @@ _THOUSANDS = re.compile(_SIGN + r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _DOT_THOUSANDS = re.compile(_SIGN + r"\d{1,3}(?:\.\d{3})+,\d+")
 _DECIMAL_COMMA = re.compile(_SIGN + r"\d+,\d+")
 _FRACTION = re.compile(_SIGN + r"(\d+)\s*/\s*(\d+)")
-_NUMBER_IN_TEXT = re.compile(r"(?<![\w.])[-+\u2212]?\d[\d,._]*\w*")
 _BOOL_IN_TEXT = re.compile(r"\b(?:true|false)\b", re.I)
-_NEGATED_BOOL = re.compile(r"(?:\bnot|\bnever|n't)\W+(?:\w+\W+)?(?:true|false)\b", re.I)
+_MARKS = r"[*_`\"'\s]*"  # markdown emphasis, quotes and spaces around a word
+_BOOL_ALONE = re.compile(
+    rf"^{_MARKS}(true|false){_MARKS}(?:[.!?:;,\n]|$)"  # False. The statement is wrong
+    rf"|(?:^|[.?:;\n]|\bis\b){_MARKS}(true|false){_MARKS}[.!]?{_MARKS}$",  # Answer: **True**
+    re.I,
+)
+_NEGATED_BOOL = re.compile(
+    r"(?:\b(?:not|never|cannot|nothing|neither|nor)|n't)\W+(?:\w+\W+){0,2}(?:true|false)\b", re.I
+)
 _CURRENCY = re.compile(r"^[$\u20ac\u00a3\u00a5]\s*|\s*[$\u20ac\u00a3\u00a5]$")
 _MONTHS = {
     name: number
@@ -75,6 +84,8 @@ _SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 def read_number(text: str) -> decimal.Decimal | None:
     """Read a written number whole (see the module), or return ``None``."""
     text = _CURRENCY.sub("", text.strip()).replace("\u2212", "-")
+    if text.endswith(".") and not _PLAIN.fullmatch(text):
+        text = text[:-1]  # 12.11. (a sentence's full stop)
     if _PLAIN.fullmatch(text):
         cleaned = text
     elif _UNDERSCORED.fullmatch(text):
@@ -98,17 +109,6 @@ def read_number(text: str) -> decimal.Decimal | None:
     return number if number.is_finite() else None
 
 
-def number_in(text: str) -> decimal.Decimal | None:
-    """The number ``text`` is (:func:`read_number`), or the one number it names (see the module)."""
-    number = read_number(text)
-    if number is not None:
-        return number
-    tokens = _NUMBER_IN_TEXT.findall(text)
-    if len(tokens) != 1 or any(char.isalpha() for char in tokens[0]):
-        return None
-    return read_number(tokens[0].rstrip(".,_"))
-
-
 def to_int(value: Any) -> Any:
     if isinstance(value, bool):
         return NO_MATCH
@@ -117,7 +117,7 @@ def to_int(value: Any) -> Any:
     if isinstance(value, float):
         return int(value) if math.isfinite(value) and value.is_integer() else NO_MATCH
     if isinstance(value, str):
-        number = number_in(value)
+        number = read_number(value)
         if number is not None and number == number.to_integral_value():
             return int(number)
     return NO_MATCH
@@ -129,7 +129,7 @@ def to_float(value: Any) -> Any:
     if isinstance(value, int | float):
         return value
     if isinstance(value, str):
-        number = number_in(value)
+        number = read_number(value)
         if number is not None:
             result = float(number)
             return result if math.isfinite(result) else NO_MATCH
@@ -145,7 +145,7 @@ def to_decimal(value: Any) -> Any:
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else NO_MATCH
     if isinstance(value, str):
-        number = number_in(value)
+        number = read_number(value)
         return NO_MATCH if number is None else str(number)
     return NO_MATCH
 
@@ -162,7 +162,7 @@ def to_bool(value: Any) -> Any:
         if word in _FALSE:
             return False
         named = {found.casefold() for found in _BOOL_IN_TEXT.findall(value)}
-        if len(named) == 1 and not _NEGATED_BOOL.search(value):
+        if len(named) == 1 and _BOOL_ALONE.search(value) and not _NEGATED_BOOL.search(value):
             return named == {"true"}
     return NO_MATCH
 

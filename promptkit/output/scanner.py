@@ -431,3 +431,31 @@ def value_end(text: str, at: int, open_count: int) -> int:
             if open_count == 0:
                 return match.end()
     return len(text)
+
+
+_JSON_DELIMITER = re.compile(r'\\.|["{}\[\]]', re.S)
+_MATCHING = {"}": "{", "]": "["}
+
+
+def embedded_end(text: str, at: int) -> int:
+    """Where the JSON opening at ``at`` (``{`` or ``[``) ends: after its matching closer.
+
+    Brackets are matched outside double quotes; ``-1`` when a closer of the
+    wrong kind comes first or the text ends before the JSON does (it is no
+    JSON then, only text with brackets in it).
+    """
+    stack: list[str] = []
+    in_string = False
+    for match in _JSON_DELIMITER.finditer(text, at):
+        char = match.group()
+        if char == '"':
+            in_string = not in_string
+        elif in_string or len(char) > 1:
+            continue
+        elif char in "{[":
+            stack.append(char)
+        elif not stack or stack.pop() != _MATCHING[char]:
+            return -1
+        elif not stack:
+            return match.end()
+    return -1

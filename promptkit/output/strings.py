@@ -35,6 +35,7 @@ from promptkit.output.scanner import (
     SKIPPED,
     WS,
     Scanner,
+    embedded_end,
     ends_value,
     looks_like_member,
     object_opens,
@@ -86,13 +87,15 @@ _BLOCK_END = {
 class StringScanner(Scanner):
     """A scanner that reads quoted strings."""
 
-    __slots__ = ("block_ends",)
+    __slots__ = ("block_ends", "embedded_ends")
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.block_ends: dict[str, tuple[int, int]] = {}
         """Per quote, the last search for a fence that ends a block: from where, and where
         found (-1: none)."""
+        self.embedded_ends: dict[int, int] = {}
+        """Where the JSON a string holds ends, by where it opens (-1: it never closes)."""
 
     def plain_member(self) -> tuple[str, Any] | None:
         """Read a ``key: value`` member here in one step if both are plain JSON, else ``None``.
@@ -179,18 +182,20 @@ class StringScanner(Scanner):
     def fenced_in_quotes(self) -> str | None:
         """``"```json {"a": 1}```"``: a quoted code block, read to its closing fence and quote.
 
-        Its escapes are read when they are JSON's all through (``\\"`` for each
-        quote in it, raw line breaks allowed); else it is taken as written.
+        Its escapes are read when its quotes are escaped (``\\"``) and every
+        escape is JSON's (raw line breaks allowed); else it is taken as written
+        (``\\frac`` or ``C:\\new`` in a block with raw line breaks is text).
         """
         s = self.s
         end = s.find("```", self.i + 4)
         if end < 0 or not s.startswith('"', end + 3):
             return None
         text = s[self.i + 1 : end + 3]
-        with contextlib.suppress(ValueError):
-            unescaped, stop = scanstring(s, self.i + 1, False)
-            if stop == end + 4:
-                text = unescaped
+        if '\\"' in text:
+            with contextlib.suppress(ValueError):
+                unescaped, stop = scanstring(s, self.i + 1, False)
+                if stop == end + 4:
+                    text = unescaped
         self.note("read a quoted code block whole", s[self.i : end + 4], text)
         self.i = end + 4
         return text
@@ -432,15 +437,21 @@ class StringScanner(Scanner):
     def in_embedded_json(self, at: int) -> bool:
         """``"see {"a": 1} ok"``: the quote at ``at`` is inside JSON the string holds, unescaped.
 
-        The string's first ``{`` (a quoted key after it) or ``[`` (a value
-        after it) opens that JSON, until as many closers follow it as openers.
+        In a double-quoted string, the first ``{`` with a quoted key after it,
+        or ``[`` with a whole first item after it, opens that JSON if its
+        brackets close, each by its own kind (``"[0, 1)"`` or ``"see [1, 2"``
+        holds none).
         """
         s = self.s
+        if s[self.opened_at] != '"':
+            return False
         for bracket in _BRACKET.finditer(s, self.opened_at + 1, at):
-            if _EMBEDDED.match(s, bracket.start()):
-                opener, start = bracket.group(), bracket.start()
-                closer = "}" if opener == "{" else "]"
-                return s.count(opener, start, at) > s.count(closer, start, at)
+            start = bracket.start()
+            if _EMBEDDED.match(s, start):
+                end = self.embedded_ends.get(start)
+                if end is None:
+                    end = self.embedded_ends[start] = embedded_end(s, start)
+                return at < end
         return False
 
     def _before_bare(self, j: int, at: int) -> bool:

@@ -258,8 +258,11 @@ def _items(element: _Element, shape: Shape) -> list[Any]:
 
 
 def _wraps_items(element: _Element, item: Shape) -> bool:
-    """Say whether ``element``, an array's one child, wraps its items rather than being one."""
-    if not element.children or item.kind in ("array", "tuple", "any"):
+    """Say whether ``element``, an array's one child, wraps its items rather than being one.
+
+    A text with markup in it (``<note>Use <b>bold</b></note>``) is one item.
+    """
+    if not element.children or element.text or item.kind in ("array", "tuple", "any"):
         return False
     return item.kind in _SCALAR_KINDS or not _known(element, item)
 
@@ -268,18 +271,20 @@ def _entries(element: _Element, item: Shape) -> dict[str, Any]:
     """A map: ``<entry><key>k</key><value>v</value></entry>`` children, or tags as keys."""
     entries: dict[str, Any] = {}
     children = element.children
-    if (
-        len(children) == 1
-        and children[0].children
-        and all(loose_spelling(entry.name) == "entry" for entry in children[0].children)
-    ):
+    if len(children) == 1 and children[0].children and all(map(_is_entry, children[0].children)):
         element = children[0]  # <featured><map><entry>...: the map's own tag
     for child in element.children:
-        parts = {loose_spelling(part.name): part for part in child.children}
-        if loose_spelling(child.name) != "entry" or "key" not in parts or "value" not in parts:
+        if not _is_entry(child):
             return {child.name: _read(child, item) for child in element.children}
+        parts = {loose_spelling(part.name): part for part in child.children}
         entries[parts["key"].text] = _read(parts["value"], item)
     return entries
+
+
+def _is_entry(element: _Element) -> bool:
+    """``<entry><key>k</key><value>v</value></entry>``: one entry of a map."""
+    parts = {loose_spelling(part.name) for part in element.children}
+    return loose_spelling(element.name) == "entry" and {"key", "value"} <= parts
 
 
 def _untyped(element: _Element) -> Any:

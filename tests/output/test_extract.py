@@ -112,6 +112,24 @@ def test_repairs_of_the_chosen_value_are_carried():
     assert _kinds(extracted) == ["extract", "repair", "repair", "repair"]
 
 
+def test_json_valid_as_written_is_not_read_unescaped_for_the_json_in_its_strings():
+    reply = (
+        'Sure! {\n  "a": "\\n{\\"k\\": C:\\\\dir\\\\\\"q\\", {(",\n  "b": [],\n  "c": 68\n}'
+        " Hope it helps."
+    )
+    assert extract_object(reply, shape_of(Triple)).value == {
+        "a": '\n{"k": C:\\dir\\"q", {(',
+        "b": [],
+        "c": 68,
+    }
+
+
+class Triple(BaseModel):
+    a: str
+    b: list[str]
+    c: int
+
+
 def test_members_whose_opening_brace_is_missing_are_read_as_their_object():
     extracted = extract_object('Here: "colour": "red", "type": "tee"}', SHAPE)
     assert extracted.value == {"colour": "red", "type": "tee"}

@@ -169,6 +169,15 @@ def test_xml_reads_wrapper_tags_around_a_list_a_map_and_a_union_member() -> None
     assert _parsed(one, Answer) == {"result": {"name": "Ada", "age": 36}}
 
 
+def test_xml_reads_no_wrapper_into_a_text_with_markup_or_a_tag_named_entry() -> None:
+    noted = "<Words><value><note>Use <b>bold</b> here</note></value></Words>"
+    assert _parsed(noted, Words) == {"value": ["Use bold here"]}
+    tagged = (
+        "<Team><title>T</title><members/><scores><speed><entry>1</entry></speed></scores></Team>"
+    )
+    assert _parsed(tagged, Team)["scores"] == {"speed": 1.0}
+
+
 def test_xml_reads_a_map_whose_tags_are_its_keys() -> None:
     reply = (
         "<Team><title>T</title><members/><scores><speed>1.5</speed><rank>2</rank></scores></Team>"

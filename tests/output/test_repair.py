@@ -37,6 +37,10 @@ def _repaired(text: str) -> tuple[object, list[str]]:
             "inner",
         ),
         ('{\'a\': "use { to open", "b": 1}', {"a": "use { to open", "b": 1}, "' quotes"),
+        # brackets a string leaves open, or closes with another kind, hold no JSON
+        ("{'a': 'see [1, 2', 'n': 1}", {"a": "see [1, 2", "n": 1}, "' quotes"),
+        ('{"a": "say "hi" [1, 2", "n": 1}', {"a": 'say "hi" [1, 2', "n": 1}, "inner quotes"),
+        ('{"a": "x [0, 1)\n", "n": 1,}', {"a": "x [0, 1)\n", "n": 1}, "trailing comma"),
         # a ] closing no container open here is an inner quote's, counted by the quotes
         ('{"a": "[see "b"] more", "n": 1}', {"a": '[see "b"] more', "n": 1}, "inner quotes"),
         # an object with no key: its members join the object around it
@@ -45,6 +49,8 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('{"a": 1 {"b": 2}}', {"a": 1, "b": 2}, "object with no key"),
         # a quoted code block with JSON's escapes and raw line breaks: the escapes are read
         ('{"a": "```html\n<b id=\\"1\\">\n```"}', {"a": '```html\n<b id="1">\n```'}, "code block"),
+        # with raw line breaks and no escaped quote, a block's backslashes are its text
+        ('{"a": "```\n\\frac{1}{2}\n```"}', {"a": "```\n\\frac{1}{2}\n```"}, "code block"),
         ("{colour name: 1}", {"colour name": 1}, "quoted a key"),
         ('{"a": long sleeve}', {"a": "long sleeve"}, "unquoted string"),
         ('{"a": 3/4 sleeve}', {"a": "3/4 sleeve"}, "unquoted string"),
@@ -94,6 +100,7 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('["a" ", "b"]', ["a", "b"], "stray quote"),
         ('{"a": ("x",), "b": (1, 2)}', {"a": ["x"], "b": [1, 2]}, "tuple as a list"),
         ('{"a": 1, {"a": 2}}', {"a": 1}, "dropped a value that has no key"),
+        ('{"a": 1 {"b": 2, "a": 9}}', {"a": 1, "b": 2}, "dropped 'a' of the object with no key"),
         ('{"a": {"b": 1 // note }, "c": 2}', {"a": {"b": 1}, "c": 2}, "// comment"),
         ('{"a": """\n    x = 1\n    """}', {"a": "x = 1"}, "triple-quoted"),
         ('{"a": ```python\nprint(1)\n```}', {"a": "print(1)"}, "fenced"),
