@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from promptkit.output.actions import Action
@@ -409,6 +410,18 @@ def nesting_depth(value: Any) -> int:
 
 
 _DELIMITER = re.compile(r'\\.|["{}\[\]()]', re.S)
+_MATCHING = {"}": "{", "]": "[", ")": "("}
+
+
+def _brackets(text: str, at: int) -> Iterator[re.Match[str]]:
+    """The brackets of ``text`` from ``at`` on, outside double quotes (escapes skipped)."""
+    in_string = False
+    for match in _DELIMITER.finditer(text, at):
+        char = match.group()
+        if char == '"':
+            in_string = not in_string
+        elif not in_string and len(char) == 1:
+            yield match
 
 
 def value_end(text: str, at: int, open_count: int) -> int:
@@ -417,44 +430,26 @@ def value_end(text: str, at: int, open_count: int) -> int:
     Linear, and only an estimate (a repaired reply may not balance): what
     never closes ends at the end of the text.
     """
-    in_string = False
-    for match in _DELIMITER.finditer(text, at):
-        char = match.group()
-        if char == '"':
-            in_string = not in_string
-        elif in_string or len(char) > 1:
-            continue  # an escape, or a bracket inside a string
-        elif char in "{[(":
-            open_count += 1
-        else:
-            open_count -= 1
-            if open_count == 0:
-                return match.end()
+    for match in _brackets(text, at):
+        open_count += 1 if match.group() in "{[(" else -1
+        if open_count == 0:
+            return match.end()
     return len(text)
-
-
-_JSON_DELIMITER = re.compile(r'\\.|["{}\[\]]', re.S)
-_MATCHING = {"}": "{", "]": "["}
 
 
 def embedded_end(text: str, at: int) -> int:
     """Where the JSON opening at ``at`` (``{`` or ``[``) ends: after its matching closer.
 
     Brackets are matched outside double quotes; ``-1`` when a closer of the
-    wrong kind comes first or the text ends before the JSON does (it is no
-    JSON then, only text with brackets in it).
+    wrong kind comes first, a bracket JSON has not (``(``), or the end of the
+    text (it is no JSON then, only text with brackets in it).
     """
     stack: list[str] = []
-    in_string = False
-    for match in _JSON_DELIMITER.finditer(text, at):
+    for match in _brackets(text, at):
         char = match.group()
-        if char == '"':
-            in_string = not in_string
-        elif in_string or len(char) > 1:
-            continue
-        elif char in "{[":
+        if char in "{[":
             stack.append(char)
-        elif not stack or stack.pop() != _MATCHING[char]:
+        elif char in "()" or not stack or stack.pop() != _MATCHING[char]:
             return -1
         elif not stack:
             return match.end()
