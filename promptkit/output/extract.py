@@ -37,10 +37,10 @@ _ESCAPED = re.compile(r"[{\[]\s*\\\"")
 _FENCED = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
 _JSON_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")
 _UNWRAP_DEPTH = 3
-_NAMED_KINDS = frozenset({"boolean", "enum"})
 _STRING_START = frozenset(QUOTES + "\\")
 _WRAPPED = re.compile(r"(?:[A-Za-z_$][\w$.]*)?\s*\((.*)\)\s*;?", re.S)
 _ESCAPE = re.compile(r'\\(["\\])')
+_ESCAPED_QUOTE = re.compile(r'\\"')
 
 
 class Extracted(NamedTuple):
@@ -101,8 +101,7 @@ def extract_object(text: str, shape: Shape) -> Extracted:
         candidates = [*_braceless(text), *candidates] or find_values(text, _TUPLE)
     opening = text.lstrip()
     # JSON valid as written is no escaped JSON, though its strings hold some ("{\"k\": 1}").
-    as_written = any(c.value.__class__ is dict and c.value and not c.actions for c in candidates)
-    escaped = [] if as_written and not _ESCAPED.match(opening) else _escaped_values(text)
+    escaped = [] if _escapes_written_inside(text, candidates) else _escaped_values(text)
     # A reply that opens as escaped JSON ([\"a\"]) is read unescaped first.
     if escaped and _ESCAPED.match(opening) is not None:
         candidates = [*escaped, *candidates]
@@ -187,6 +186,15 @@ def _braceless(text: str) -> list[Repaired]:
     return [found._replace(start=start, end=end, actions=(note, *found.actions))]
 
 
+def _escapes_written_inside(text: str, candidates: list[Repaired]) -> bool:
+    """Say whether every escaped quote of ``text`` is inside an object valid as written."""
+    spans = [(c.start, c.end) for c in candidates if c.value.__class__ is dict and not c.actions]
+    return bool(spans) and all(
+        any(start < escape.start() < end for start, end in spans)
+        for escape in _ESCAPED_QUOTE.finditer(text)
+    )
+
+
 def _escaped_values(text: str) -> list[Repaired]:
     """Values of a reply written as an escaped JSON string (``{\\"key\\": 1}``), unescaped."""
     if '\\"' not in text or _ESCAPED.search(text) is None:
@@ -243,7 +251,7 @@ def bare_value(text: str, shape: Shape) -> Extracted | None:
             return None
     elif spec.shape.kind == "array" and (lines := _scalar_lines(content)) is not None:
         value = lines  # one value per line, for a list
-    elif plain_string or (_holds_containers(spec.shape) and not _of_named_values(spec.shape)):
+    elif plain_string or (_holds_containers(spec.shape) and not _of_booleans(spec.shape)):
         return None  # prose is no string value (any reply would be one), nor an object
     elif _opens_a_string(content):
         return None  # nor a cut-off string
@@ -283,10 +291,10 @@ def _holds_containers(shape: Shape) -> bool:
     return shape.kind in ("object", "array", "map", "tuple")
 
 
-def _of_named_values(shape: Shape) -> bool:
-    """A list of booleans or enum values: prose may name its one item."""
+def _of_booleans(shape: Shape) -> bool:
+    """A list of booleans: prose may name its one item (``The answer is true``)."""
     item = shape.item
-    return shape.kind == "array" and item is not None and item.kind in _NAMED_KINDS
+    return shape.kind == "array" and item is not None and item.kind == "boolean"
 
 
 def _opens_a_string(content: str) -> bool:
@@ -431,7 +439,7 @@ def is_list_field(shape: Shape) -> bool:
 
 
 def _fit(value: Any, shape: Shape, names: frozenset[str]) -> tuple[int, int, int]:
-    """Rank a value against an object shape: (is an object, known keys, -unknown keys).
+    """Rank a value against an object shape: (is an object, fields named, -unknown keys).
 
     For a one-field object, a value of that field's kind (a list for a list
     field) ranks as an object with its one key.
@@ -442,8 +450,9 @@ def _fit(value: Any, shape: Shape, names: frozenset[str]) -> tuple[int, int, int
         if len(shape.fields) == 1 and isinstance(value, list) == is_list_field(shape):
             return (1, int(fits(value, shape.fields[0].shape)), 0)
         return (0, 0, 0)
-    known = sum(isinstance(key, str) and (key in names or _key(key) in names) for key in value)
-    return (1, known, known - len(value))
+    found = [key for key in value if isinstance(key, str) and (key in names or _key(key) in names)]
+    known = len({_key(key) for key in found})  # "C" and "c" name one field
+    return (1, known, len(found) - len(value))
 
 
 def _unwrap(

@@ -38,11 +38,14 @@ _BOOL_IN_TEXT = re.compile(r"\b(?:true|false)\b", re.I)
 _MARKS = r"[*_`\"'\s]*"  # markdown emphasis, quotes and spaces around a word
 _BOOL_ALONE = re.compile(
     rf"^{_MARKS}(true|false){_MARKS}(?:[.!?:;,\n]|$)"  # False. The statement is wrong
-    rf"|(?:^|[.?:;\n]|\bis\b){_MARKS}(true|false){_MARKS}[.!]?{_MARKS}$",  # Answer: **True**
+    rf"|(?:^|[.?:;\n])(?:\s*[\w']+){{0,2}}\s+is{_MARKS}(true|false){_MARKS}[.!]?{_MARKS}$"
+    rf"|(?:^|[.?:;\n]){_MARKS}(true|false){_MARKS}[.!]?{_MARKS}$",  # The answer is true; A: True
     re.I,
 )
 _NEGATED_BOOL = re.compile(
-    r"(?:\b(?:not|never|cannot|nothing|neither|nor)|n't)\W+(?:\w+\W+){0,2}(?:true|false)\b", re.I
+    r"(?:\b(?:not|never|cannot|nothing|neither|nor|nobody|whether|if|doubt|unsure|unclear)|n't)"
+    r"\W+(?:\w+\W+){0,2}(?:true|false)\b",
+    re.I,
 )
 _CURRENCY = re.compile(r"^[$\u20ac\u00a3\u00a5]\s*|\s*[$\u20ac\u00a3\u00a5]$")
 _MONTHS = {
@@ -84,7 +87,7 @@ _SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 def read_number(text: str) -> decimal.Decimal | None:
     """Read a written number whole (see the module), or return ``None``."""
     text = _CURRENCY.sub("", text.strip()).replace("\u2212", "-")
-    if text.endswith(".") and not _PLAIN.fullmatch(text):
+    if text.endswith(".") and not text.endswith("..") and not _PLAIN.fullmatch(text):
         text = text[:-1]  # 12.11. (a sentence's full stop)
     if _PLAIN.fullmatch(text):
         cleaned = text

@@ -438,11 +438,12 @@ def value_end(text: str, at: int, open_count: int) -> int:
 
 
 def embedded_end(text: str, at: int) -> int:
-    """Where the JSON opening at ``at`` (``{`` or ``[``) ends: after its matching closer.
+    """Where the JSON opening at ``at`` (``{`` or ``[``) ends, if it is valid JSON; else -1.
 
-    Brackets are matched outside double quotes; ``-1`` when a closer of the
-    wrong kind comes first, a bracket JSON has not (``(``), or the end of the
-    text (it is no JSON then, only text with brackets in it).
+    Its end is after the closer that matches the opener, brackets counted
+    outside double quotes; what is no valid JSON there (a closer of the
+    wrong kind first, ``[1, 2", "b": "x]``, the end of the text) is text
+    with brackets in it.
     """
     stack: list[str] = []
     for match in _brackets(text, at):
@@ -452,5 +453,9 @@ def embedded_end(text: str, at: int) -> int:
         elif char in "()" or not stack or stack.pop() != _MATCHING[char]:
             return -1
         elif not stack:
+            try:
+                json.loads(text[at : match.end()])
+            except ValueError:
+                return -1
             return match.end()
     return -1

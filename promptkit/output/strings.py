@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import textwrap
 from json.decoder import scanstring  # type: ignore[attr-defined]
@@ -48,6 +47,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _LOOKAHEAD = 200
 _BARE_END = frozenset(QUOTES + ",]}\n")
 _BRACKET = re.compile(r"[{\[]")
+_BACKSLASHED = re.compile(r"\\.", re.S)
 _EMBEDDED = re.compile(
     r"""\{\s*(?:"[^"\n]{0,200}"|'[^'\n]{0,200}')\s*:"""  # an object's first key
     r"""|\[\s*(?:"[^"\n]{0,200}"|-?\d+(?:\.\d+)?)\s*[,\]]"""  # a list's first item
@@ -182,20 +182,18 @@ class StringScanner(Scanner):
     def fenced_in_quotes(self) -> str | None:
         """``"```json {"a": 1}```"``: a quoted code block, read to its closing fence and quote.
 
-        Its escapes are read when its quotes are escaped (``\\"``) and every
-        escape is JSON's (raw line breaks allowed); else it is taken as written
-        (``\\frac`` or ``C:\\new`` in a block with raw line breaks is text).
+        Where its quotes are escaped (``\\"``) and its only other escape is
+        ``\\\\``, those are read; else it is taken as written (``\\frac`` or
+        ``C:\\new`` in it is text, whatever JSON would make of ``\\f``).
         """
         s = self.s
         end = s.find("```", self.i + 4)
         if end < 0 or not s.startswith('"', end + 3):
             return None
         text = s[self.i + 1 : end + 3]
-        if '\\"' in text:
-            with contextlib.suppress(ValueError):
-                unescaped, stop = scanstring(s, self.i + 1, False)
-                if stop == end + 4:
-                    text = unescaped
+        escapes = _BACKSLASHED.findall(text)
+        if '\\"' in escapes and set(escapes) <= {'\\"', "\\\\"}:
+            text = _BACKSLASHED.sub(lambda escape: escape.group()[1], text)
         self.note("read a quoted code block whole", s[self.i : end + 4], text)
         self.i = end + 4
         return text
@@ -439,8 +437,8 @@ class StringScanner(Scanner):
 
         In a double-quoted string, the first ``{`` with a quoted key after it,
         or ``[`` with a whole first item after it, opens that JSON if its
-        brackets close, each by its own kind (``"[0, 1)"`` or ``"see [1, 2"``
-        holds none).
+        brackets close, each by its own kind, as valid JSON with a quote after it
+        to close the string (``"[0, 1)"`` or ``"see [1, 2"`` holds none).
         """
         s = self.s
         if s[self.opened_at] != '"':
@@ -450,7 +448,10 @@ class StringScanner(Scanner):
             if _EMBEDDED.match(s, start):
                 end = self.embedded_ends.get(start)
                 if end is None:
-                    end = self.embedded_ends[start] = embedded_end(s, start)
+                    end = embedded_end(s, start)
+                    if s.find('"', end) < 0:
+                        end = -1  # no quote after it to close the string: the reply's own brace
+                    self.embedded_ends[start] = end
                 return at < end
         return False
 

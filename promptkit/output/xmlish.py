@@ -260,19 +260,34 @@ def _items(element: _Element, shape: Shape) -> list[Any]:
 def _wraps_items(element: _Element, item: Shape) -> bool:
     """Say whether ``element``, an array's one child, wraps its items rather than being one.
 
-    A text with markup in it (``<note>Use <b>bold</b></note>``) is one item.
+    Scalar items: its children are leaves of one tag (``<list><item>a</item>``;
+    ``<li><b>Bold</b> <i>it</i></li>`` is one item, a text with markup).
+    Objects: it names no field of theirs and each of its children does.
+    Maps and lists: never (an item of theirs looks just the same).
     """
-    if not element.children or element.text or item.kind in ("array", "tuple", "any"):
+    children = element.children
+    if not children or element.text:
         return False
-    return item.kind in _SCALAR_KINDS or not _known(element, item)
+    if item.kind in _SCALAR_KINDS:
+        return len({child.name for child in children}) == 1 and not any(
+            child.children for child in children
+        )
+    options = item.options if item.kind == "union" else (item,)
+    objects = [option for option in options if option.kind == "object"]
+    return (
+        bool(objects)
+        and not any(_known(element, option) for option in objects)
+        and all(any(_known(child, option) for option in objects) for child in children)
+    )
 
 
 def _entries(element: _Element, item: Shape) -> dict[str, Any]:
     """A map: ``<entry><key>k</key><value>v</value></entry>`` children, or tags as keys."""
     entries: dict[str, Any] = {}
     children = element.children
-    if len(children) == 1 and children[0].children and all(map(_is_entry, children[0].children)):
-        element = children[0]  # <featured><map><entry>...: the map's own tag
+    wrapped = len(children) == 1 and children[0].children and item.kind in _SCALAR_KINDS
+    if wrapped and all(map(_is_entry, children[0].children)):
+        element = children[0]  # <featured><map><entry>...: the map's own tag (not a key's)
     for child in element.children:
         if not _is_entry(child):
             return {child.name: _read(child, item) for child in element.children}

@@ -124,6 +124,18 @@ def test_json_valid_as_written_is_not_read_unescaped_for_the_json_in_its_strings
     }
 
 
+def test_escaped_json_beside_an_object_valid_as_written_is_read_and_a_field_counts_once():
+    reply = 'Input: {"q": "hi"}\nOutput: {\\"a\\": \\"x\\", \\"b\\": [], \\"c\\": 1}'
+    assert extract_object(reply, shape_of(Triple)).value == {"a": "x", "b": [], "c": 1}
+    # the unescaped reading names c twice ("C: x" and "c"): no better than the reply as written
+    twice = '{"a": "\\"q\\", C: x", "b": ["[\\"a\\", 1]"], "c": 87,}'
+    assert extract_object(twice, shape_of(Triple)).value == {
+        "a": '"q", C: x',
+        "b": ['["a", 1]'],
+        "c": 87,
+    }
+
+
 class Triple(BaseModel):
     a: str
     b: list[str]
@@ -281,7 +293,7 @@ class Names(BaseModel):
     value: list[str]
 
 
-def test_prose_is_the_value_of_a_list_of_named_values_not_of_strings():
+def test_prose_is_the_value_of_a_list_of_booleans_not_of_strings():
     assert extract_object("The answer is true", shape_of(Flags)).value == {
         "value": "The answer is true"  # for the coercion to read, and wrap in a list
     }

@@ -80,6 +80,14 @@ class Answer(BaseModel):
     result: Person | list[str]
 
 
+class Maps(BaseModel):
+    value: list[dict[str, int]]
+
+
+class Nested(BaseModel):
+    value: dict[str, dict[str, int]]
+
+
 class Status(BaseModel):
     status: Literal["ACTIVE", "PAUSED"]
     note: str | None = None
@@ -172,6 +180,13 @@ def test_xml_reads_wrapper_tags_around_a_list_a_map_and_a_union_member() -> None
 def test_xml_reads_no_wrapper_into_a_text_with_markup_or_a_tag_named_entry() -> None:
     noted = "<Words><value><note>Use <b>bold</b> here</note></value></Words>"
     assert _parsed(noted, Words) == {"value": ["Use bold here"]}
+    marked = "<Words><value><li><b>Bold</b> <i>it</i></li></value></Words>"
+    assert _parsed(marked, Words) == {"value": ["Bold it"]}
+    assert _parsed("<M><value><item><a>1</a><b>2</b></item></value></M>", Maps) == {
+        "value": [{"a": 1, "b": 2}]
+    }
+    nested = "<N><value><outer><entry><key>a</key><value>1</value></entry></outer></value></N>"
+    assert _parsed(nested, Nested) == {"value": {"outer": {"a": 1}}}
     tagged = (
         "<Team><title>T</title><members/><scores><speed><entry>1</entry></speed></scores></Team>"
     )

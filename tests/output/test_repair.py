@@ -41,6 +41,14 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ("{'a': 'see [1, 2', 'n': 1}", {"a": "see [1, 2", "n": 1}, "' quotes"),
         ('{"a": "say "hi" [1, 2", "n": 1}', {"a": 'say "hi" [1, 2', "n": 1}, "inner quotes"),
         ('{"a": "x [0, 1)\n", "n": 1,}', {"a": "x [0, 1)\n", "n": 1}, "trailing comma"),
+        # a string's own closing quote is no quote of JSON in it ("see [1, 2" then "x]")
+        (
+            '{"a": "see\\n[1, 2", "b": "x]", "n": 1,}',
+            {"a": "see\n[1, 2", "b": "x]", "n": 1},
+            "trailing comma",
+        ),
+        # JSON opened in a string with no quote after it to close the string: the reply's brace
+        ('{"a": "JSON: {"k": "v", "n": 1}', {"a": 'JSON: {"k', "n": 1}, "inner quotes"),
         # a ] closing no container open here is an inner quote's, counted by the quotes
         ('{"a": "[see "b"] more", "n": 1}', {"a": '[see "b"] more', "n": 1}, "inner quotes"),
         # an object with no key: its members join the object around it
@@ -51,6 +59,11 @@ def _repaired(text: str) -> tuple[object, list[str]]:
         ('{"a": "```html\n<b id=\\"1\\">\n```"}', {"a": '```html\n<b id="1">\n```'}, "code block"),
         # with raw line breaks and no escaped quote, a block's backslashes are its text
         ('{"a": "```\n\\frac{1}{2}\n```"}', {"a": "```\n\\frac{1}{2}\n```"}, "code block"),
+        (
+            '{"a": "```\n\\frac{1}{2}, M\\"uller\n```"}',
+            {"a": '```\n\\frac{1}{2}, M\\"uller\n```'},
+            "code block",
+        ),
         ("{colour name: 1}", {"colour name": 1}, "quoted a key"),
         ('{"a": long sleeve}', {"a": "long sleeve"}, "unquoted string"),
         ('{"a": 3/4 sleeve}', {"a": "3/4 sleeve"}, "unquoted string"),

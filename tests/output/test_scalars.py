@@ -124,6 +124,10 @@ def test_bools(value, expected):
         "True North",
         "a false positive",
         "No. The claim is true for adults only.",
+        "I cannot confirm the statement is true",
+        "I doubt that is true",
+        "Whether it is true",
+        "Some people claim it is true",
         "unknown",
     ],
 )
