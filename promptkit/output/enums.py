@@ -16,7 +16,8 @@ Tried in order, the first that decides wins:
 
 A text that names two or more different values is ambiguous: no value is
 chosen, and validation reports the reply (``"ONE - is the answer, not
-TWO"``, ``"2 or 3"``).
+TWO"``, ``"2 or 3"``). A value named only to be negated (``"Not
+positive"``, ``"no red at all"``) is not chosen either.
 """
 
 from __future__ import annotations
@@ -69,11 +70,11 @@ def match_enum(value: Any, shape: Shape) -> Any:
     head, _, rest = _split_explanation(text)
     hit = _spelled(head, shape)
     if hit is not None:
-        named = _named(rest, shape)
+        named, _ = _named(rest, shape)
         return hit if all(other == hit for other in named) else NoMatch((hit, *named))
-    named = _named(text, shape)
+    named, negated = _named(text, shape)
     if len(named) == 1:
-        return named[0]
+        return NO_MATCH if negated else named[0]  # "Not positive" names no value
     return NoMatch(tuple(named)) if named else NO_MATCH
 
 
@@ -126,15 +127,16 @@ def _split_explanation(text: str) -> tuple[str, str, str]:
     return text[: match.start()], match.group(), text[match.end() :]
 
 
-def _named(text: str, shape: Shape) -> list[Any]:
-    """The distinct values named in ``text`` as whole words (compared as :data:`_FOLDS` say)."""
+def _named(text: str, shape: Shape) -> tuple[list[Any], bool]:
+    """The distinct values named in ``text`` as whole words (compared as :data:`_FOLDS` say),
+    and whether one is negated (``not TWO``)."""
     if not text:
-        return []
+        return [], False
     for fold in _FOLDS:
-        found = _scan(fold(text), _phrases(shape, fold))
+        found, negated = _scan(fold(text), _phrases(shape, fold))
         if found:
-            return found
-    return []
+            return found, negated
+    return [], False
 
 
 def _as_written(text: str) -> str:
@@ -153,10 +155,12 @@ _FOLDS = (_as_written, _caseless, _caseless_unaccented)
 """How names are compared in prose, in turn: as written, ignoring case, ignoring accents too."""
 
 
-def _scan(text: str, phrases: dict[tuple[str, ...], Any]) -> list[Any]:
+def _scan(text: str, phrases: dict[tuple[str, ...], Any]) -> tuple[list[Any], bool]:
+    """The distinct values named in ``text``, and whether a negation comes just before one."""
     words = _WORDS.findall(text)
     longest = max((len(phrase) for phrase in phrases), default=0)
     found: list[Any] = []
+    negated = False
     i = 0
     while i < len(words):
         for size in range(min(longest, len(words) - i), 0, -1):
@@ -164,14 +168,17 @@ def _scan(text: str, phrases: dict[tuple[str, ...], Any]) -> list[Any]:
             if hit is not _MISSING:
                 if hit not in found:
                     found.append(hit)
+                before = words[max(0, i - 2) : i]
+                negated = negated or not _NEGATIONS.isdisjoint(map(str.casefold, before))
                 i += size
                 break
         else:
             i += 1
-    return found
+    return found, negated
 
 
 _MISSING = object()
+_NEGATIONS = frozenset({"not", "no", "never", "nor", "neither", "without", "except"})
 
 
 @functools.lru_cache(maxsize=512)

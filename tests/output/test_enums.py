@@ -77,6 +77,12 @@ def test_a_reply_that_names_two_values_is_ambiguous(field, value):
     assert len(found.ambiguous) >= 2
 
 
+@pytest.mark.parametrize("value", ["Not TWO", "Definitely not two", "no two at all", "never TWO"])
+def test_a_value_named_only_to_be_negated_is_no_value(value):
+    assert match_enum(value, SHAPES["category"]) is NO_MATCH
+    assert match_enum("The answer is TWO", SHAPES["category"]) == "TWO"
+
+
 @pytest.mark.parametrize(
     ("field", "value"), [("category", "FOUR"), ("level", "7"), ("level", True)]
 )
