@@ -186,8 +186,9 @@ class Scanner:
             and s[follower] == '"'
             and ends_value(s, skip_quietly(s, follower + 1))
         )
-        ended = ends_value(s, follower) or self.next_item_at(follower) or object_opens(s, follower)
-        if not stray_quote and not ended:
+        if not stray_quote and not (
+            ends_value(s, follower) or self.next_item_at(follower) or object_opens(s, follower)
+        ):
             return self.word()  # "3/4 sleeve", "10yrs": an unquoted string, not a number
         token = match.group()
         digits = token.lstrip("+-")
@@ -410,7 +411,8 @@ def nesting_depth(value: Any) -> int:
 
 
 _DELIMITER = re.compile(r'\\.|["{}\[\]()]', re.S)
-_MATCHING = {"}": "{", "]": "[", ")": "("}
+OPENERS = {"}": "{", "]": "[", ")": "("}
+"""Each closing bracket and the bracket it closes."""
 
 
 def _brackets(text: str, at: int) -> Iterator[re.Match[str]]:
@@ -450,7 +452,7 @@ def embedded_end(text: str, at: int) -> int:
         char = match.group()
         if char in "{[":
             stack.append(char)
-        elif char in "()" or not stack or stack.pop() != _MATCHING[char]:
+        elif char in "()" or not stack or stack.pop() != OPENERS[char]:
             return -1
         elif not stack:
             try:

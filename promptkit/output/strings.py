@@ -29,6 +29,7 @@ from promptkit.output.scanner import (
     CLOSING_QUOTES,
     KEY,
     NEXT_KEY,
+    OPENERS,
     PLAIN_NUMBER,
     QUOTES,
     SKIPPED,
@@ -52,7 +53,6 @@ _EMBEDDED = re.compile(
     r"""\{\s*(?:"[^"\n]{0,200}"|'[^'\n]{0,200}')\s*:"""  # an object's first key
     r"""|\[\s*(?:"[^"\n]{0,200}"|-?\d+(?:\.\d+)?)\s*[,\]]"""  # a list's first item
 )
-_OPENERS = {"}": "{", "]": "[", ")": "("}
 # The common case, read by one regex: a double-quoted string with no escape, no control
 # character and no surrogate, which its quote closes as closes() would decide: a key
 # before its colon; a value before a closing bracket, or before a comma and what
@@ -346,8 +346,8 @@ class StringScanner(Scanner):
             char = s[i]
             if char in open_inside:
                 open_inside[char] += 1
-            elif char in _OPENERS:
-                opener = _OPENERS[char]
+            elif char in OPENERS:
+                opener = OPENERS[char]
                 if open_inside[opener] > 0:
                     open_inside[opener] -= 1
                 elif char in self.closers and _AFTER_STRUCTURE.fullmatch(s, i):
@@ -449,7 +449,7 @@ class StringScanner(Scanner):
                 end = self.embedded_ends.get(start)
                 if end is None:
                     end = embedded_end(s, start)
-                    if s.find('"', end) < 0:
+                    if end >= 0 and s.find('"', end) < 0:
                         end = -1  # no quote after it to close the string: the reply's own brace
                     self.embedded_ends[start] = end
                 return at < end
